@@ -1,0 +1,3 @@
+module github.com/armap/armap
+
+go 1.26.8
