@@ -1,0 +1,41 @@
+package atomicfile
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteReplacesWholeOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.jsonl")
+	if err := WriteFile(p, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := Write(p, 0o644, func(w io.Writer) error {
+		io.WriteString(w, "half of the new")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("want boom, got %v", err)
+	}
+	got, _ := os.ReadFile(p)
+	if string(got) != "old\n" {
+		t.Fatalf("failed write changed the file: %q", got)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("temporary file left behind: %v", ents)
+	}
+	if err := WriteFile(p, []byte("new\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(p)
+	st, _ := os.Stat(p)
+	if string(got) != "new\n" || st.Mode().Perm() != 0o600 {
+		t.Fatalf("got %q mode %v", got, st.Mode())
+	}
+}
