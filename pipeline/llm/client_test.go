@@ -292,7 +292,7 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 func TestBadResponseBodies(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, want string
-		choices         []string
+		choices          []string
 	}{
 		{"malformed", `{"choices": [{"index": 0, "message": {"content": "hi"`, "decode response", nil},
 		{"not json", `<html>gateway</html>`, "decode response", nil},
