@@ -1,0 +1,83 @@
+# armap: Go binary + libtorch backend.
+#   make deps   install system packages (Debian) and Go modules
+#   make build  build/libarmap_cpu.so and bin/armap
+#   make test   build, then run every Go test against the CPU backend
+#   make demo   the main job: synthesize, train, plan, evaluate (runs/demo/)
+SHELL := /bin/bash
+GO ?= go
+CXX ?= g++
+JOBS ?= 2
+TORCH_INC ?= /usr/include
+TORCH_LIB ?= /usr/lib/x86_64-linux-gnu
+CXXFLAGS ?= -O2 -g0
+ARMAP_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI=1 -Wall -Wno-unused-parameter \
+	-Ikernels/include -I$(TORCH_INC) -I$(TORCH_INC)/torch/csrc/api/include
+# --no-as-needed: the backend calls into libtorch only through symbols the linker cannot see as
+# used at link time (dispatcher registrations), so without it libtorch is dropped.
+ARMAP_LDFLAGS := -shared -L$(TORCH_LIB) -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 -Wl,--as-needed
+
+KERNEL_SRCS := $(wildcard kernels/src/*.cpp)
+KERNEL_OBJS := $(patsubst kernels/src/%.cpp,build/cpu/%.o,$(KERNEL_SRCS))
+KERNEL_HDRS := kernels/include/armap.h kernels/src/internal.h
+GO_SRCS := $(shell find cmd engine cgo pipeline -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod
+
+APT_PACKAGES := libtorch-dev libopenblas0-openmp libgloo-dev
+DEMO_OUT ?= runs/demo
+
+.PHONY: all deps build backend armap test test-go bench demo clean cuda vet
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+build: backend armap
+
+backend: build/libarmap_cpu.so
+
+build/cpu/%.o: kernels/src/%.cpp $(KERNEL_HDRS)
+	@mkdir -p build/cpu
+	$(CXX) $(CXXFLAGS) $(ARMAP_CXXFLAGS) -c $< -o $@
+
+build/libarmap_cpu.so: $(KERNEL_OBJS)
+	$(CXX) -o $@ $^ $(ARMAP_LDFLAGS)
+
+armap: bin/armap
+
+bin/armap: $(GO_SRCS)
+	@mkdir -p bin
+	$(GO) build -o bin/armap ./cmd/armap
+
+cuda:
+	scripts/build_cuda.sh
+
+vet:
+	$(GO) vet ./...
+
+# The backend is built with -j$(JOBS) (each libtorch file takes ~1.2 GB and ~25 s to compile).
+test: deps
+	$(MAKE) -j$(JOBS) backend
+	$(MAKE) armap
+	$(MAKE) test-go
+
+test-go:
+	ARMAP_BACKEND=$(CURDIR)/build/libarmap_cpu.so $(GO) test -count=1 -timeout 45m ./...
+
+bench: build
+	ARMAP_BACKEND=$(CURDIR)/build/libarmap_cpu.so $(GO) test -run '^$$' -bench . -benchtime 3x ./engine/... ./cgo/...
+	bin/armap bench train --model tiny
+	bin/armap bench train --model bert-mini
+
+demo: deps
+	$(MAKE) -j$(JOBS) backend
+	$(MAKE) armap
+	scripts/demo.sh $(DEMO_OUT)
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,248 @@
+package cgo
+
+/*
+#include <stdlib.h>
+#include "armap.h"
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Schedule is the learning-rate schedule after warmup.
+type Schedule int32
+
+const (
+	ScheduleConstant Schedule = C.ARMAP_SCHEDULE_CONSTANT
+	ScheduleLinear   Schedule = C.ARMAP_SCHEDULE_LINEAR
+	ScheduleCosine   Schedule = C.ARMAP_SCHEDULE_COSINE
+)
+
+// ParseSchedule maps "constant", "linear" or "cosine" to a Schedule.
+func ParseSchedule(s string) (Schedule, error) {
+	switch s {
+	case "constant":
+		return ScheduleConstant, nil
+	case "linear":
+		return ScheduleLinear, nil
+	case "cosine":
+		return ScheduleCosine, nil
+	}
+	return 0, fmt.Errorf("unknown lr schedule %q (want constant, linear or cosine)", s)
+}
+
+// TrainConfig is the optimizer and loss configuration (armap_train_config).
+type TrainConfig struct {
+	LR                       float64
+	Beta1, Beta2, Eps        float64
+	WeightDecay              float64
+	DecayAll                 bool // decay norms and biases too (torch.optim.AdamW(model.parameters()))
+	MaxGradNorm              float64
+	Schedule                 Schedule
+	WarmupSteps              int64
+	TotalSteps               int64
+	MinLRRatio               float64
+	CenterRewardsCoefficient float64
+}
+
+// BatchStats is what one micro-batch's forward+backward reports.
+type BatchStats struct {
+	Loss      float64 // mean pairwise loss of the micro-batch
+	Correct   int     // pairs with r_chosen > r_rejected
+	MarginSum float64 // sum over pairs of r_chosen - r_rejected
+	Tokens    int64
+}
+
+// StepStats is what one optimizer step reports.
+type StepStats struct {
+	Step     int64
+	LR       float64
+	GradNorm float64 // before clipping
+}
+
+// Trainer owns the optimizer state of a Model. It shares the model's lock.
+type Trainer struct {
+	m *Model
+	h *C.armap_trainer
+}
+
+// NewTrainer creates an AdamW trainer over the model's trainable parameters.
+func (m *Model) NewTrainer(cfg TrainConfig) (*Trainer, error) {
+	cc := C.armap_train_config{
+		lr: C.double(cfg.LR), beta1: C.double(cfg.Beta1), beta2: C.double(cfg.Beta2), eps: C.double(cfg.Eps),
+		weight_decay: C.double(cfg.WeightDecay), decay_all: b2i(cfg.DecayAll), max_grad_norm: C.double(cfg.MaxGradNorm),
+		schedule: C.int32_t(cfg.Schedule), warmup_steps: C.int64_t(cfg.WarmupSteps), total_steps: C.int64_t(cfg.TotalSteps),
+		min_lr_ratio: C.double(cfg.MinLRRatio), center_rewards_coefficient: C.double(cfg.CenterRewardsCoefficient),
+	}
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var h *C.armap_trainer
+	var e C.armap_error
+	if err := check("armap_trainer_create", C.call_trainer_create(m.b.fns, m.h, &cc, &h, &e), &e); err != nil {
+		return nil, err
+	}
+	t := &Trainer{m: m, h: h}
+	if m.trainers == nil {
+		m.trainers = map[*Trainer]struct{}{}
+	}
+	m.trainers[t] = struct{}{}
+	return t, nil
+}
+
+// lock takes the model's lock and checks that both handles are alive.
+func (t *Trainer) lock() error {
+	if err := t.m.lock(); err != nil {
+		return err
+	}
+	if t.h == nil {
+		t.m.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close frees the optimizer state (not the model). Closing the model closes its trainers too.
+func (t *Trainer) Close() error {
+	t.m.mu.Lock()
+	defer t.m.mu.Unlock()
+	t.freeLocked()
+	return nil
+}
+
+func (t *Trainer) freeLocked() {
+	if t.h != nil {
+		C.call_trainer_free(t.m.b.fns, t.h)
+		t.h = nil
+	}
+	delete(t.m.trainers, t)
+}
+
+// Accumulate runs forward and backward on one micro-batch of pairs; gradients add up until Step.
+// rewards, when not nil, receives one score per sequence.
+func (t *Trainer) Accumulate(b *Batch, rewards []float32) (BatchStats, error) {
+	if err := b.validateShape(); err != nil {
+		return BatchStats{}, err
+	}
+	if len(b.Pairs) == 0 {
+		return BatchStats{}, fmt.Errorf("batch: training needs at least one pair")
+	}
+	if rewards != nil && len(rewards) < b.NumSeqs() {
+		return BatchStats{}, fmt.Errorf("batch: rewards buffer holds %d, batch has %d sequences", len(rewards), b.NumSeqs())
+	}
+	if err := t.lock(); err != nil {
+		return BatchStats{}, err
+	}
+	defer t.m.mu.Unlock()
+	var margins *C.float
+	if len(b.Margins) > 0 {
+		margins = (*C.float)(&b.Margins[0])
+	}
+	var rw *C.float
+	if rewards != nil {
+		rw = (*C.float)(&rewards[0])
+	}
+	var st C.armap_batch_stats
+	var e C.armap_error
+	rc := C.call_trainer_accumulate(t.m.b.fns, t.h, (*C.int32_t)(&b.Tokens[0]), C.int64_t(len(b.Tokens)),
+		(*C.int32_t)(&b.CuSeqlens[0]), C.int32_t(b.NumSeqs()), (*C.int32_t)(&b.Pairs[0]), C.int32_t(len(b.Pairs)/2),
+		margins, C.float(b.LossWeight), rw, &st, &e)
+	if err := check("armap_trainer_accumulate", rc, &e); err != nil {
+		return BatchStats{}, err
+	}
+	return BatchStats{Loss: float64(st.loss), Correct: int(st.correct), MarginSum: float64(st.margin_sum), Tokens: int64(st.tokens)}, nil
+}
+
+// Step clips, applies AdamW, advances the schedule and zeroes the gradients.
+func (t *Trainer) Step() (StepStats, error) {
+	if err := t.lock(); err != nil {
+		return StepStats{}, err
+	}
+	defer t.m.mu.Unlock()
+	var st C.armap_step_stats
+	var e C.armap_error
+	if err := check("armap_trainer_step", C.call_trainer_step(t.m.b.fns, t.h, &st, &e), &e); err != nil {
+		return StepStats{}, err
+	}
+	return StepStats{Step: int64(st.step), LR: float64(st.lr), GradNorm: float64(st.grad_norm)}, nil
+}
+
+// ZeroGrad drops accumulated gradients (after a failed micro-batch, say).
+func (t *Trainer) ZeroGrad() error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.m.mu.Unlock()
+	var e C.armap_error
+	return check("armap_trainer_zero_grad", C.call_trainer_zero_grad(t.m.b.fns, t.h, &e), &e)
+}
+
+// Tensors lists the optimizer state tensors ("exp_avg.<param>", "exp_avg_sq.<param>").
+func (t *Trainer) Tensors() ([]TensorInfo, error) {
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.m.mu.Unlock()
+	var n C.int64_t
+	var e C.armap_error
+	if err := check("armap_trainer_num_tensors", C.call_trainer_num_tensors(t.m.b.fns, t.h, &n, &e), &e); err != nil {
+		return nil, err
+	}
+	out := make([]TensorInfo, 0, int(n))
+	for i := 0; i < int(n); i++ {
+		var ti C.armap_tensor_info
+		if err := check("armap_trainer_tensor_info", C.call_trainer_tensor_info(t.m.b.fns, t.h, C.int64_t(i), &ti, &e), &e); err != nil {
+			return nil, err
+		}
+		out = append(out, tensorInfo(&ti))
+	}
+	return out, nil
+}
+
+// ReadTensor copies an optimizer tensor into dst.
+func (t *Trainer) ReadTensor(name string, dst []float32) error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.m.mu.Unlock()
+	return rawIO("armap_trainer_read_tensor", name, F32, f32bytes(dst), func(cn *C.char, p unsafe.Pointer, numel C.int64_t, e *C.armap_error) C.armap_status {
+		return C.call_trainer_read_tensor(t.m.b.fns, t.h, cn, C.int32_t(F32), p, numel, e)
+	})
+}
+
+// WriteTensor sets an optimizer tensor from src.
+func (t *Trainer) WriteTensor(name string, src []float32) error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.m.mu.Unlock()
+	return rawIO("armap_trainer_write_tensor", name, F32, f32bytes(src), func(cn *C.char, p unsafe.Pointer, numel C.int64_t, e *C.armap_error) C.armap_status {
+		return C.call_trainer_write_tensor(t.m.b.fns, t.h, cn, C.int32_t(F32), p, numel, e)
+	})
+}
+
+// StepCount is the number of optimizer steps taken (the schedule position).
+func (t *Trainer) StepCount() (int64, error) {
+	if err := t.lock(); err != nil {
+		return 0, err
+	}
+	defer t.m.mu.Unlock()
+	var s C.int64_t
+	var e C.armap_error
+	err := check("armap_trainer_get_step", C.call_trainer_get_step(t.m.b.fns, t.h, &s, &e), &e)
+	return int64(s), err
+}
+
+// SetStepCount restores the schedule position (on resume).
+func (t *Trainer) SetStepCount(s int64) error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.m.mu.Unlock()
+	var e C.armap_error
+	return check("armap_trainer_set_step", C.call_trainer_set_step(t.m.b.fns, t.h, C.int64_t(s), &e), &e)
+}

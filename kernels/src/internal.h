@@ -1,0 +1,126 @@
+// Shared declarations of the backend's translation units. Only ATen is included (not
+// torch/torch.h): the models are written functionally on tensors, which keeps each file's compile
+// time and memory down.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "armap.h"
+
+namespace armap {
+
+// Error carries an ABI status code; everything thrown inside the backend is either this or a
+// c10/std exception that the entry-point guard maps to ARMAP_ERR_INTERNAL.
+struct Error : std::runtime_error {
+  armap_status code;
+  Error(armap_status c, const std::string& msg) : std::runtime_error(msg), code(c) {}
+};
+[[noreturn]] inline void fail(armap_status c, const std::string& msg) { throw Error(c, msg); }
+[[noreturn]] inline void invalid(const std::string& msg) { fail(ARMAP_ERR_INVALID_ARGUMENT, msg); }
+
+// A dense layer with an optional LoRA adapter: y = x W^T + b + scale * (x A^T) B^T.
+struct Linear {
+  at::Tensor w, b;
+  at::Tensor lora_a, lora_b;
+  double lora_scale = 0;
+};
+
+struct Param {
+  std::string name;
+  at::Tensor t;
+  bool trainable;
+  bool decay;
+};
+
+struct EncoderLayer {
+  Linear q, k, v, o, fi, fo;
+  at::Tensor ln1_w, ln1_b, ln2_w, ln2_b;
+};
+
+struct DecoderLayer {
+  Linear q, k, v, o, gate, up, down;
+  at::Tensor in_norm, post_norm;
+};
+
+// A validated micro-batch on the model's device.
+struct Packed {
+  at::Tensor tokens;               // int64 [T]
+  at::Tensor positions;            // int64 [T], restarting at 0 in every sequence
+  at::Tensor first, last;          // int64 [n]: index of each sequence's first / last token
+  at::Tensor cu;                   // int32 [n + 1] on the device (varlen kernels)
+  std::vector<int64_t> cu_host;    // the same offsets on the host
+  int64_t max_len = 0;
+  int64_t num_seqs() const { return (int64_t)cu_host.size() - 1; }
+};
+
+struct Model {
+  armap_model_config cfg{};
+  armap_model_options opt{};
+  at::Device device = at::kCPU;
+  at::ScalarType compute = at::kFloat;
+  int64_t head_dim = 0;
+
+  std::vector<Param> params;
+  std::unordered_map<std::string, size_t> index;
+
+  // encoder (BERT)
+  at::Tensor word, pos, type, emb_ln_w, emb_ln_b;
+  std::vector<EncoderLayer> enc;
+  Linear pooler, classifier;
+  // decoder (Llama / Qwen2 / Mistral)
+  at::Tensor embed, final_norm;
+  std::vector<DecoderLayer> dec;
+  Linear score;
+  at::Tensor rope_cos, rope_sin;   // float32 [max_positions, head_dim]
+
+  at::Generator gen;               // dropout randomness, on the model's device
+
+  // Rewards [num_seqs, num_labels] in float32. train enables dropout.
+  at::Tensor forward(const Packed& p, bool train);
+  Param& param(const std::string& name);
+};
+
+// Builds a model with from-scratch weights (deterministic in opt.seed, independent of device).
+Model* create_model(const armap_model_config& cfg, const armap_model_options& opt);
+// Folds LoRA adapters into the base weights.
+void merge_lora(Model& m);
+
+// Checks a batch against the model (ids, lengths, pairs) and moves it to the device.
+Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs);
+
+// Multi-head attention over packed sequences. q: [T, H, D]; k, v: [T, Hkv, D]. Returns [T, H * D].
+at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,
+                            bool causal, double dropout, at::Generator* gen);
+
+// Runs fn (one transformer layer) so that its activations are recomputed during backward instead
+// of being kept, when the model asks for gradient checkpointing.
+// The dropout generator is rewound for the recomputation so that it draws the same masks.
+at::Tensor checkpointed(const std::function<at::Tensor(const at::Tensor&)>& fn, const at::Tensor& x,
+                        at::Generator* gen);
+
+struct Trainer {
+  Model* m = nullptr;
+  armap_train_config cfg{};
+  std::vector<size_t> trainable;   // indices into m->params
+  std::vector<at::Tensor> exp_avg, exp_avg_sq;
+  int64_t step = 0;
+
+  double lr_at(int64_t s) const;
+  void accumulate(const armap_batch& b, float* rewards, armap_batch_stats* out);
+  void update(armap_step_stats* out);
+  void zero_grad();
+};
+
+Trainer* create_trainer(Model* m, const armap_train_config& cfg);
+
+at::ScalarType to_scalar_type(int32_t dtype);
+std::string shape_str(at::IntArrayRef s);
+
+}  // namespace armap

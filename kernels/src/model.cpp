@@ -1,0 +1,319 @@
+// Reward-model families written functionally on ATen tensors: an encoder (BERT: learned
+// positions, post-LayerNorm, GELU, first-token pooling) and a decoder (Llama/Qwen2/Mistral:
+// RMSNorm, RoPE, SwiGLU, grouped-query attention, last-token pooling). Parameters carry their
+// HuggingFace names so that checkpoints load and export without a mapping table.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "internal.h"
+
+#ifdef ARMAP_CUDA
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#endif
+
+namespace armap {
+
+namespace {
+
+bool is_norm_or_bias(const std::string& n) {
+  auto ends = [&](const char* s) {
+    std::string x(s);
+    return n.size() >= x.size() && n.compare(n.size() - x.size(), x.size(), x) == 0;
+  };
+  return ends(".bias") || n.find("LayerNorm") != std::string::npos || n.find("layernorm") != std::string::npos ||
+         ends("norm.weight");
+}
+
+struct Builder {
+  Model& m;
+  at::Generator init;  // CPU generator: the same seed gives the same weights on every device
+  double std;
+
+  at::Tensor add(const std::string& name, at::IntArrayRef shape, char kind, bool trainable = true) {
+    auto t = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
+    switch (kind) {
+      case 'n': t.normal_(0.0, std, init); break;
+      case '0': t.zero_(); break;
+      case '1': t.fill_(1.0); break;
+      default: invalid("internal: bad init kind");
+    }
+    t = t.to(m.device);
+    t.set_requires_grad(trainable);
+    m.index[name] = m.params.size();
+    m.params.push_back(Param{name, t, trainable, trainable && !is_norm_or_bias(name)});
+    return t;
+  }
+
+  // A linear layer named prefix.weight / prefix.bias, with LoRA adapters when asked.
+  Linear linear(const std::string& prefix, int64_t out, int64_t in, bool bias, bool lora, bool trainable) {
+    Linear l;
+    l.w = add(prefix + ".weight", {out, in}, 'n', trainable);
+    if (bias) l.b = add(prefix + ".bias", {out}, '0', trainable);
+    if (lora && m.opt.lora_rank > 0) {
+      int64_t r = m.opt.lora_rank;
+      // Kaiming-uniform-like A and zero B (as PEFT) so the adapted model starts equal to the base.
+      l.lora_a = add(prefix + ".lora_A.weight", {r, in}, 'n', true);
+      {
+        at::NoGradGuard ng;
+        l.lora_a.mul_(1.0 / (std * std::sqrt((double)in)));
+      }
+      l.lora_b = add(prefix + ".lora_B.weight", {out, r}, '0', true);
+      m.params[m.index[prefix + ".lora_A.weight"]].decay = false;
+      m.params[m.index[prefix + ".lora_B.weight"]].decay = false;
+      l.lora_scale = (m.opt.lora_alpha > 0 ? m.opt.lora_alpha : (double)r) / (double)r;
+    }
+    return l;
+  }
+};
+
+at::Tensor cast(const Model& m, const at::Tensor& t) {
+  if (!t.defined() || t.scalar_type() == m.compute) return t;
+  return t.to(m.compute);
+}
+
+at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
+  auto y = at::linear(x, cast(m, l.w), l.b.defined() ? cast(m, l.b) : at::Tensor());
+  if (l.lora_a.defined()) {
+    y = y + at::linear(at::linear(x, cast(m, l.lora_a)), cast(m, l.lora_b)) * l.lora_scale;
+  }
+  return y;
+}
+
+at::Tensor dropout(const at::Tensor& x, double p, bool train, at::Generator* gen) {
+  if (!train || p <= 0) return x;
+  // Our own mask rather than at::dropout so that the randomness comes from the model's generator
+  // and is saved in checkpoints.
+  auto keep = at::empty_like(x).bernoulli_(1.0 - p, *gen);
+  return x * keep / (1.0 - p);
+}
+
+at::Tensor rms_norm(const Model& m, const at::Tensor& x, const at::Tensor& w) {
+  // HF computes the variance in float32 and casts back before the weight.
+  auto xf = x.to(at::kFloat);
+  auto y = xf * at::rsqrt(xf.pow(2).mean({-1}, true) + (double)m.cfg.norm_eps);
+  return cast(m, w) * y.to(x.scalar_type());
+}
+
+at::Tensor layer_norm(const Model& m, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  auto y = at::layer_norm(x.to(at::kFloat), {x.size(-1)}, w, b, (double)m.cfg.norm_eps);
+  return y.to(x.scalar_type());
+}
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  auto h = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
+}
+
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return x * cos + rotate_half(x) * sin;
+}
+
+}  // namespace
+
+Param& Model::param(const std::string& name) {
+  auto it = index.find(name);
+  if (it == index.end()) fail(ARMAP_ERR_NOT_FOUND, "no parameter named " + name);
+  return params[it->second];
+}
+
+Model* create_model(const armap_model_config& cfg_in, const armap_model_options& opt) {
+  armap_model_config cfg = cfg_in;
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) invalid("model config: " + what);
+  };
+  need(cfg.family == ARMAP_FAMILY_ENCODER || cfg.family == ARMAP_FAMILY_DECODER,
+       "family must be 1 (encoder) or 2 (decoder), got " + std::to_string(cfg.family));
+  need(cfg.vocab_size > 0, "vocab_size must be > 0, got " + std::to_string(cfg.vocab_size));
+  need(cfg.hidden_size > 0, "hidden_size must be > 0, got " + std::to_string(cfg.hidden_size));
+  need(cfg.num_layers > 0, "num_layers must be > 0, got " + std::to_string(cfg.num_layers));
+  need(cfg.num_heads > 0, "num_heads must be > 0, got " + std::to_string(cfg.num_heads));
+  need(cfg.intermediate_size > 0, "intermediate_size must be > 0, got " + std::to_string(cfg.intermediate_size));
+  need(cfg.max_positions > 0, "max_positions must be > 0, got " + std::to_string(cfg.max_positions));
+  if (cfg.num_kv_heads == 0) cfg.num_kv_heads = cfg.num_heads;
+  need(cfg.num_kv_heads > 0 && cfg.num_heads % cfg.num_kv_heads == 0,
+       "num_heads (" + std::to_string(cfg.num_heads) + ") must be a multiple of num_kv_heads (" +
+           std::to_string(cfg.num_kv_heads) + ")");
+  if (cfg.head_dim == 0) {
+    need(cfg.hidden_size % cfg.num_heads == 0, "hidden_size (" + std::to_string(cfg.hidden_size) +
+                                                   ") must be divisible by num_heads (" +
+                                                   std::to_string(cfg.num_heads) + ")");
+    cfg.head_dim = cfg.hidden_size / cfg.num_heads;
+  }
+  need(cfg.head_dim > 0 && cfg.head_dim % 2 == 0, "head_dim must be a positive even number");
+  if (cfg.family == ARMAP_FAMILY_ENCODER) {
+    need(cfg.num_kv_heads == cfg.num_heads, "the encoder family has no grouped-query attention");
+    need(cfg.head_dim * cfg.num_heads == cfg.hidden_size, "encoder head_dim * num_heads must equal hidden_size");
+  }
+  if (cfg.type_vocab_size == 0) cfg.type_vocab_size = 2;
+  if (cfg.num_labels == 0) cfg.num_labels = 1;
+  need(cfg.num_labels >= 1, "num_labels must be >= 1");
+  if (cfg.norm_eps == 0) cfg.norm_eps = cfg.family == ARMAP_FAMILY_ENCODER ? 1e-12f : 1e-6f;
+  if (cfg.rope_theta == 0) cfg.rope_theta = 10000.0f;
+  if (cfg.init_std == 0) cfg.init_std = 0.02f;
+  need(cfg.hidden_dropout >= 0 && cfg.hidden_dropout < 1, "hidden_dropout must be in [0, 1)");
+  need(cfg.attention_dropout >= 0 && cfg.attention_dropout < 1, "attention_dropout must be in [0, 1)");
+  need(opt.lora_rank >= 0, "lora_rank must be >= 0");
+
+  auto m = std::make_unique<Model>();
+  m->cfg = cfg;
+  m->opt = opt;
+  m->head_dim = cfg.head_dim;
+  if (opt.device == ARMAP_DEVICE_CUDA) {
+#ifdef ARMAP_CUDA
+    m->device = at::Device(at::kCUDA, (c10::DeviceIndex)opt.device_index);
+#else
+    fail(ARMAP_ERR_UNSUPPORTED, "this backend was built for CPU only; load libarmap_cuda.so for --device cuda");
+#endif
+  } else if (opt.device != ARMAP_DEVICE_CPU) {
+    invalid("unknown device " + std::to_string(opt.device));
+  }
+  switch (opt.compute_dtype) {
+    case ARMAP_DTYPE_F32: m->compute = at::kFloat; break;
+    case ARMAP_DTYPE_BF16: m->compute = at::kBFloat16; break;
+    case ARMAP_DTYPE_F16: m->compute = at::kHalf; break;
+    default: invalid("compute_dtype must be f32, f16 or bf16");
+  }
+  if (opt.lora_targets == 0) m->opt.lora_targets = ARMAP_LORA_Q | ARMAP_LORA_V;
+
+  Builder b{*m, at::make_generator<at::CPUGeneratorImpl>(opt.seed), (double)cfg.init_std};
+  const int64_t H = cfg.hidden_size, F = cfg.intermediate_size, D = cfg.head_dim;
+  const int64_t Hq = cfg.num_heads * D, Hkv = cfg.num_kv_heads * D;
+  const bool lora = opt.lora_rank > 0;
+  const bool base_trainable = !lora;
+  auto tgt = [&](int bit) { return lora && (m->opt.lora_targets & bit) != 0; };
+
+  if (cfg.family == ARMAP_FAMILY_ENCODER) {
+    m->word = b.add("bert.embeddings.word_embeddings.weight", {cfg.vocab_size, H}, 'n', base_trainable);
+    m->pos = b.add("bert.embeddings.position_embeddings.weight", {cfg.max_positions, H}, 'n', base_trainable);
+    m->type = b.add("bert.embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, H}, 'n', base_trainable);
+    m->emb_ln_w = b.add("bert.embeddings.LayerNorm.weight", {H}, '1', base_trainable);
+    m->emb_ln_b = b.add("bert.embeddings.LayerNorm.bias", {H}, '0', base_trainable);
+    for (int i = 0; i < cfg.num_layers; i++) {
+      std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
+      EncoderLayer L;
+      L.q = b.linear(p + "attention.self.query", H, H, true, tgt(ARMAP_LORA_Q), base_trainable);
+      L.k = b.linear(p + "attention.self.key", H, H, true, tgt(ARMAP_LORA_K), base_trainable);
+      L.v = b.linear(p + "attention.self.value", H, H, true, tgt(ARMAP_LORA_V), base_trainable);
+      L.o = b.linear(p + "attention.output.dense", H, H, true, tgt(ARMAP_LORA_O), base_trainable);
+      L.ln1_w = b.add(p + "attention.output.LayerNorm.weight", {H}, '1', base_trainable);
+      L.ln1_b = b.add(p + "attention.output.LayerNorm.bias", {H}, '0', base_trainable);
+      L.fi = b.linear(p + "intermediate.dense", F, H, true, tgt(ARMAP_LORA_UP), base_trainable);
+      L.fo = b.linear(p + "output.dense", H, F, true, tgt(ARMAP_LORA_DOWN), base_trainable);
+      L.ln2_w = b.add(p + "output.LayerNorm.weight", {H}, '1', base_trainable);
+      L.ln2_b = b.add(p + "output.LayerNorm.bias", {H}, '0', base_trainable);
+      m->enc.push_back(L);
+    }
+    m->pooler = b.linear("bert.pooler.dense", H, H, true, false, base_trainable);
+    // The head is always trained, LoRA or not (PEFT's modules_to_save for classification).
+    m->classifier = b.linear("classifier", cfg.num_labels, H, true, false, true);
+  } else {
+    m->embed = b.add("model.embed_tokens.weight", {cfg.vocab_size, H}, 'n', base_trainable);
+    for (int i = 0; i < cfg.num_layers; i++) {
+      std::string p = "model.layers." + std::to_string(i) + ".";
+      DecoderLayer L;
+      L.q = b.linear(p + "self_attn.q_proj", Hq, H, cfg.qkv_bias, tgt(ARMAP_LORA_Q), base_trainable);
+      L.k = b.linear(p + "self_attn.k_proj", Hkv, H, cfg.qkv_bias, tgt(ARMAP_LORA_K), base_trainable);
+      L.v = b.linear(p + "self_attn.v_proj", Hkv, H, cfg.qkv_bias, tgt(ARMAP_LORA_V), base_trainable);
+      L.o = b.linear(p + "self_attn.o_proj", H, Hq, cfg.o_bias, tgt(ARMAP_LORA_O), base_trainable);
+      L.gate = b.linear(p + "mlp.gate_proj", F, H, cfg.mlp_bias, tgt(ARMAP_LORA_GATE), base_trainable);
+      L.up = b.linear(p + "mlp.up_proj", F, H, cfg.mlp_bias, tgt(ARMAP_LORA_UP), base_trainable);
+      L.down = b.linear(p + "mlp.down_proj", H, F, cfg.mlp_bias, tgt(ARMAP_LORA_DOWN), base_trainable);
+      L.in_norm = b.add(p + "input_layernorm.weight", {H}, '1', base_trainable);
+      L.post_norm = b.add(p + "post_attention_layernorm.weight", {H}, '1', base_trainable);
+      m->dec.push_back(L);
+    }
+    m->final_norm = b.add("model.norm.weight", {H}, '1', base_trainable);
+    m->score = b.linear("score", cfg.num_labels, H, false, false, true);
+    // RoPE tables as HF builds them: inv_freq = theta^(-2i/D), emb = cat(freqs, freqs), in float32.
+    auto inv = at::pow((double)cfg.rope_theta, at::arange(0, D, 2, at::kLong).to(at::kFloat) / (double)D).reciprocal();
+    auto t = at::arange(cfg.max_positions, at::kLong).to(at::kFloat);
+    auto freqs = at::outer(t, inv);
+    auto emb = at::cat({freqs, freqs}, -1);
+    m->rope_cos = emb.cos().to(m->device);
+    m->rope_sin = emb.sin().to(m->device);
+  }
+
+  if (m->device.is_cpu()) {
+    m->gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed + 1);
+  } else {
+#ifdef ARMAP_CUDA
+    m->gen = at::cuda::detail::createCUDAGenerator(m->device.index());
+    m->gen.set_current_seed(opt.seed + 1);
+#endif
+  }
+  return m.release();
+}
+
+void merge_lora(Model& m) {
+  at::NoGradGuard ng;
+  auto fold = [](Linear& l) {
+    if (!l.lora_a.defined()) return;
+    l.w.add_(at::matmul(l.lora_b, l.lora_a) * l.lora_scale);
+    l.lora_b.zero_();
+  };
+  for (auto& L : m.enc) {
+    for (Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.fi, &L.fo}) fold(*l);
+  }
+  for (auto& L : m.dec) {
+    for (Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) fold(*l);
+  }
+}
+
+at::Tensor Model::forward(const Packed& p, bool train) {
+  const int64_t T = p.tokens.size(0);
+  const int64_t nh = cfg.num_heads, nkv = cfg.num_kv_heads, D = head_dim;
+  const bool ckpt = train && opt.grad_checkpointing;
+  auto run_layer = [&](const std::function<at::Tensor(const at::Tensor&)>& f, const at::Tensor& x) {
+    return ckpt ? checkpointed(f, x, &gen) : f(x);
+  };
+  at::Tensor x;
+  if (cfg.family == ARMAP_FAMILY_ENCODER) {
+    x = word.index_select(0, p.tokens) + pos.index_select(0, p.positions) + type.select(0, 0);
+    x = at::layer_norm(x, {x.size(-1)}, emb_ln_w, emb_ln_b, (double)cfg.norm_eps);
+    x = dropout(cast(*this, x), cfg.hidden_dropout, train, &gen);
+    for (auto& L : enc) {
+      // Captures by value (and p, L by reference: they outlive backward) because a checkpointed
+      // layer runs again during backward, after this frame is gone.
+      x = run_layer(
+          [this, &L, &p, T, nh, D, train](const at::Tensor& h) {
+            auto q = apply(*this, L.q, h).view({T, nh, D});
+            auto k = apply(*this, L.k, h).view({T, nh, D});
+            auto v = apply(*this, L.v, h).view({T, nh, D});
+            auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen);
+            a = dropout(apply(*this, L.o, a), cfg.hidden_dropout, train, &gen);
+            auto y = layer_norm(*this, a + h, L.ln1_w, L.ln1_b);
+            auto f = dropout(apply(*this, L.fo, at::gelu(apply(*this, L.fi, y))), cfg.hidden_dropout, train, &gen);
+            return layer_norm(*this, f + y, L.ln2_w, L.ln2_b);
+          },
+          x);
+    }
+    auto first = x.index_select(0, p.first);
+    auto pooled = at::tanh(apply(*this, pooler, first));
+    pooled = dropout(pooled, cfg.hidden_dropout, train, &gen);
+    return apply(*this, classifier, pooled).to(at::kFloat);
+  }
+  x = cast(*this, embed.index_select(0, p.tokens));
+  auto cos = rope_cos.index_select(0, p.positions).unsqueeze(1).to(compute);
+  auto sin = rope_sin.index_select(0, p.positions).unsqueeze(1).to(compute);
+  for (auto& L : dec) {
+    x = run_layer(
+        [this, &L, &p, T, nh, nkv, D, train, cos, sin](const at::Tensor& h0) {
+          auto h = rms_norm(*this, h0, L.in_norm);
+          auto q = rope(apply(*this, L.q, h).view({T, nh, D}), cos, sin);
+          auto k = rope(apply(*this, L.k, h).view({T, nkv, D}), cos, sin);
+          auto v = apply(*this, L.v, h).view({T, nkv, D});
+          auto a = varlen_attention(q, k, v, p, true, train ? cfg.attention_dropout : 0.0, &gen);
+          auto x1 = h0 + apply(*this, L.o, a);
+          auto h2 = rms_norm(*this, x1, L.post_norm);
+          auto f = apply(*this, L.down, at::silu(apply(*this, L.gate, h2)) * apply(*this, L.up, h2));
+          return x1 + f;
+        },
+        x);
+  }
+  auto last = rms_norm(*this, x.index_select(0, p.last), final_norm);
+  return apply(*this, score, last).to(at::kFloat);
+}
+
+}  // namespace armap
