@@ -1,5 +1,7 @@
 package household
 
+import "slices"
+
 // The vocabulary below follows ALFWorld's (ALFRED's) object and receptacle classes, lower-cased
 // and without spaces as ALFWorld writes them ("sinkbasin", "butterknife"). Which object turns up
 // on which receptacle is a plausibility table written for this generator, not ALFRED's data.
@@ -186,3 +188,27 @@ func set(xs ...string) map[string]bool {
 
 // lampClass is the one light source type; ALFWorld also has floor lamps, which add nothing here.
 const lampClass = "desklamp"
+
+// CommonPlaces lists the receptacle classes where objects of class obj may start in some room, in
+// a fixed order: the common-sense prior a searching agent has ("apples are in the fridge or on a
+// countertop"). It is nil for an unknown class.
+func CommonPlaces(obj string) []string {
+	var out []string
+	for _, rs := range rooms {
+		for _, c := range rs.objects[obj] {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	if obj == lampClass {
+		for _, rs := range rooms {
+			for _, c := range rs.lampOn {
+				if !slices.Contains(out, c) {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}

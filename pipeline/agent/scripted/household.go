@@ -1,0 +1,424 @@
+package scripted
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/armap/armap/pipeline/agent"
+	"github.com/armap/armap/pipeline/env"
+	"github.com/armap/armap/pipeline/env/household"
+)
+
+// Household is the scripted stand-in for an LLM agent in the household env. It follows the env's
+// expert with a weight that grows with skill; the rest of its probability goes to the mistakes
+// ReAct-style LLM agents make in ALFWorld:
+//
+//   - search: not knowing where the object is, it visits and opens likely receptacles it has
+//     not looked into yet, guided by common sense (apples are in fridges and on countertops);
+//   - skipped step: it carries the object to the target without cleaning, heating or cooling
+//     it, or examines the object instead of using the lamp;
+//   - wrong receptacle: it carries the object to a receptacle of another class and puts it there;
+//   - wrong object: it takes another object from the receptacle where the goal object is;
+//   - wandering to irrelevant receptacles, and repeating its last action;
+//   - once it has put the object down it believes the task done and mostly drifts (looks, checks
+//     its inventory, repeats itself), recovering only now and then.
+//
+// The beliefs behind these (what it has seen, whether it thinks it is done) come from the
+// history in State, so the same state always gets the same action distribution, whatever path
+// led there. It needs State.Env to be a household env (for the expert and the goal).
+type Household struct {
+	skill       float64
+	errScale    float64
+	expertFloor float64
+}
+
+// NewHousehold makes the household policy; skill is in [0, 1] (1 = the expert).
+func NewHousehold(skill float64) (*Household, error) {
+	if math.IsNaN(skill) || skill < 0 || skill > 1 {
+		return nil, fmt.Errorf("scripted household: skill %v not in [0, 1]", skill)
+	}
+	return &Household{skill: skill, errScale: 2, expertFloor: 0.15}, nil
+}
+
+// Name implements agent.Policy.
+func (p *Household) Name() string { return fmt.Sprintf("scripted-household(skill=%.2f)", p.skill) }
+
+// householdView is what the policy reads from the env; *household.Env provides it.
+type householdView interface {
+	env.Expert
+	Goal() household.Goal
+	Location() string
+	Holding() string
+}
+
+// Act implements agent.Policy. Greedy runs draw from a generator seeded by a hash of the
+// instruction and the history, so they are deterministic per state; sampling uses opt.Rand (or,
+// when it is nil, the same state hash).
+func (p *Household) Act(ctx context.Context, st *agent.State, opt agent.ActOptions) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	view, ok := st.Env.(householdView)
+	if !ok {
+		return nil, fmt.Errorf("scripted household: State.Env is %T, want a household env", st.Env)
+	}
+	cands := p.candidates(st, view)
+	cands = avoidReflections(cands, st, view)
+	if len(cands) == 0 {
+		return nil, errors.New("scripted household: no candidate action")
+	}
+	n := opt.N
+	rng := opt.Rand
+	if opt.Greedy || rng == nil {
+		rng = stateRand(st)
+	}
+	if opt.Greedy || n < 1 {
+		n = 1
+	}
+	total := 0.0
+	for _, c := range cands {
+		total += c.w
+	}
+	out := make([]string, n)
+	for i := range out {
+		u := rng.Float64() * total
+		k := 0
+		for k < len(cands)-1 && u >= cands[k].w {
+			u -= cands[k].w
+			k++
+		}
+		out[i] = cands[k].action
+	}
+	return out, nil
+}
+
+type cand struct {
+	action string
+	w      float64
+}
+
+// addTo accumulates weight on an action so a distribution keeps one entry per action, in the
+// order actions were first proposed (the order must be stable for reproducible draws).
+func addTo(cs []cand, action string, w float64) []cand {
+	if w <= 0 || action == "" {
+		return cs
+	}
+	for i := range cs {
+		if cs[i].action == action {
+			cs[i].w += w
+			return cs
+		}
+	}
+	return append(cs, cand{action, w})
+}
+
+// spread shares w equally among actions.
+func spread(cs []cand, actions []string, w float64) []cand {
+	for _, a := range actions {
+		cs = addTo(cs, a, w/float64(len(actions)))
+	}
+	return cs
+}
+
+// memory is what the policy believes, rebuilt from the history.
+type memory struct {
+	searched map[string]bool // receptacles whose contents it has seen
+	seenGoal bool            // some observation showed an object of the goal class
+	seenLamp bool            // some observation showed a desk lamp
+	treated  bool            // it cleaned/heated/cooled something or turned on a lamp
+	puts     int             // goal-class objects it has put down
+	examined bool            // it examined a goal-class object in hand
+	last     string          // its last action
+}
+
+// remember reads the history with plain string tests: it runs on every step of every rollout,
+// and regular expressions made it the policy's main cost.
+func remember(st *agent.State, g household.Goal) memory {
+	m := memory{searched: map[string]bool{}}
+	goalMention := " a " + g.Object + " "
+	for _, s := range st.Steps {
+		o := s.Observation
+		if rest, ok := strings.CutPrefix(o, "You arrive at "); ok {
+			if name, desc, ok := strings.Cut(rest, ". "); ok && (strings.HasPrefix(desc, "On the ") || strings.HasSuffix(strings.SplitN(desc, ". ", 2)[0], " is open")) {
+				m.searched[name] = true
+			}
+		} else if rest, ok := strings.CutPrefix(o, "You open the "); ok {
+			if name, _, ok := strings.Cut(rest, ". "); ok {
+				m.searched[name] = true
+			}
+		}
+		if g.Object != "" && strings.Contains(o, goalMention) {
+			m.seenGoal = true
+		}
+		if strings.Contains(o, "a desklamp ") {
+			m.seenLamp = true
+		}
+		for _, p := range []string{"You clean the ", "You heat the ", "You cool the ", "You turn on the "} {
+			if strings.HasPrefix(o, p) {
+				m.treated = true
+			}
+		}
+		if rest, ok := strings.CutPrefix(o, "You put the "); ok && classOf(rest) == g.Object {
+			m.puts++
+		}
+		if strings.HasPrefix(o, "There's nothing special about "+g.Object+" ") {
+			m.examined = true
+		}
+		m.last = s.Action
+	}
+	return m
+}
+
+func classOf(name string) string {
+	c, _, _ := strings.Cut(name, " ")
+	return c
+}
+
+// candidates builds the action distribution for the state.
+func (p *Household) candidates(st *agent.State, v householdView) []cand {
+	s := p.skill
+	miss := p.errScale * (1 - s)
+	expert, hasExpert := v.ExpertAction()
+	g := v.Goal()
+	if g.Object == "" {
+		// The env did not say; fall back to the instruction text.
+		g, _ = household.ParseGoal(st.Instruction)
+	}
+	adm := st.Admissible
+	if adm == nil {
+		adm = st.Env.Admissible()
+	}
+	m := remember(st, g)
+	loc, held := v.Location(), v.Holding()
+	var gos []string
+	for _, a := range adm {
+		if strings.HasPrefix(a, "go to ") {
+			gos = append(gos, a)
+		}
+	}
+
+	var cs []cand
+	wExpert := p.expertFloor + (1-p.expertFloor)*s
+	heldGoal := held != "" && classOf(held) == g.Object
+
+	switch {
+	case m.puts >= g.Count && !heldGoal || m.examined && g.Type == household.LookAtObjInLight:
+		// It put the object down (or looked at it) and believes the task done: it drifts and
+		// rarely notices that nothing happened.
+		cs = addTo(cs, expert, 0.6*s*s)
+		cs = addTo(cs, "look", miss*0.4)
+		cs = addTo(cs, "inventory", miss*0.4)
+		cs = addTo(cs, m.last, miss*0.6)
+		if loc != "" {
+			cs = addTo(cs, "examine "+loc, miss*0.3)
+		}
+		cs = spread(cs, gos, miss*0.5)
+		return cs
+
+	case !heldGoal && !m.seenGoal && g.Object != "":
+		// Searching: it does not know where the object is.
+		cs = addTo(cs, expert, s*wExpert)
+		cs = p.search(cs, m, g.Object, loc, adm, gos, (1-s)+0.05)
+
+	case heldGoal && g.Type == household.LookAtObjInLight && !m.treated:
+		if !m.seenLamp {
+			cs = addTo(cs, expert, s*wExpert)
+			cs = p.search(cs, m, "desklamp", loc, adm, gos, (1-s)+0.05)
+			break
+		}
+		cs = addTo(cs, expert, wExpert)
+		// Skipped step: examining the object in hand instead of switching the lamp on.
+		cs = addTo(cs, "examine "+held, miss*0.5)
+		cs = p.wrongPlace(cs, loc, gos, g, miss*0.3)
+
+	case heldGoal && g.Process() != "" && !m.treated:
+		cs = addTo(cs, expert, wExpert)
+		// Skipped step: straight to the target, and down it goes once there.
+		if classOf(loc) == g.Target {
+			cs = p.putHere(cs, st, held, loc, miss*1.2)
+		} else {
+			cs = spread(cs, targets(gos, g.Target), miss*0.6)
+			cs = p.wrongPlace(cs, loc, gos, g, miss*0.2)
+		}
+
+	case heldGoal:
+		cs = addTo(cs, expert, wExpert)
+		switch {
+		case loc != "" && classOf(loc) != g.Target && !isAppliance(loc, g) && justArrived(m.last, loc):
+			// It came here carrying the object: it takes this for the target.
+			cs = p.putHere(cs, st, held, loc, miss*1.2)
+		case strings.HasPrefix(expert, "go to ") && classOf(strings.TrimPrefix(expert, "go to ")) == g.Target:
+			cs = p.wrongPlace(cs, loc, gos, g, miss*0.5)
+		}
+
+	default:
+		cs = addTo(cs, expert, wExpert)
+		if o, r, ok := takeParts(expert); ok && held == "" {
+			// Wrong object: another thing from the same receptacle.
+			var others []string
+			for _, a := range adm {
+				if ao, ar, ok := takeParts(a); ok && ar == r && classOf(ao) != classOf(o) {
+					others = append(others, a)
+				}
+			}
+			if len(others) > 0 {
+				cs = spread(cs, others, miss*0.25)
+			}
+		}
+		if held != "" && classOf(held) != g.Object && g.Target != "" {
+			// Carrying the wrong object to the target.
+			cs = spread(cs, targets(gos, g.Target), miss*0.3)
+		}
+	}
+	// Mistakes possible anywhere: wandering off and repeating itself.
+	cs = spread(cs, gos, miss*0.15)
+	cs = addTo(cs, m.last, miss*0.1)
+	if !hasExpert && len(cs) == 0 && len(adm) > 0 {
+		cs = addTo(cs, adm[0], 1)
+	}
+	return cs
+}
+
+// search proposes looking into receptacles it has not seen inside yet, common places first.
+func (p *Household) search(cs []cand, m memory, class, loc string, adm, gos []string, w float64) []cand {
+	if loc != "" && !m.searched[loc] && slices.Contains(adm, "open "+loc) {
+		return addTo(cs, "open "+loc, w)
+	}
+	likely := household.CommonPlaces(class)
+	var prior, rest []string
+	for _, a := range gos {
+		r := strings.TrimPrefix(a, "go to ")
+		if m.searched[r] {
+			continue
+		}
+		if slices.Contains(likely, classOf(r)) {
+			prior = append(prior, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	switch {
+	case len(prior) > 0 && len(rest) > 0:
+		cs = spread(cs, prior, w*0.8)
+		cs = spread(cs, rest, w*0.2)
+	case len(prior) > 0:
+		cs = spread(cs, prior, w)
+	case len(rest) > 0:
+		cs = spread(cs, rest, w)
+	default:
+		cs = spread(cs, gos, w) // everything searched: it has missed it, wander
+	}
+	return cs
+}
+
+// wrongPlace proposes carrying the object to a receptacle that is neither the target class nor
+// the appliance.
+func (p *Household) wrongPlace(cs []cand, loc string, gos []string, g household.Goal, w float64) []cand {
+	var wrong []string
+	for _, a := range gos {
+		r := strings.TrimPrefix(a, "go to ")
+		if classOf(r) != g.Target && !isAppliance(r, g) {
+			wrong = append(wrong, a)
+		}
+	}
+	if len(wrong) == 0 {
+		return cs
+	}
+	return spread(cs, wrong, w)
+}
+
+// putHere proposes putting the held object down here, opening the receptacle first if needed.
+func (p *Household) putHere(cs []cand, st *agent.State, held, loc string, w float64) []cand {
+	put := "put " + held + " in/on " + loc
+	if slices.Contains(st.Admissible, put) || st.Admissible == nil {
+		return addTo(cs, put, w)
+	}
+	if slices.Contains(st.Admissible, "open "+loc) {
+		return addTo(cs, "open "+loc, w)
+	}
+	return cs
+}
+
+func targets(gos []string, class string) []string {
+	var out []string
+	for _, a := range gos {
+		if classOf(strings.TrimPrefix(a, "go to ")) == class {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func isAppliance(r string, g household.Goal) bool {
+	a := g.Appliance()
+	return a != "" && classOf(r) == a
+}
+
+func justArrived(last, loc string) bool {
+	return last == "go to "+loc || last == "open "+loc
+}
+
+func takeParts(a string) (obj, rec string, ok bool) {
+	rest, ok := strings.CutPrefix(a, "take ")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, " from ")
+}
+
+// avoidReflections drops actions that an earlier attempt's reflection marked bad at this step. If
+// that leaves nothing, the expert action or else the first admissible action not marked stands in.
+func avoidReflections(cs []cand, st *agent.State, v householdView) []cand {
+	step := len(st.Steps)
+	var bad []string
+	for _, r := range st.Reflections {
+		if r.Step == step && r.Action != "" {
+			bad = append(bad, r.Action)
+		}
+	}
+	if len(bad) == 0 {
+		return cs
+	}
+	out := slices.DeleteFunc(slices.Clone(cs), func(c cand) bool { return slices.Contains(bad, c.action) })
+	if len(out) > 0 {
+		return out
+	}
+	if a, ok := v.ExpertAction(); ok && !slices.Contains(bad, a) {
+		return []cand{{a, 1}}
+	}
+	adm := st.Admissible
+	if adm == nil {
+		adm = st.Env.Admissible()
+	}
+	for _, a := range adm {
+		if !slices.Contains(bad, a) {
+			return []cand{{a, 1}}
+		}
+	}
+	return cs // every action is marked: keep the distribution rather than fail
+}
+
+// stateRand seeds a generator from the instruction and the history, so a greedy policy acts the
+// same in the same state.
+func stateRand(st *agent.State) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(st.Instruction))
+	for _, s := range st.Steps {
+		h.Write([]byte{0})
+		h.Write([]byte(s.Action))
+		h.Write([]byte{1})
+		h.Write([]byte(s.Observation))
+	}
+	h.Write([]byte{2})
+	h.Write([]byte(st.Observation))
+	x := h.Sum64()
+	return rand.New(rand.NewPCG(x, x^0x9e3779b97f4a7c15))
+}
+
+var _ agent.Policy = (*Household)(nil)
