@@ -1,0 +1,133 @@
+package llmpolicy
+
+import (
+	"math"
+	"testing"
+)
+
+func TestParseAction(t *testing.T) {
+	for _, tc := range []struct {
+		env, in, want string
+	}{
+		// game24
+		{"game24", "13 - 9 = 4 (left: 4 4 10)", "13 - 9 = 4 (left: 4 4 10)"},
+		{"game24", "Step 1: 13-9=4 (left:4  4 10)", "13 - 9 = 4 (left: 4 4 10)"},
+		{"game24", "```\n8 / 3 = 8/3 (left: 3 8 8/3)\n```", "8 / 3 = 8/3 (left: 3 8 8/3)"},
+		{"game24", "Thought: 13 - 9 = 4 is good\nAction: 10 - 4 = 6 (left: 4 6)", "10 - 4 = 6 (left: 4 6)"},
+		{"game24", "4 × 6 = 24 (left: 24)", "4 * 6 = 24 (left: 24)"},
+		{"game24", "6 − 2 = 4", "6 - 2 = 4"},
+		{"game24", "Answer: (13 - 9) * (10 - 4) = 24", "Answer: (13 - 9) * (10 - 4) = 24"},
+		{"game24", "**Final Answer:** `(13 - 9) * (10 - 4) = 24`.", "Answer: (13 - 9) * (10 - 4) = 24"},
+		{"game24", "> answer: (1+2+3)*4 = 24", "Answer: (1+2+3)*4 = 24"},
+		{"game24", "Let me think about it.\nI am not sure.", ""},
+		{"game24", "", ""},
+		// shop
+		{"shop", "search[red running shoes size 9]", "search[red running shoes size 9]"},
+		{"shop", "Action: Click[ Buy Now ]", "click[Buy Now]"},
+		{"shop", "Thought: the second one fits.\nI will click[B0C4X1] now", "click[B0C4X1]"},
+		{"shop", "> `search[lavender candle]`", "search[lavender candle]"},
+		{"shop", "click buy now.", "click[buy now]"},
+		{"shop", "I would buy it.", ""},
+		// household
+		{"household", "> go to cabinet 1", "go to cabinet 1"},
+		{"household", "think: the apple may be in the fridge.\n> OK.\nopen fridge 1", "open fridge 1"},
+		{"household", "Action: Take Apple 1 from CounterTop 2.", "take apple 1 from countertop 2"},
+		{"household", "\"put apple 1 in/on fridge 1\"", "put apple 1 in/on fridge 1"},
+		{"household", "1. heat egg 1 with microwave 1", "heat egg 1 with microwave 1"},
+		{"household", "I should now use the desklamp 1.", "use the desklamp 1"},
+		{"household", "Thought: I need to cool it.\n```\ncool potato 2 with fridge 1\n```", "cool potato 2 with fridge 1"},
+		{"household", "Nothing to do here", ""},
+		// generic (http)
+		{"http", "Thought: hmm\nAction: press red button", "press red button"},
+		{"http", "  \n> 'north'\n", "north"},
+	} {
+		if got := ParseAction(tc.env, tc.in); got != tc.want {
+			t.Errorf("%s %q:\n got %q\nwant %q", tc.env, tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSnap(t *testing.T) {
+	household := []string{"go to cabinet 1", "go to cabinet 10", "go to fridge 1", "take apple 1 from countertop 2",
+		"take bread 1 from countertop 2", "put mug 1 in/on coffeemachine 1", "examine countertop 2", "inventory", "look"}
+	shop := []string{"search[...]", "click[back to search]", "click[buy now]", "click[< prev]", "click[b0c4x1]"}
+	for _, tc := range []struct {
+		name, action string
+		adm          []string
+		want         string
+		ok           bool
+	}{
+		{"exact", "go to fridge 1", household, "go to fridge 1", true},
+		{"case and period", "Go To Fridge 1.", household, "go to fridge 1", true},
+		{"in vs in/on", "put mug 1 in coffeemachine 1", household, "put mug 1 in/on coffeemachine 1", true},
+		{"article", "go to the fridge 1", household, "go to fridge 1", true},
+		{"number kept apart", "go to cabinet 10", household, "go to cabinet 10", true},
+		{"nearest object", "take apple 2 from countertop 2", household, "take apple 1 from countertop 2", true},
+		{"unrelated stays", "dance with the robot", household, "dance with the robot", false},
+		{"template keeps query", "search[red shoes size 9]", shop, "search[red shoes size 9]", true},
+		{"click case", "click[Buy Now]", shop, "click[buy now]", true},
+		{"click near miss", "click[b0c4x]", shop, "click[b0c4x1]", true},
+		{"bare search entry", "search[candle]", []string{"search", "click[buy now]"}, "search[candle]", true},
+		{"no admissible", "anything", nil, "anything", false},
+	} {
+		got, ok := Snap(tc.action, tc.adm, DefaultMinSimilarity)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: Snap(%q) = %q, %v; want %q, %v", tc.name, tc.action, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestSimilarity(t *testing.T) {
+	pairs := [][2]string{{"go to cabinet 1", "go to cabinet 2"}, {"", "abc"}, {"put a in b", "put b in a"}, {"x", "x"}, {"", ""}}
+	for _, p := range pairs {
+		s, r := Similarity(p[0], p[1]), Similarity(p[1], p[0])
+		if s < 0 || s > 1 || math.Abs(s-r) > 1e-12 {
+			t.Errorf("Similarity(%q, %q) = %v, reversed %v", p[0], p[1], s, r)
+		}
+		if p[0] == p[1] && s != 1 {
+			t.Errorf("Similarity of equal strings %q = %v", p[0], s)
+		}
+	}
+	// Word order matters less than a different object.
+	if a, b := Similarity("put mug 1 in sink", "put mug 1 in/on sink"), Similarity("put mug 1 in sink", "put cup 7 in sink"); a <= b {
+		t.Errorf("in vs in/on %v should beat another object %v", a, b)
+	}
+	if d := levenshtein([]rune("kitten"), []rune("sitting")); d != 3 {
+		t.Errorf("levenshtein(kitten, sitting) = %d, want 3", d)
+	}
+}
+
+func TestClassifyGame24Answer(t *testing.T) {
+	in := []int64{4, 9, 10, 13}
+	for _, tc := range []struct{ answer, want string }{
+		{"Answer: (13 - 9) * (10 - 4) = 24", kindCorrect},
+		{"answer: (10 - 4) * (13 - 9) = 24.0", kindCorrect},
+		{"Answer: (13 - 9) * (10 - 4) = 24 = 24", KindFormat},
+		{"(13 - 9) * (10 - 4) = 24", KindFormat},
+		{"Answer: (13 - 9) * (10 - 4)", KindFormat},
+		{"Answer: (13 - 9) * (10 - 4 = 24", KindFormat},
+		{"Answer: (13 - 9) * (10 - 4) = 25", KindFormat},
+		{"Answer: thirteen minus nine = 24", KindFormat},
+		{"Answer: (13 - 9) * (10 - 4) + 0 = 24", KindHallucinated},
+		{"Answer: (13 - 7) * (10 - 4) = 24", KindHallucinated},
+		{"Answer: (13 - 9) * (13 - 4) = 24", KindHallucinated}, // 13 twice, 10 unused
+		{"Answer: 2.5 * (13 - 9) * 10 / 4 = 24", KindHallucinated},
+		{"Answer: 13 / (9 - 9) + 10 + 4 = 24", KindHallucinated},
+		{"Answer: (13 - 9) * 6 = 24", KindHallucinated},
+		{"Answer: (13 - 9) * 10 = 24", KindMissing},
+		{"Answer: 13 + 10 = 24", KindMissing},
+		{"Answer: (13 - 9) * 10 - 4 = 24", KindArithmetic},
+		{"Answer: 4 * 10 - 13 - 9 = 24", KindArithmetic},
+		{"Answer: (13 + 9 + 10) / 4 = 24", KindArithmetic},
+		{"Answer: -4 + 10 + 9 + 13 = 24", KindArithmetic},
+		{"Answer: 10 / (13 - 9 - 4) = 24", KindArithmetic}, // divides by zero
+	} {
+		if got := ClassifyGame24Answer(in, tc.answer); got != tc.want {
+			t.Errorf("%q: %s, want %s", tc.answer, got, tc.want)
+		}
+	}
+	// A division by zero with the right literals is wrong arithmetic, not a format error.
+	if got := ClassifyGame24Answer([]int64{1, 1, 4, 6}, "Answer: 4 * 6 / (1 - 1) = 24"); got != KindArithmetic {
+		t.Errorf("division by zero: %s", got)
+	}
+}
