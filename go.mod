@@ -1,3 +1,8 @@
 module github.com/armap/armap
 
 go 1.26.8
+
+require (
+	github.com/dlclark/regexp2 v1.12.0
+	golang.org/x/text v0.44.0
+)

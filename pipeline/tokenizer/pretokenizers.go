@@ -1,0 +1,303 @@
+package tokenizer
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// token is a model output: id, string value and byte offsets within the piece's normalized text.
+type token struct {
+	id         int32
+	value      string
+	start, end int
+}
+
+// piece is one split of the input: its text and, once known, its tokens (added tokens are
+// known before the model runs).
+type piece struct {
+	ns        normString
+	tokens    []token
+	hasTokens bool
+}
+
+// preTokenized is HF's PreTokenizedString.
+type preTokenized struct {
+	pieces []piece
+}
+
+// split replaces every piece that has no tokens yet by the pieces fn returns, dropping empty
+// ones.
+func (p *preTokenized) split(fn func(ns normString) []normString) {
+	out := make([]piece, 0, len(p.pieces))
+	for _, pc := range p.pieces {
+		if pc.hasTokens {
+			out = append(out, pc)
+			continue
+		}
+		for _, ns := range fn(pc.ns) {
+			if ns.norm != "" {
+				out = append(out, piece{ns: ns})
+			}
+		}
+	}
+	p.pieces = out
+}
+
+func (p *preTokenized) normalizeEach(fn func(ns *normString)) {
+	for i := range p.pieces {
+		if !p.pieces[i].hasTokens {
+			fn(&p.pieces[i].ns)
+		}
+	}
+}
+
+type splitBehavior int
+
+const (
+	behaviorRemoved splitBehavior = iota
+	behaviorIsolated
+	behaviorMergedWithPrevious
+	behaviorMergedWithNext
+	behaviorContiguous
+)
+
+type preTokenizer interface {
+	preTokenize(p *preTokenized)
+}
+
+type preTokenizerSeq []preTokenizer
+
+func (s preTokenizerSeq) preTokenize(p *preTokenized) {
+	for _, x := range s {
+		x.preTokenize(p)
+	}
+}
+
+// Byte-level alphabet: the 256 bytes mapped to printable chars, as GPT-2 does.
+var byteToRune, runeToByte = func() ([256]rune, map[rune]byte) {
+	var b2r [256]rune
+	r2b := make(map[rune]byte, 256)
+	n := 0
+	for b := 0; b < 256; b++ {
+		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
+			b2r[b] = rune(b)
+		} else {
+			b2r[b] = rune(256 + n)
+			n++
+		}
+		r2b[b2r[b]] = byte(b)
+	}
+	return b2r, r2b
+}()
+
+// byteLevelTransform maps every byte of the piece to its byte-level char; all chars produced from
+// one input char share its alignment, as in HF.
+func byteLevelTransform(n *normString) {
+	s, e, ok := n.origFullToNorm()
+	if !ok {
+		return
+	}
+	if s != 0 || e != len(n.norm) {
+		var out []change
+		for _, c := range n.norm {
+			var tmp [4]byte
+			k := utf8.EncodeRune(tmp[:], c)
+			for i := 0; i < k; i++ {
+				ch := 0
+				if i > 0 {
+					ch = 1
+				}
+				out = append(out, change{byteToRune[tmp[i]], ch})
+			}
+		}
+		n.transform(out, 0)
+		return
+	}
+	buf := make([]byte, 0, 2*len(n.norm))
+	al := make([]span, 0, 2*len(n.norm))
+	for i := 0; i < len(n.norm); {
+		_, sz := utf8.DecodeRuneInString(n.norm[i:])
+		a := n.align[i]
+		for k := 0; k < sz; k++ {
+			before := len(buf)
+			buf = utf8.AppendRune(buf, byteToRune[n.norm[i+k]])
+			for j := before; j < len(buf); j++ {
+				al = append(al, a)
+			}
+		}
+		i += sz
+	}
+	n.norm = string(buf)
+	n.align = al
+}
+
+type byteLevelPre struct {
+	addPrefixSpace, trimOffsets, useRegex bool
+}
+
+var gpt2Splitter = handSplitter{kind: kindGPT2}
+
+func (b byteLevelPre) preTokenize(p *preTokenized) {
+	p.split(func(ns normString) []normString {
+		if b.addPrefixSpace && !strings.HasPrefix(ns.norm, " ") {
+			ns.prepend(" ")
+		}
+		if b.useRegex {
+			return ns.splitBy(gpt2Splitter, behaviorIsolated, false)
+		}
+		return []normString{ns}
+	})
+	p.normalizeEach(byteLevelTransform)
+}
+
+type splitPre struct {
+	pat      pattern
+	behavior splitBehavior
+	invert   bool
+}
+
+func (s splitPre) preTokenize(p *preTokenized) {
+	p.split(func(ns normString) []normString { return ns.splitBy(s.pat, s.behavior, s.invert) })
+}
+
+// isBertPunc is ASCII punctuation or any Unicode punctuation (category P).
+func isBertPunc(c rune) bool {
+	if c < 0x80 {
+		return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)
+	}
+	return unicode.IsPunct(c)
+}
+
+type bertPre struct{}
+
+func (bertPre) preTokenize(p *preTokenized) {
+	p.split(func(ns normString) []normString {
+		return ns.splitBy(runePredicate(isWhitespace), behaviorRemoved, false)
+	})
+	p.split(func(ns normString) []normString {
+		return ns.splitBy(runePredicate(isBertPunc), behaviorIsolated, false)
+	})
+}
+
+// isWordChar is Rust regex's Unicode \w: Alphabetic, marks, decimal digits, connector
+// punctuation and join controls.
+func isWordChar(c rune) bool {
+	if c < 0x80 {
+		return c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	}
+	return unicode.IsLetter(c) || unicode.IsMark(c) || unicode.Is(unicode.Nd, c) || unicode.Is(unicode.Pc, c) ||
+		unicode.Is(unicode.Nl, c) || unicode.Is(unicode.Other_Alphabetic, c) || c == 0x200C || c == 0x200D
+}
+
+// wordPattern matches `\w+|[^\w\s]+` (the Whitespace pre-tokenizer's regex).
+type wordPattern struct{}
+
+func (wordPattern) findMatches(s string) []matchSpan {
+	var ms [][2]int
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case isWordChar(r):
+			j := i + n
+			for j < len(s) {
+				r2, n2 := utf8.DecodeRuneInString(s[j:])
+				if !isWordChar(r2) {
+					break
+				}
+				j += n2
+			}
+			ms = append(ms, [2]int{i, j})
+			i = j
+		case !isWhitespace(r):
+			j := i + n
+			for j < len(s) {
+				r2, n2 := utf8.DecodeRuneInString(s[j:])
+				if isWordChar(r2) || isWhitespace(r2) {
+					break
+				}
+				j += n2
+			}
+			ms = append(ms, [2]int{i, j})
+			i = j
+		default:
+			i += n
+		}
+	}
+	return spansFrom(s, ms)
+}
+
+type whitespacePre struct{}
+
+func (whitespacePre) preTokenize(p *preTokenized) {
+	p.split(func(ns normString) []normString { return ns.splitBy(wordPattern{}, behaviorRemoved, true) })
+}
+
+type whitespaceSplitPre struct{}
+
+func (whitespaceSplitPre) preTokenize(p *preTokenized) {
+	p.split(func(ns normString) []normString {
+		return ns.splitBy(runePredicate(isWhitespace), behaviorRemoved, false)
+	})
+}
+
+type charDelimiterPre struct{ delim rune }
+
+func (c charDelimiterPre) preTokenize(p *preTokenized) {
+	p.split(func(ns normString) []normString {
+		return ns.splitBy(runePredicate(func(r rune) bool { return r == c.delim }), behaviorRemoved, false)
+	})
+}
+
+type prependScheme int
+
+const (
+	prependAlways prependScheme = iota
+	prependFirst
+	prependNever
+)
+
+type metaspacePre struct {
+	replacement rune
+	scheme      prependScheme
+	split       bool
+}
+
+func (m metaspacePre) preTokenize(p *preTokenized) {
+	rep := string(m.replacement)
+	isSpace := runePredicate(func(r rune) bool { return r == ' ' })
+	isRep := runePredicate(func(r rune) bool { return r == m.replacement })
+	p.split(func(ns normString) []normString {
+		ns.replace(isSpace, rep, nil)
+		switch m.scheme {
+		case prependAlways:
+			if !strings.HasPrefix(ns.norm, rep) {
+				ns.prepend(rep)
+			}
+		case prependFirst:
+			if !strings.HasPrefix(ns.norm, rep) && ns.origStart == 0 {
+				ns.prepend(rep)
+			}
+		}
+		if m.split {
+			return ns.splitBy(isRep, behaviorMergedWithNext, false)
+		}
+		return []normString{ns}
+	})
+}
+
+type digitsPre struct{ individual bool }
+
+func (d digitsPre) preTokenize(p *preTokenized) {
+	b := behaviorContiguous
+	if d.individual {
+		b = behaviorIsolated
+	}
+	p.split(func(ns normString) []normString { return ns.splitBy(runePredicate(unicode.IsNumber), b, false) })
+}
+
+type punctuationPre struct{ behavior splitBehavior }
+
+func (u punctuationPre) preTokenize(p *preTokenized) {
+	p.split(func(ns normString) []normString { return ns.splitBy(runePredicate(isBertPunc), u.behavior, false) })
+}
