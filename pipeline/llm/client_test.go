@@ -27,7 +27,7 @@ type fakeServer struct {
 
 type answerFunc func(w http.ResponseWriter, r *http.Request, req chatRequest, i int)
 
-func newFake(t *testing.T, answer answerFunc) *fakeServer {
+func newFake(t testing.TB, answer answerFunc) *fakeServer {
 	t.Helper()
 	f := &fakeServer{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

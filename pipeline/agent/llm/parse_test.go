@@ -2,6 +2,9 @@ package llmpolicy
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -129,5 +132,51 @@ func TestClassifyGame24Answer(t *testing.T) {
 	// A division by zero with the right literals is wrong arithmetic, not a format error.
 	if got := ClassifyGame24Answer([]int64{1, 1, 4, 6}, "Answer: 4 * 6 / (1 - 1) = 24"); got != KindArithmetic {
 		t.Errorf("division by zero: %s", got)
+	}
+}
+
+// The pruned search in Snap must pick what a plain argmax of Similarity picks (first on ties).
+func TestSnapMatchesBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	vocab := []string{"go to", "take", "put", "apple", "mug", "1", "2", "10", "from", "in/on", "cabinet", "countertop", "fridge", "the"}
+	phrase := func() string {
+		n := 1 + r.IntN(6)
+		w := make([]string, n)
+		for i := range w {
+			w[i] = vocab[r.IntN(len(vocab))]
+		}
+		return strings.Join(w, " ")
+	}
+	for range 300 {
+		adm := make([]string, 1+r.IntN(20))
+		for i := range adm {
+			adm[i] = phrase()
+		}
+		action := phrase()
+		want, best := action, -1.0
+		if slices.Contains(adm, action) {
+			want, best = action, 2
+		}
+		for _, a := range adm {
+			if best == 2 {
+				break
+			}
+			if normalizeForMatch(a) == normalizeForMatch(action) {
+				want, best = a, 2
+			}
+		}
+		if best < 2 {
+			for _, a := range adm {
+				if s := Similarity(normalizeForMatch(action), normalizeForMatch(a)); s > best {
+					want, best = a, s
+				}
+			}
+			if best < 0.3 {
+				want = action
+			}
+		}
+		if got, _ := Snap(action, adm, 0.3); got != want {
+			t.Fatalf("Snap(%q, %q) = %q, brute force %q", action, adm, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package llmpolicy
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 	"unicode"
 )
@@ -51,13 +52,31 @@ func Snap(action string, admissible []string, minSim float64) (string, bool) {
 			return action, true
 		}
 	}
-	best, bestSim := -1, -1.0
+	// Word overlap first, for every entry; then the quadratic Levenshtein part in order of
+	// overlap, stopping once no remaining entry can win (that part adds at most 0.5).
+	type cand struct {
+		i    int
+		norm string
+		dice float64
+	}
+	aw, ar := words(na), []rune(na)
+	cands := make([]cand, 0, len(admissible))
 	for i, a := range admissible {
 		if templateRE.MatchString(a) {
 			continue
 		}
-		if s := Similarity(na, normalizeForMatch(a)); s > bestSim {
-			best, bestSim = i, s
+		nb := normalizeForMatch(a)
+		cands = append(cands, cand{i, nb, dice(aw, words(nb))})
+	}
+	sort.SliceStable(cands, func(x, y int) bool { return cands[x].dice > cands[y].dice })
+	best, bestSim := -1, -1.0
+	for _, c := range cands {
+		if 0.5*c.dice+0.5 < bestSim {
+			break
+		}
+		s := 0.5*c.dice + 0.5*levRatio(ar, []rune(c.norm))
+		if s > bestSim || (s == bestSim && c.i < best) {
+			best, bestSim = c.i, s
 		}
 	}
 	if best >= 0 && bestSim >= minSim {
