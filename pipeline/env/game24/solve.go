@@ -81,3 +81,35 @@ func values(items []item) []Number {
 	}
 	return v
 }
+
+// SolvePath returns steps that combine nums into 24, each with the numbers it leaves, natural
+// (non-negative integer) results tried first; false when 24 cannot be reached. nums may hold
+// any values, such as a state an agent wrongly believes it is in.
+func SolvePath(nums []Number) ([]Step, bool) {
+	var items []item
+	for _, v := range nums {
+		items = insert(items, item{val: v, expr: Leaf(v)})
+	}
+	if !solvable(values(items)) {
+		return nil, false
+	}
+	var path []Step
+	for len(items) > 1 {
+		var pick *candidate
+		for _, c := range candidates(items) {
+			if !c.solvable(items) {
+				continue
+			}
+			if natural(c.val) {
+				pick = &c
+				break
+			}
+			if pick == nil {
+				pick = &c
+			}
+		}
+		path = append(path, pick.step(items))
+		items = pick.apply(items)
+	}
+	return path, true
+}
