@@ -303,7 +303,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 			return false
 		}
 		io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
-		select { // hang until the client gives up
+		select {                    // hang until the client gives up
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
 		}
