@@ -302,8 +302,10 @@ func TestTimeoutAndCancel(t *testing.T) {
 		if r.URL.Path != "/step" {
 			return false
 		}
-		io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
-		select {                    // hang until the client gives up
+		// Hang until the client gives up. The server notices a closed connection only once the
+		// body is read.
+		io.Copy(io.Discard, r.Body)
+		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
 		}
