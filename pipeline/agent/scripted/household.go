@@ -69,14 +69,14 @@ func (p *Household) Act(ctx context.Context, st *agent.State, opt agent.ActOptio
 		return nil, fmt.Errorf("scripted household: State.Env is %T, want a household env", st.Env)
 	}
 	cands := p.candidates(st, view)
-	cands = avoidReflections(cands, st, view)
+	cands = hhAvoid(cands, st, view)
 	if len(cands) == 0 {
 		return nil, errors.New("scripted household: no candidate action")
 	}
 	n := opt.N
 	rng := opt.Rand
 	if opt.Greedy || rng == nil {
-		rng = stateRand(st)
+		rng = hhStateRand(st)
 	}
 	if opt.Greedy || n < 1 {
 		n = 1
@@ -98,14 +98,14 @@ func (p *Household) Act(ctx context.Context, st *agent.State, opt agent.ActOptio
 	return out, nil
 }
 
-type cand struct {
+type hhCand struct {
 	action string
 	w      float64
 }
 
-// addTo accumulates weight on an action so a distribution keeps one entry per action, in the
+// hhAdd accumulates weight on an action so a distribution keeps one entry per action, in the
 // order actions were first proposed (the order must be stable for reproducible draws).
-func addTo(cs []cand, action string, w float64) []cand {
+func hhAdd(cs []hhCand, action string, w float64) []hhCand {
 	if w <= 0 || action == "" {
 		return cs
 	}
@@ -115,19 +115,19 @@ func addTo(cs []cand, action string, w float64) []cand {
 			return cs
 		}
 	}
-	return append(cs, cand{action, w})
+	return append(cs, hhCand{action, w})
 }
 
-// spread shares w equally among actions.
-func spread(cs []cand, actions []string, w float64) []cand {
+// hhSpread shares w equally among actions.
+func hhSpread(cs []hhCand, actions []string, w float64) []hhCand {
 	for _, a := range actions {
-		cs = addTo(cs, a, w/float64(len(actions)))
+		cs = hhAdd(cs, a, w/float64(len(actions)))
 	}
 	return cs
 }
 
-// memory is what the policy believes, rebuilt from the history.
-type memory struct {
+// hhMemory is what the policy believes, rebuilt from the history.
+type hhMemory struct {
 	searched map[string]bool // receptacles whose contents it has seen
 	seenGoal bool            // some observation showed an object of the goal class
 	seenLamp bool            // some observation showed a desk lamp
@@ -137,10 +137,10 @@ type memory struct {
 	last     string          // its last action
 }
 
-// remember reads the history with plain string tests: it runs on every step of every rollout,
+// hhRemember reads the history with plain string tests: it runs on every step of every rollout,
 // and regular expressions made it the policy's main cost.
-func remember(st *agent.State, g household.Goal) memory {
-	m := memory{searched: map[string]bool{}}
+func hhRemember(st *agent.State, g household.Goal) hhMemory {
+	m := hhMemory{searched: map[string]bool{}}
 	goalMention := " a " + g.Object + " "
 	for _, s := range st.Steps {
 		o := s.Observation
@@ -164,7 +164,7 @@ func remember(st *agent.State, g household.Goal) memory {
 				m.treated = true
 			}
 		}
-		if rest, ok := strings.CutPrefix(o, "You put the "); ok && classOf(rest) == g.Object {
+		if rest, ok := strings.CutPrefix(o, "You put the "); ok && hhClass(rest) == g.Object {
 			m.puts++
 		}
 		if strings.HasPrefix(o, "There's nothing special about "+g.Object+" ") {
@@ -175,13 +175,13 @@ func remember(st *agent.State, g household.Goal) memory {
 	return m
 }
 
-func classOf(name string) string {
+func hhClass(name string) string {
 	c, _, _ := strings.Cut(name, " ")
 	return c
 }
 
 // candidates builds the action distribution for the state.
-func (p *Household) candidates(st *agent.State, v householdView) []cand {
+func (p *Household) candidates(st *agent.State, v householdView) []hhCand {
 	s := p.skill
 	miss := p.errScale * (1 - s)
 	expert, hasExpert := v.ExpertAction()
@@ -194,7 +194,7 @@ func (p *Household) candidates(st *agent.State, v householdView) []cand {
 	if adm == nil {
 		adm = st.Env.Admissible()
 	}
-	m := remember(st, g)
+	m := hhRemember(st, g)
 	loc, held := v.Location(), v.Holding()
 	var gos []string
 	for _, a := range adm {
@@ -203,92 +203,92 @@ func (p *Household) candidates(st *agent.State, v householdView) []cand {
 		}
 	}
 
-	var cs []cand
+	var cs []hhCand
 	wExpert := p.expertFloor + (1-p.expertFloor)*s
-	heldGoal := held != "" && classOf(held) == g.Object
+	heldGoal := held != "" && hhClass(held) == g.Object
 
 	switch {
 	case m.puts >= g.Count && !heldGoal || m.examined && g.Type == household.LookAtObjInLight:
 		// It put the object down (or looked at it) and believes the task done: it drifts and
 		// rarely notices that nothing happened.
-		cs = addTo(cs, expert, 0.6*s*s)
-		cs = addTo(cs, "look", miss*0.4)
-		cs = addTo(cs, "inventory", miss*0.4)
-		cs = addTo(cs, m.last, miss*0.6)
+		cs = hhAdd(cs, expert, 0.6*s*s)
+		cs = hhAdd(cs, "look", miss*0.4)
+		cs = hhAdd(cs, "inventory", miss*0.4)
+		cs = hhAdd(cs, m.last, miss*0.6)
 		if loc != "" {
-			cs = addTo(cs, "examine "+loc, miss*0.3)
+			cs = hhAdd(cs, "examine "+loc, miss*0.3)
 		}
-		cs = spread(cs, gos, miss*0.5)
+		cs = hhSpread(cs, gos, miss*0.5)
 		return cs
 
 	case !heldGoal && !m.seenGoal && g.Object != "":
 		// Searching: it does not know where the object is.
-		cs = addTo(cs, expert, s*wExpert)
+		cs = hhAdd(cs, expert, s*wExpert)
 		cs = p.search(cs, m, g.Object, loc, adm, gos, (1-s)+0.05)
 
 	case heldGoal && g.Type == household.LookAtObjInLight && !m.treated:
 		if !m.seenLamp {
-			cs = addTo(cs, expert, s*wExpert)
+			cs = hhAdd(cs, expert, s*wExpert)
 			cs = p.search(cs, m, "desklamp", loc, adm, gos, (1-s)+0.05)
 			break
 		}
-		cs = addTo(cs, expert, wExpert)
+		cs = hhAdd(cs, expert, wExpert)
 		// Skipped step: examining the object in hand instead of switching the lamp on.
-		cs = addTo(cs, "examine "+held, miss*0.5)
+		cs = hhAdd(cs, "examine "+held, miss*0.5)
 		cs = p.wrongPlace(cs, loc, gos, g, miss*0.3)
 
 	case heldGoal && g.Process() != "" && !m.treated:
-		cs = addTo(cs, expert, wExpert)
+		cs = hhAdd(cs, expert, wExpert)
 		// Skipped step: straight to the target, and down it goes once there.
-		if classOf(loc) == g.Target {
+		if hhClass(loc) == g.Target {
 			cs = p.putHere(cs, st, held, loc, miss*1.2)
 		} else {
-			cs = spread(cs, targets(gos, g.Target), miss*0.6)
+			cs = hhSpread(cs, hhTargets(gos, g.Target), miss*0.6)
 			cs = p.wrongPlace(cs, loc, gos, g, miss*0.2)
 		}
 
 	case heldGoal:
-		cs = addTo(cs, expert, wExpert)
+		cs = hhAdd(cs, expert, wExpert)
 		switch {
-		case loc != "" && classOf(loc) != g.Target && !isAppliance(loc, g) && justArrived(m.last, loc):
+		case loc != "" && hhClass(loc) != g.Target && !hhIsAppliance(loc, g) && hhJustArrived(m.last, loc):
 			// It came here carrying the object: it takes this for the target.
 			cs = p.putHere(cs, st, held, loc, miss*1.2)
-		case strings.HasPrefix(expert, "go to ") && classOf(strings.TrimPrefix(expert, "go to ")) == g.Target:
+		case strings.HasPrefix(expert, "go to ") && hhClass(strings.TrimPrefix(expert, "go to ")) == g.Target:
 			cs = p.wrongPlace(cs, loc, gos, g, miss*0.5)
 		}
 
 	default:
-		cs = addTo(cs, expert, wExpert)
-		if o, r, ok := takeParts(expert); ok && held == "" {
+		cs = hhAdd(cs, expert, wExpert)
+		if o, r, ok := hhTakeParts(expert); ok && held == "" {
 			// Wrong object: another thing from the same receptacle.
 			var others []string
 			for _, a := range adm {
-				if ao, ar, ok := takeParts(a); ok && ar == r && classOf(ao) != classOf(o) {
+				if ao, ar, ok := hhTakeParts(a); ok && ar == r && hhClass(ao) != hhClass(o) {
 					others = append(others, a)
 				}
 			}
 			if len(others) > 0 {
-				cs = spread(cs, others, miss*0.25)
+				cs = hhSpread(cs, others, miss*0.25)
 			}
 		}
-		if held != "" && classOf(held) != g.Object && g.Target != "" {
+		if held != "" && hhClass(held) != g.Object && g.Target != "" {
 			// Carrying the wrong object to the target.
-			cs = spread(cs, targets(gos, g.Target), miss*0.3)
+			cs = hhSpread(cs, hhTargets(gos, g.Target), miss*0.3)
 		}
 	}
 	// Mistakes possible anywhere: wandering off and repeating itself.
-	cs = spread(cs, gos, miss*0.15)
-	cs = addTo(cs, m.last, miss*0.1)
+	cs = hhSpread(cs, gos, miss*0.15)
+	cs = hhAdd(cs, m.last, miss*0.1)
 	if !hasExpert && len(cs) == 0 && len(adm) > 0 {
-		cs = addTo(cs, adm[0], 1)
+		cs = hhAdd(cs, adm[0], 1)
 	}
 	return cs
 }
 
 // search proposes looking into receptacles it has not seen inside yet, common places first.
-func (p *Household) search(cs []cand, m memory, class, loc string, adm, gos []string, w float64) []cand {
+func (p *Household) search(cs []hhCand, m hhMemory, class, loc string, adm, gos []string, w float64) []hhCand {
 	if loc != "" && !m.searched[loc] && slices.Contains(adm, "open "+loc) {
-		return addTo(cs, "open "+loc, w)
+		return hhAdd(cs, "open "+loc, w)
 	}
 	likely := household.CommonPlaces(class)
 	var prior, rest []string
@@ -297,7 +297,7 @@ func (p *Household) search(cs []cand, m memory, class, loc string, adm, gos []st
 		if m.searched[r] {
 			continue
 		}
-		if slices.Contains(likely, classOf(r)) {
+		if slices.Contains(likely, hhClass(r)) {
 			prior = append(prior, a)
 		} else {
 			rest = append(rest, a)
@@ -305,66 +305,66 @@ func (p *Household) search(cs []cand, m memory, class, loc string, adm, gos []st
 	}
 	switch {
 	case len(prior) > 0 && len(rest) > 0:
-		cs = spread(cs, prior, w*0.8)
-		cs = spread(cs, rest, w*0.2)
+		cs = hhSpread(cs, prior, w*0.8)
+		cs = hhSpread(cs, rest, w*0.2)
 	case len(prior) > 0:
-		cs = spread(cs, prior, w)
+		cs = hhSpread(cs, prior, w)
 	case len(rest) > 0:
-		cs = spread(cs, rest, w)
+		cs = hhSpread(cs, rest, w)
 	default:
-		cs = spread(cs, gos, w) // everything searched: it has missed it, wander
+		cs = hhSpread(cs, gos, w) // everything searched: it has missed it, wander
 	}
 	return cs
 }
 
 // wrongPlace proposes carrying the object to a receptacle that is neither the target class nor
 // the appliance.
-func (p *Household) wrongPlace(cs []cand, loc string, gos []string, g household.Goal, w float64) []cand {
+func (p *Household) wrongPlace(cs []hhCand, loc string, gos []string, g household.Goal, w float64) []hhCand {
 	var wrong []string
 	for _, a := range gos {
 		r := strings.TrimPrefix(a, "go to ")
-		if classOf(r) != g.Target && !isAppliance(r, g) {
+		if hhClass(r) != g.Target && !hhIsAppliance(r, g) {
 			wrong = append(wrong, a)
 		}
 	}
 	if len(wrong) == 0 {
 		return cs
 	}
-	return spread(cs, wrong, w)
+	return hhSpread(cs, wrong, w)
 }
 
 // putHere proposes putting the held object down here, opening the receptacle first if needed.
-func (p *Household) putHere(cs []cand, st *agent.State, held, loc string, w float64) []cand {
+func (p *Household) putHere(cs []hhCand, st *agent.State, held, loc string, w float64) []hhCand {
 	put := "put " + held + " in/on " + loc
 	if slices.Contains(st.Admissible, put) || st.Admissible == nil {
-		return addTo(cs, put, w)
+		return hhAdd(cs, put, w)
 	}
 	if slices.Contains(st.Admissible, "open "+loc) {
-		return addTo(cs, "open "+loc, w)
+		return hhAdd(cs, "open "+loc, w)
 	}
 	return cs
 }
 
-func targets(gos []string, class string) []string {
+func hhTargets(gos []string, class string) []string {
 	var out []string
 	for _, a := range gos {
-		if classOf(strings.TrimPrefix(a, "go to ")) == class {
+		if hhClass(strings.TrimPrefix(a, "go to ")) == class {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-func isAppliance(r string, g household.Goal) bool {
+func hhIsAppliance(r string, g household.Goal) bool {
 	a := g.Appliance()
-	return a != "" && classOf(r) == a
+	return a != "" && hhClass(r) == a
 }
 
-func justArrived(last, loc string) bool {
+func hhJustArrived(last, loc string) bool {
 	return last == "go to "+loc || last == "open "+loc
 }
 
-func takeParts(a string) (obj, rec string, ok bool) {
+func hhTakeParts(a string) (obj, rec string, ok bool) {
 	rest, ok := strings.CutPrefix(a, "take ")
 	if !ok {
 		return "", "", false
@@ -372,9 +372,9 @@ func takeParts(a string) (obj, rec string, ok bool) {
 	return strings.Cut(rest, " from ")
 }
 
-// avoidReflections drops actions that an earlier attempt's reflection marked bad at this step. If
+// hhAvoid drops actions that an earlier attempt's reflection marked bad at this step. If
 // that leaves nothing, the expert action or else the first admissible action not marked stands in.
-func avoidReflections(cs []cand, st *agent.State, v householdView) []cand {
+func hhAvoid(cs []hhCand, st *agent.State, v householdView) []hhCand {
 	step := len(st.Steps)
 	var bad []string
 	for _, r := range st.Reflections {
@@ -385,12 +385,12 @@ func avoidReflections(cs []cand, st *agent.State, v householdView) []cand {
 	if len(bad) == 0 {
 		return cs
 	}
-	out := slices.DeleteFunc(slices.Clone(cs), func(c cand) bool { return slices.Contains(bad, c.action) })
+	out := slices.DeleteFunc(slices.Clone(cs), func(c hhCand) bool { return slices.Contains(bad, c.action) })
 	if len(out) > 0 {
 		return out
 	}
 	if a, ok := v.ExpertAction(); ok && !slices.Contains(bad, a) {
-		return []cand{{a, 1}}
+		return []hhCand{{a, 1}}
 	}
 	adm := st.Admissible
 	if adm == nil {
@@ -398,15 +398,15 @@ func avoidReflections(cs []cand, st *agent.State, v householdView) []cand {
 	}
 	for _, a := range adm {
 		if !slices.Contains(bad, a) {
-			return []cand{{a, 1}}
+			return []hhCand{{a, 1}}
 		}
 	}
 	return cs // every action is marked: keep the distribution rather than fail
 }
 
-// stateRand seeds a generator from the instruction and the history, so a greedy policy acts the
+// hhStateRand seeds a generator from the instruction and the history, so a greedy policy acts the
 // same in the same state.
-func stateRand(st *agent.State) *rand.Rand {
+func hhStateRand(st *agent.State) *rand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(st.Instruction))
 	for _, s := range st.Steps {

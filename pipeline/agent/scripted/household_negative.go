@@ -21,9 +21,9 @@ const (
 )
 
 var (
-	takeObsRe = regexp.MustCompile(`^You pick up the ([a-z]+ \d+) from the ([a-z]+ \d+)\.`)
-	putObsRe  = regexp.MustCompile(`^You put the ([a-z]+ \d+) in/on the ([a-z]+ \d+)\.`)
-	itemRe    = regexp.MustCompile(`\ba ([a-z]+ \d+)`)
+	hhTakeObsRe = regexp.MustCompile(`^You pick up the ([a-z]+ \d+) from the ([a-z]+ \d+)\.`)
+	hhPutObsRe  = regexp.MustCompile(`^You put the ([a-z]+ \d+) in/on the ([a-z]+ \d+)\.`)
+	hhItemRe    = regexp.MustCompile(`\ba ([a-z]+ \d+)`)
 )
 
 // HouseholdNegative makes a negative for ARMAP's synthesis from a positive household trajectory:
@@ -40,23 +40,23 @@ func HouseholdNegative(ctx context.Context, e env.Env, task int, pos dataset.Tra
 	if err != nil {
 		return dataset.Trajectory{}, "", fmt.Errorf("household negative: reset task %d: %w", task, err)
 	}
-	receps := itemRe.FindAllStringSubmatch(obs.Text, -1)
+	receps := hhItemRe.FindAllStringSubmatch(obs.Text, -1)
 	kinds := []string{NegSkipStep, NegWrongReceptacle, NegWrongObject}
 	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	for _, kind := range kinds {
 		var acts []string
 		switch kind {
 		case NegSkipStep:
-			acts = skipTreatment(pos.Steps)
+			acts = hhSkipTreatment(pos.Steps)
 		case NegWrongReceptacle:
-			acts = wrongReceptacle(pos.Steps, receps, rng)
+			acts = hhWrongReceptacle(pos.Steps, receps, rng)
 		case NegWrongObject:
-			acts = wrongObject(pos.Steps, rng)
+			acts = hhWrongObject(pos.Steps, rng)
 		}
 		if acts == nil {
 			continue
 		}
-		tr, err := replay(ctx, e, task, pos, acts)
+		tr, err := hhReplay(ctx, e, task, pos, acts)
 		if err != nil {
 			return dataset.Trajectory{}, "", err
 		}
@@ -67,15 +67,15 @@ func HouseholdNegative(ctx context.Context, e env.Env, task int, pos dataset.Tra
 	return dataset.Trajectory{}, "", fmt.Errorf("household negative: task %d: no perturbation of the %d-step positive lowered its reward %v", task, len(pos.Steps), pos.EnvReward)
 }
 
-// skipTreatment drops the successful clean/heat/cool step and the walk to the appliance just
+// hhSkipTreatment drops the successful clean/heat/cool step and the walk to the appliance just
 // before it, or swaps using the lamp for examining the object.
-func skipTreatment(steps []dataset.Step) []string {
-	acts := actionsOf(steps)
+func hhSkipTreatment(steps []dataset.Step) []string {
+	acts := hhActions(steps)
 	for i := len(steps) - 1; i >= 0; i-- {
 		o := steps[i].Observation
 		switch {
 		case strings.HasPrefix(o, "You turn on the "):
-			held := heldBefore(steps, i)
+			held := hhHeldBefore(steps, i)
 			if held == "" {
 				return nil
 			}
@@ -93,27 +93,27 @@ func skipTreatment(steps []dataset.Step) []string {
 	return nil
 }
 
-// heldBefore is the object in hand before step i, from the take and put observations.
-func heldBefore(steps []dataset.Step, i int) string {
+// hhHeldBefore is the object in hand before step i, from the take and put observations.
+func hhHeldBefore(steps []dataset.Step, i int) string {
 	held := ""
 	for _, s := range steps[:i] {
-		if m := takeObsRe.FindStringSubmatch(s.Observation); m != nil {
+		if m := hhTakeObsRe.FindStringSubmatch(s.Observation); m != nil {
 			held = m[1]
-		} else if putObsRe.MatchString(s.Observation) {
+		} else if hhPutObsRe.MatchString(s.Observation) {
 			held = ""
 		}
 	}
 	return held
 }
 
-// wrongReceptacle moves the last successful put (and the walk there) to a receptacle of another
+// hhWrongReceptacle moves the last successful put (and the walk there) to a receptacle of another
 // class.
-func wrongReceptacle(steps []dataset.Step, receps [][]string, rng *rand.Rand) []string {
-	acts := actionsOf(steps)
+func hhWrongReceptacle(steps []dataset.Step, receps [][]string, rng *rand.Rand) []string {
+	acts := hhActions(steps)
 	last := -1
 	var obj, dest string
 	for i, s := range steps {
-		if m := putObsRe.FindStringSubmatch(s.Observation); m != nil {
+		if m := hhPutObsRe.FindStringSubmatch(s.Observation); m != nil {
 			last, obj, dest = i, m[1], m[2]
 		}
 	}
@@ -122,7 +122,7 @@ func wrongReceptacle(steps []dataset.Step, receps [][]string, rng *rand.Rand) []
 	}
 	var alts []string
 	for _, m := range receps {
-		if classOf(m[1]) != classOf(dest) {
+		if hhClass(m[1]) != hhClass(dest) {
 			alts = append(alts, m[1])
 		}
 	}
@@ -130,7 +130,7 @@ func wrongReceptacle(steps []dataset.Step, receps [][]string, rng *rand.Rand) []
 		return nil
 	}
 	alt := alts[rng.IntN(len(alts))]
-	// Rewrite from the walk to the old destination on; opening is left to replay, which opens
+	// Rewrite from the walk to the old destination on; opening is left to hhReplay, which opens
 	// the new receptacle when it turns out to be closed.
 	from := last
 	for from > 0 && acts[from-1] != "go to "+dest {
@@ -155,12 +155,12 @@ func wrongReceptacle(steps []dataset.Step, receps [][]string, rng *rand.Rand) []
 	return out
 }
 
-// wrongObject takes, in place of the goal object, another object that the observation before the
+// hhWrongObject takes, in place of the goal object, another object that the observation before the
 // take showed in the same receptacle, and carries that one through the rest of the plan.
-func wrongObject(steps []dataset.Step, rng *rand.Rand) []string {
-	acts := actionsOf(steps)
+func hhWrongObject(steps []dataset.Step, rng *rand.Rand) []string {
+	acts := hhActions(steps)
 	for i, s := range steps {
-		m := takeObsRe.FindStringSubmatch(s.Observation)
+		m := hhTakeObsRe.FindStringSubmatch(s.Observation)
 		if m == nil || i == 0 {
 			continue
 		}
@@ -172,8 +172,8 @@ func wrongObject(steps []dataset.Step, rng *rand.Rand) []string {
 				continue
 			}
 			_, list, _ := strings.Cut(o, "you see ")
-			for _, it := range itemRe.FindAllStringSubmatch(list, -1) {
-				if classOf(it[1]) != classOf(obj) && classOf(it[1]) != "desklamp" {
+			for _, it := range hhItemRe.FindAllStringSubmatch(list, -1) {
+				if hhClass(it[1]) != hhClass(obj) && hhClass(it[1]) != "desklamp" {
 					alts = append(alts, it[1])
 				}
 			}
@@ -191,7 +191,7 @@ func wrongObject(steps []dataset.Step, rng *rand.Rand) []string {
 	return nil
 }
 
-func actionsOf(steps []dataset.Step) []string {
+func hhActions(steps []dataset.Step) []string {
 	out := make([]string, len(steps))
 	for i, s := range steps {
 		out[i] = s.Action
@@ -199,9 +199,9 @@ func actionsOf(steps []dataset.Step) []string {
 	return out
 }
 
-// replay runs acts from a fresh reset, opening a receptacle it arrives at closed when the next
+// hhReplay runs acts from a fresh reset, opening a receptacle it arrives at closed when the next
 // action needs it open (the perturbed plan may lead to a closed cabinet the positive never met).
-func replay(ctx context.Context, e env.Env, task int, pos dataset.Trajectory, acts []string) (dataset.Trajectory, error) {
+func hhReplay(ctx context.Context, e env.Env, task int, pos dataset.Trajectory, acts []string) (dataset.Trajectory, error) {
 	if _, err := e.Reset(ctx, task); err != nil {
 		return dataset.Trajectory{}, fmt.Errorf("household negative: reset task %d: %w", task, err)
 	}
@@ -209,7 +209,7 @@ func replay(ctx context.Context, e env.Env, task int, pos dataset.Trajectory, ac
 	step := func(a string) (bool, error) {
 		r, err := e.Step(ctx, a)
 		if err != nil {
-			return false, fmt.Errorf("household negative: replay step %d %q: %w", len(tr.Steps), a, err)
+			return false, fmt.Errorf("household negative: hhReplay step %d %q: %w", len(tr.Steps), a, err)
 		}
 		tr.Steps = append(tr.Steps, dataset.Step{Action: a, Observation: r.Observation})
 		if r.Done {

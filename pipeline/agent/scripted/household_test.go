@@ -15,7 +15,7 @@ import (
 
 var bg = context.Background()
 
-func newHousehold(t testing.TB) *household.Env {
+func hhEnv(t testing.TB) *household.Env {
 	t.Helper()
 	e, err := household.New(household.Options{})
 	if err != nil {
@@ -24,7 +24,7 @@ func newHousehold(t testing.TB) *household.Env {
 	return e
 }
 
-func mustPolicy(t testing.TB, skill float64) *Household {
+func hhPolicy(t testing.TB, skill float64) *Household {
 	t.Helper()
 	p, err := NewHousehold(skill)
 	if err != nil {
@@ -33,8 +33,8 @@ func mustPolicy(t testing.TB, skill float64) *Household {
 	return p
 }
 
-// successRate runs p on tasks; sampling runs draw from a generator seeded per task.
-func successRate(t testing.TB, e *household.Env, p agent.Policy, tasks []int, greedy bool) (float64, []dataset.Trajectory) {
+// hhSuccessRate runs p on tasks; sampling runs draw from a generator seeded per task.
+func hhSuccessRate(t testing.TB, e *household.Env, p agent.Policy, tasks []int, greedy bool) (float64, []dataset.Trajectory) {
 	t.Helper()
 	wins := 0
 	var trs []dataset.Trajectory
@@ -53,13 +53,13 @@ func successRate(t testing.TB, e *household.Env, p agent.Policy, tasks []int, gr
 }
 
 func TestHouseholdSkillCurve(t *testing.T) {
-	e := newHousehold(t)
+	e := hhEnv(t)
 	test, _ := e.Split("test")
 	prev := -1.0
 	for _, skill := range []float64{0, 0.35, 0.7, 1} {
-		p := mustPolicy(t, skill)
-		rate, _ := successRate(t, e, p, test, false)
-		greedy, _ := successRate(t, e, p, test, true)
+		p := hhPolicy(t, skill)
+		rate, _ := hhSuccessRate(t, e, p, test, false)
+		greedy, _ := hhSuccessRate(t, e, p, test, true)
 		t.Logf("skill %.2f: success %.2f sampling, %.2f greedy (100 test tasks)", skill, rate, greedy)
 		if rate < prev-0.05 {
 			t.Errorf("skill %.2f does worse (%.2f) than a lower skill (%.2f)", skill, rate, prev)
@@ -85,10 +85,10 @@ func TestHouseholdSkillCurve(t *testing.T) {
 	}
 }
 
-var putRx = regexp.MustCompile(`^You put the ([a-z]+) \d+ in/on the ([a-z]+) \d+\.`)
+var hhPutRx = regexp.MustCompile(`^You put the ([a-z]+) \d+ in/on the ([a-z]+) \d+\.`)
 
-// mistakes classifies what went wrong in a trajectory, from its text alone.
-func mistakes(g household.Goal, tr dataset.Trajectory) map[string]int {
+// hhMistakes classifies what went wrong in a trajectory, from its text alone.
+func hhMistakes(g household.Goal, tr dataset.Trajectory) map[string]int {
 	out := map[string]int{}
 	treated := false
 	for i, s := range tr.Steps {
@@ -98,7 +98,7 @@ func mistakes(g household.Goal, tr dataset.Trajectory) map[string]int {
 		if strings.HasPrefix(s.Observation, "You clean") || strings.HasPrefix(s.Observation, "You heat") || strings.HasPrefix(s.Observation, "You cool") {
 			treated = true
 		}
-		if m := putRx.FindStringSubmatch(s.Observation); m != nil && m[1] == g.Object {
+		if m := hhPutRx.FindStringSubmatch(s.Observation); m != nil && m[1] == g.Object {
 			switch {
 			case m[2] != g.Target:
 				out["wrong_receptacle"]++
@@ -120,41 +120,41 @@ func mistakes(g household.Goal, tr dataset.Trajectory) map[string]int {
 }
 
 func TestHouseholdMistakeKinds(t *testing.T) {
-	e := newHousehold(t)
+	e := hhEnv(t)
 	tasks := make([]int, 120)
 	for i := range tasks {
 		tasks[i] = i
 	}
 	count := func(skill float64) map[string]int {
 		total := map[string]int{}
-		p := mustPolicy(t, skill)
+		p := hhPolicy(t, skill)
 		for _, task := range tasks {
 			opt := agent.ActOptions{N: 1, Rand: rand.New(rand.NewPCG(uint64(task), 3))}
 			tr, err := agent.Rollout(bg, e, p, task, 1000, opt, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k, v := range mistakes(e.Goal(), tr) {
+			for k, v := range hhMistakes(e.Goal(), tr) {
 				total[k] += v
 			}
 		}
 		return total
 	}
 	weak := count(0.35)
-	t.Logf("skill 0.35 mistakes over %d episodes: %v", len(tasks), weak)
+	t.Logf("skill 0.35 hhMistakes over %d episodes: %v", len(tasks), weak)
 	for _, k := range []string{"repeat", "wrong_receptacle", "skip_step", "wrong_object", "invalid"} {
 		if weak[k] == 0 {
 			t.Errorf("skill 0.35 never made a %s mistake", k)
 		}
 	}
 	if strong := count(1); len(strong) != 0 {
-		t.Errorf("skill 1 made mistakes: %v", strong)
+		t.Errorf("skill 1 made hhMistakes: %v", strong)
 	}
 }
 
 func TestHouseholdDeterminism(t *testing.T) {
-	e := newHousehold(t)
-	p := mustPolicy(t, 0.35)
+	e := hhEnv(t)
+	p := hhPolicy(t, 0.35)
 	for task := range 12 {
 		a, _ := agent.Rollout(bg, e, p, task, 1000, agent.ActOptions{Greedy: true}, nil)
 		b, _ := agent.Rollout(bg, e, p, task, 1000, agent.ActOptions{Greedy: true, Rand: rand.New(rand.NewPCG(9, 9))}, nil)
@@ -184,8 +184,8 @@ func TestHouseholdDeterminism(t *testing.T) {
 }
 
 func TestHouseholdReflections(t *testing.T) {
-	e := newHousehold(t)
-	p := mustPolicy(t, 0.35)
+	e := hhEnv(t)
+	p := hhPolicy(t, 0.35)
 	changed := 0
 	for task := range 30 {
 		obs, _ := e.Reset(bg, task)
@@ -229,11 +229,11 @@ func TestHouseholdPolicyErrors(t *testing.T) {
 			t.Errorf("skill %v accepted", s)
 		}
 	}
-	p := mustPolicy(t, 0.5)
+	p := hhPolicy(t, 0.5)
 	if _, err := p.Act(bg, &agent.State{}, agent.ActOptions{}); err == nil {
 		t.Error("Act without a household env succeeded")
 	}
-	e := newHousehold(t)
+	e := hhEnv(t)
 	e.Reset(bg, 0)
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
@@ -246,10 +246,10 @@ func TestHouseholdPolicyErrors(t *testing.T) {
 }
 
 func TestHouseholdNegative(t *testing.T) {
-	e := newHousehold(t)
+	e := hhEnv(t)
 	kinds := map[string]int{}
 	for task := range 90 {
-		pos, err := agent.Rollout(bg, e, mustPolicy(t, 1), task, 1000, agent.ActOptions{Greedy: true}, nil)
+		pos, err := agent.Rollout(bg, e, hhPolicy(t, 1), task, 1000, agent.ActOptions{Greedy: true}, nil)
 		if err != nil || !pos.Success {
 			t.Fatalf("task %d: expert positive failed: %v", task, err)
 		}
@@ -271,7 +271,7 @@ func TestHouseholdNegative(t *testing.T) {
 		for i, s := range neg.Steps {
 			r, err := e.Step(bg, s.Action)
 			if err != nil || r.Observation != s.Observation {
-				t.Fatalf("task %d step %d: replay %q gave %q, %v", task, i, s.Action, r.Observation, err)
+				t.Fatalf("task %d step %d: hhReplay %q gave %q, %v", task, i, s.Action, r.Observation, err)
 			}
 		}
 		// The same rng seed gives the same negative.
