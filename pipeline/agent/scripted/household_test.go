@@ -306,3 +306,24 @@ func BenchmarkHouseholdAct(b *testing.B) {
 	}
 	b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
 }
+
+// BenchmarkHouseholdTriplet is the synthesis inner loop: an expert positive, then a perturbed
+// negative replayed in the env.
+func BenchmarkHouseholdTriplet(b *testing.B) {
+	e, _ := household.New(household.Options{})
+	expert, _ := NewHousehold(1)
+	rng := rand.New(rand.NewPCG(1, 1))
+	n := 0
+	for b.Loop() {
+		task := n % 3500
+		pos, err := agent.Rollout(bg, e, expert, task, 1000, agent.ActOptions{Greedy: true}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := HouseholdNegative(bg, e, task, pos, rng); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Minutes(), "triplets/min")
+}
