@@ -991,3 +991,116 @@ func g24Swap(e, target, repl *game24.Expr) *game24.Expr {
 	}
 	return &game24.Expr{Op: e.Op, L: g24Swap(e.L, target, repl), R: g24Swap(e.R, target, repl)}
 }
+
+// Game24DeadEnd labels a failure with no mistake of the four kinds: valid steps that lead away
+// from 24, answered honestly.
+const Game24DeadEnd = "dead_end"
+
+// Game24Mistakes names the mistakes in a Game of 24 trajectory, for meta.negative of negatives
+// taken from a weak policy's runs: the Game24NegativeKinds it shows (in that order), Game24DeadEnd
+// for a failure with none of them, and nothing for a clean success. A run that never answers
+// counts as a format error. It replays the actions, so it does not trust the recorded
+// observations.
+func Game24Mistakes(tr dataset.Trajectory) ([]string, error) {
+	g, err := newG24Replayer(tr)
+	if err != nil {
+		return nil, fmt.Errorf("game24 mistakes of %q: %w", tr.ID, err)
+	}
+	ctx := context.Background()
+	e, err := game24.New(game24.Options{MaxSteps: len(tr.Steps) + 1})
+	if err != nil {
+		return nil, err
+	}
+	if g.task >= 0 {
+		_, err = e.Reset(ctx, g.task)
+	} else {
+		_, err = e.ResetInput(ctx, g.input)
+	}
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]bool{}
+	answered, success := false, false
+	for i, s := range tr.Steps {
+		if e.Done() {
+			return nil, fmt.Errorf("game24 mistakes of %q: action %d after the episode ended", tr.ID, i)
+		}
+		before := e.Numbers()
+		built, _ := e.Answer()
+		res, err := e.Step(ctx, s.Action)
+		if err != nil {
+			return nil, fmt.Errorf("game24 mistakes of %q: action %d: %w", tr.ID, i, err)
+		}
+		if game24.IsAnswer(s.Action) {
+			answered, success = true, res.Reward >= 1
+			var ae *game24.AnswerError
+			if errors.As(game24.CheckAnswer(g.input, s.Action), &ae) {
+				switch ae.Kind {
+				case game24.FailFormat:
+					found[Game24Format] = true
+				case game24.FailNumbers:
+					ex, _ := game24.ParseAnswer(s.Action)
+					// A literal that is not an input (or an input used too often) is a hallucinated
+					// number; fewer literals than inputs means one was left out.
+					if g24Foreign(ex.Leaves(), g.input) {
+						found[Game24Hallucinated] = true
+					}
+					if len(ex.Leaves()) < len(g.input) {
+						found[Game24Missing] = true
+					}
+				case game24.FailValue:
+					// Writing down the expression the steps built is an honest dead end; any other
+					// expression that is not 24 is a false claim of 24.
+					ex, _ := game24.ParseAnswer(s.Action)
+					if built != game24.FormatAnswer(ex) {
+						found[Game24Arithmetic] = true
+					}
+				}
+			}
+			continue
+		}
+		st, err := game24.ParseStep(s.Action)
+		switch {
+		case err != nil:
+			found[Game24Format] = true
+		case len(e.Numbers()) == len(before):
+			// Well formed but not applied: a division by zero, or an operand that is not on the
+			// table (or is there once and used twice).
+			if strings.Contains(res.Observation, "division by zero") {
+				found[Game24Arithmetic] = true
+			} else {
+				found[Game24Hallucinated] = true
+			}
+		default:
+			if v, err := game24.Apply(st.X, st.Op, st.Y); err == nil && !v.Equal(st.Claim) {
+				found[Game24Arithmetic] = true
+			}
+		}
+	}
+	if !answered {
+		found[Game24Format] = true
+	}
+	var out []string
+	for _, k := range Game24NegativeKinds() {
+		if found[k] {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 && !success {
+		out = append(out, Game24DeadEnd)
+	}
+	return out, nil
+}
+
+// g24Foreign reports whether used holds a number that is not an input, counting multiplicity.
+func g24Foreign(used []game24.Number, input []int) bool {
+	left := slices.Clone(input)
+	for _, u := range used {
+		k := slices.IndexFunc(left, func(n int) bool { return u.Equal(game24.Int(int64(n))) })
+		if k < 0 {
+			return true
+		}
+		left = slices.Delete(left, k, k+1)
+	}
+	return false
+}

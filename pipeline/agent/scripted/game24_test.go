@@ -250,7 +250,7 @@ func TestGame24MistakeKinds(t *testing.T) {
 }
 
 // expertTrajectory is a successful trajectory by the expert policy.
-func expertTrajectory(t *testing.T, e *game24.Env, task int) dataset.Trajectory {
+func expertTrajectory(t testing.TB, e *game24.Env, task int) dataset.Trajectory {
 	t.Helper()
 	tr, err := agent.Rollout(context.Background(), e, g24Policy(t, 1), task, 12, agent.ActOptions{N: 1, Greedy: true}, nil)
 	if err != nil || !tr.Success {
@@ -366,4 +366,96 @@ func mustAnswer(t *testing.T, a string) *game24.Expr {
 		t.Fatalf("%q: %v", a, err)
 	}
 	return e
+}
+
+func TestGame24Mistakes(t *testing.T) {
+	ctx := context.Background()
+	e := g24Env(t)
+	rng := rand.New(rand.NewPCG(12, 12))
+	for task := 0; task < 1362; task += 61 {
+		pos := expertTrajectory(t, e, task)
+		if got, err := Game24Mistakes(pos); err != nil || len(got) != 0 {
+			t.Fatalf("expert run on task %d: mistakes %v, %v", task, got, err)
+		}
+		for _, kind := range Game24NegativeKinds() {
+			neg, err := Game24Negative(pos, kind, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Game24Mistakes(neg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(got, kind) {
+				t.Fatalf("%s negative of task %d classified %v: %v", kind, task, got, neg.Steps)
+			}
+		}
+	}
+	direct := dataset.Trajectory{Instruction: game24.Instruction([]int{4, 4, 6, 8}), Steps: []dataset.Step{{Action: "Answer: (6 + 4) * (4 + 8) = 24"}}}
+	if got, err := Game24Mistakes(direct); err != nil || !slices.Equal(got, []string{Game24Arithmetic}) {
+		t.Fatalf("direct wrong answer: %v, %v", got, err)
+	}
+	// Weak runs: every failure gets a label, honest dead ends among them.
+	p := g24Policy(t, 0.3)
+	labels := map[string]int{}
+	for task := 900; task < 1000; task++ {
+		tr, err := agent.Rollout(ctx, e, p, task, 12, agent.ActOptions{N: 1, Rand: rng}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Game24Mistakes(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tr.Success && len(got) == 0 {
+			t.Fatalf("failed run without a label: %v", tr.Steps)
+		}
+		for _, k := range got {
+			labels[k]++
+		}
+	}
+	if labels[Game24DeadEnd] == 0 {
+		t.Fatalf("no dead ends among weak failures: %v", labels)
+	}
+	t.Logf("labels over 100 weak runs: %v", labels)
+}
+
+func BenchmarkGame24Rollout(b *testing.B) {
+	ctx := context.Background()
+	e := g24Env(b)
+	p := g24Policy(b, 0.35)
+	rng := rand.New(rand.NewPCG(1, 1))
+	steps, task := 0, 0
+	for b.Loop() {
+		tr, err := agent.Rollout(ctx, e, p, 900+task%100, 12, agent.ActOptions{N: 1, Rand: rng}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		steps += len(tr.Steps)
+		task++
+	}
+	b.ReportMetric(float64(task)/b.Elapsed().Seconds(), "rollouts/s")
+	b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
+}
+
+func BenchmarkGame24Negative(b *testing.B) {
+	e := g24Env(b)
+	var pos []dataset.Trajectory
+	for task := 900; task < 1000; task++ {
+		tr, err := agent.Rollout(context.Background(), e, g24Policy(b, 1), task, 12, agent.ActOptions{N: 1, Greedy: true}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pos = append(pos, tr)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	kinds := Game24NegativeKinds()
+	i := 0
+	for b.Loop() {
+		if _, err := Game24Negative(pos[i%len(pos)], kinds[i%len(kinds)], rng); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "negatives/s")
 }

@@ -3,7 +3,6 @@ package game24
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -16,36 +15,128 @@ type Step struct {
 	Left  []Number // the remaining numbers the agent claims; nil when the action omits them
 }
 
-// numRE is one number as steps write it: an integer, a decimal or a fraction, maybe negative.
-const numRE = `-?\d+(?:\.\d+)?(?:/\d+)?`
-
-var stepRE = regexp.MustCompile(`^\s*(` + numRE + `)\s*([-+*/])\s*(` + numRE + `)\s*=\s*(` + numRE + `)\s*(?:\(\s*left\s*:\s*([^()]*)\))?\s*$`)
-
 // ErrStepFormat is wrapped by ParseStep for text that is not a step.
 var ErrStepFormat = errors.New("expected `a op b = c (left: ...)` with op one of + - * /")
 
-// ParseStep reads one step action. The (left: ...) part is optional.
+// ParseStep reads one step action. The (left: ...) part is optional. Numbers are integers,
+// decimals or fractions, maybe negative; "8/3 * 9" reads 8/3 as one number while "8 / 3" is a
+// division, and "12/4 = 3" falls back to the division when the fraction reading fails.
 func ParseStep(s string) (Step, error) {
-	m := stepRE.FindStringSubmatch(s)
-	if m == nil {
-		return Step{}, ErrStepFormat
+	if st, err := parseStep(s, true); err == nil {
+		return st, nil
 	}
+	return parseStep(s, false)
+}
+
+// stepScanner walks a step left to right; numbers are cut out as text and parsed afterwards.
+type stepScanner struct {
+	s string
+	i int
+}
+
+func (sc *stepScanner) ws() {
+	for sc.i < len(sc.s) && (sc.s[sc.i] == ' ' || sc.s[sc.i] == '\t') {
+		sc.i++
+	}
+}
+
+func (sc *stepScanner) digits() bool {
+	j := sc.i
+	for sc.i < len(sc.s) && sc.s[sc.i] >= '0' && sc.s[sc.i] <= '9' {
+		sc.i++
+	}
+	return sc.i > j
+}
+
+// number cuts out `-?d+(.d+)?(/d+)?`; the fraction part only when frac is set.
+func (sc *stepScanner) number(frac bool) (string, bool) {
+	sc.ws()
+	start := sc.i
+	if sc.i < len(sc.s) && sc.s[sc.i] == '-' {
+		sc.i++
+	}
+	if !sc.digits() {
+		sc.i = start
+		return "", false
+	}
+	if sc.i+1 < len(sc.s) && sc.s[sc.i] == '.' && sc.s[sc.i+1] >= '0' && sc.s[sc.i+1] <= '9' {
+		sc.i++
+		sc.digits()
+	}
+	if frac && sc.i+1 < len(sc.s) && sc.s[sc.i] == '/' && sc.s[sc.i+1] >= '0' && sc.s[sc.i+1] <= '9' {
+		sc.i++
+		sc.digits()
+	}
+	return sc.s[start:sc.i], true
+}
+
+func (sc *stepScanner) lit(c byte) bool {
+	sc.ws()
+	if sc.i < len(sc.s) && sc.s[sc.i] == c {
+		sc.i++
+		return true
+	}
+	return false
+}
+
+func parseStep(s string, fracFirst bool) (Step, error) {
+	sc := &stepScanner{s: s}
 	var st Step
 	var err error
-	if st.X, err = ParseNumber(m[1]); err != nil {
+	x, ok := sc.number(fracFirst)
+	if !ok {
+		return Step{}, ErrStepFormat
+	}
+	sc.ws()
+	if sc.i >= len(s) || !strings.ContainsRune("+-*/", rune(s[sc.i])) {
+		return Step{}, ErrStepFormat
+	}
+	st.Op = s[sc.i]
+	sc.i++
+	y, ok := sc.number(true)
+	if !ok || !sc.lit('=') {
+		return Step{}, ErrStepFormat
+	}
+	z, ok := sc.number(true)
+	if !ok {
+		return Step{}, ErrStepFormat
+	}
+	var left []string
+	if sc.lit('(') {
+		sc.ws()
+		if !strings.HasPrefix(s[sc.i:], "left") {
+			return Step{}, ErrStepFormat
+		}
+		sc.i += len("left")
+		if !sc.lit(':') {
+			return Step{}, ErrStepFormat
+		}
+		end := strings.IndexByte(s[sc.i:], ')')
+		if end < 0 {
+			return Step{}, ErrStepFormat
+		}
+		left = strings.Fields(s[sc.i : sc.i+end])
+		sc.i += end + 1
+		if left == nil {
+			left = []string{}
+		}
+	}
+	sc.ws()
+	if sc.i != len(s) {
+		return Step{}, ErrStepFormat
+	}
+	if st.X, err = ParseNumber(x); err != nil {
 		return Step{}, fmt.Errorf("first operand: %w", err)
 	}
-	st.Op = m[2][0]
-	if st.Y, err = ParseNumber(m[3]); err != nil {
+	if st.Y, err = ParseNumber(y); err != nil {
 		return Step{}, fmt.Errorf("second operand: %w", err)
 	}
-	if st.Claim, err = ParseNumber(m[4]); err != nil {
+	if st.Claim, err = ParseNumber(z); err != nil {
 		return Step{}, fmt.Errorf("result: %w", err)
 	}
-	if strings.Contains(s, "(") {
-		fields := strings.Fields(m[5])
-		st.Left = make([]Number, 0, len(fields))
-		for _, f := range fields {
+	if left != nil {
+		st.Left = make([]Number, 0, len(left))
+		for _, f := range left {
 			v, err := ParseNumber(f)
 			if err != nil {
 				return Step{}, fmt.Errorf("left list: %w", err)
