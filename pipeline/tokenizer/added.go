@@ -75,6 +75,8 @@ type addedVocab struct {
 	tokens    []AddedToken // every added token, in file order (duplicates dropped)
 	byContent map[string]int32
 	byID      map[int32]AddedToken
+	// text is what an id decodes to: HF returns the normalized content of normalized tokens.
+	text      map[int32]string
 	special   map[string]bool
 	raw       *trie // tokens matched on the original text
 	rawIDs    []int32
@@ -89,7 +91,8 @@ type addedVocab struct {
 // model vocabulary and the other added tokens. The ids written in the file agree with this for
 // any file HF wrote.
 func newAddedVocab(toks []AddedToken, m model, norm normalizer) *addedVocab {
-	a := &addedVocab{byContent: map[string]int32{}, byID: map[int32]AddedToken{}, special: map[string]bool{}}
+	a := &addedVocab{byContent: map[string]int32{}, byID: map[int32]AddedToken{}, special: map[string]bool{},
+		text: map[int32]string{}}
 	var specialOrder, plainOrder []AddedToken
 	seen := map[AddedToken]bool{}
 	for _, t := range toks {
@@ -130,6 +133,12 @@ func newAddedVocab(toks []AddedToken, m model, norm normalizer) *addedVocab {
 		a.byContent[t.Content] = id
 		t.ID = id
 		a.byID[id] = t
+		a.text[id] = t.Content
+		if t.Normalized && norm != nil {
+			ns := newNormString(t.Content, 0)
+			norm.normalize(&ns)
+			a.text[id] = ns.norm
+		}
 		if !a.special[t.Content] {
 			plainOrder = append(plainOrder, t)
 		}

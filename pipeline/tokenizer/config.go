@@ -292,26 +292,29 @@ func parsePrependScheme(o obj) (prependScheme, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !ok {
-		// Files from before prepend_scheme existed say add_prefix_space.
+	scheme := prependAlways
+	if ok {
+		switch strings.ToLower(s) {
+		case "always":
+		case "first":
+			scheme = prependFirst
+		case "never":
+			scheme = prependNever
+		default:
+			return 0, fmt.Errorf("%s: unknown prepend_scheme %q", o.sub("prepend_scheme"), s)
+		}
+	}
+	// add_prefix_space predates prepend_scheme; HF only accepts false together with "never".
+	if o.has("add_prefix_space") {
 		add, err := o.boolean("add_prefix_space", true)
 		if err != nil {
 			return 0, err
 		}
-		if add {
-			return prependAlways, nil
+		if !add && scheme != prependNever {
+			return 0, fmt.Errorf("%s: add_prefix_space false does not match prepend_scheme (needs \"never\")", o.path)
 		}
-		return prependNever, nil
 	}
-	switch strings.ToLower(s) {
-	case "always":
-		return prependAlways, nil
-	case "first":
-		return prependFirst, nil
-	case "never":
-		return prependNever, nil
-	}
-	return 0, fmt.Errorf("%s: unknown prepend_scheme %q", o.sub("prepend_scheme"), s)
+	return scheme, nil
 }
 
 func parsePreTokenizer(r json.RawMessage, path string) (preTokenizer, error) {

@@ -139,9 +139,10 @@ func (m metaspaceDecoder) decodeChain(toks []string) []string {
 	out := make([]string, len(toks))
 	for i, t := range toks {
 		var sb strings.Builder
-		for j, c := range t {
+		for _, c := range t {
 			if c == m.replacement {
-				if i == 0 && j == 0 && m.scheme != prependNever {
+				// HF drops every replacement char of the first token, not only the leading one.
+				if i == 0 && m.scheme != prependNever {
 					continue
 				}
 				sb.WriteByte(' ')

@@ -18,6 +18,8 @@ type Encoding struct {
 	Special []bool
 	// Sequence is 0 or 1 for tokens of the first or second text, -1 for inserted tokens.
 	Sequence []int8
+
+	src string // the text of a single-sequence encoding, for offset trimming
 }
 
 // Len is the number of tokens.
@@ -58,6 +60,7 @@ func (e *Encoding) clone() Encoding {
 		IDs: append([]int32(nil), e.IDs...), TypeIDs: append([]int32(nil), e.TypeIDs...),
 		Tokens: append([]string(nil), e.Tokens...), Offsets: append([][2]int(nil), e.Offsets...),
 		Special: append([]bool(nil), e.Special...), Sequence: append([]int8(nil), e.Sequence...),
+		src: e.src,
 	}
 }
 
@@ -87,6 +90,11 @@ func CharOffsets(text string, offsets [][2]int) [][2]int {
 	out := make([][2]int, len(offsets))
 	for i, o := range offsets {
 		out[i] = o
+		if o[0] == len(text) && o[1] == len(text) {
+			// HF converts before trimming offsets; a token trimmed to the very end lands here.
+			out[i] = [2]int{ci, ci}
+			continue
+		}
 		if o[0] < 0 || o[0] >= len(text) {
 			continue
 		}
@@ -105,53 +113,63 @@ func CharOffsets(text string, offsets [][2]int) [][2]int {
 }
 
 // trimByteLevelOffsets is HF's byte_level::process_offsets: offsets of tokens starting or ending
-// with (byte-level) spaces are shrunk to exclude them.
+// with (byte-level) spaces are shrunk to exclude them. HF does this on char offsets, counting
+// chars, so the count is applied by stepping over chars of the source text.
 func trimByteLevelOffsets(e *Encoding, addPrefixSpace bool) {
-	// HF trims char offsets by a count of chars; ours are byte offsets, so each trimmed char
-	// counts its input bytes: one for a byte-level space, its UTF-8 length for real whitespace.
-	width := func(c rune) (int, bool) {
-		if c == byteToRune[' '] {
-			return 1, true
-		}
-		if unicode.IsSpace(c) {
-			return utf8.RuneLen(c), true
-		}
-		return 0, false
-	}
+	isSp := func(c rune) bool { return c == byteToRune[' '] || unicode.IsSpace(c) }
+	src := e.src
 	for i, tok := range e.Tokens {
 		o := e.Offsets[i]
-		lead, leadBytes := 0, 0
+		lead := 0
 		for _, c := range tok {
-			w, ok := width(c)
-			if !ok {
+			if !isSp(c) {
 				break
 			}
 			lead++
-			leadBytes += w
 		}
-		trailBytes := 0
+		trail := 0
 		for j := len(tok); j > 0; {
 			c, n := utf8.DecodeLastRuneInString(tok[:j])
-			w, ok := width(c)
-			if !ok {
+			if !isSp(c) {
 				break
 			}
-			trailBytes += w
+			trail++
 			j -= n
 		}
-		if lead == 0 && trailBytes == 0 {
+		if lead == 0 && trail == 0 {
 			continue
 		}
 		if lead > 0 {
 			isFirst := i == 0 || o[0] == 0
 			if isFirst && addPrefixSpace && lead == 1 {
-				leadBytes = 0
+				lead = 0
 			}
-			o[0] = min(o[0]+leadBytes, o[1])
+			p := charStart(src, o[0])
+			for k := 0; k < lead && p < o[1] && p < len(src); k++ {
+				_, n := utf8.DecodeRuneInString(src[p:])
+				p += n
+			}
+			o[0] = min(max(p, o[0]), o[1])
 		}
-		if trailBytes > 0 && o[1] >= trailBytes {
-			o[1] = max(o[1]-trailBytes, o[0])
+		if trail > 0 && o[1] <= len(src) && utf8.RuneCountInString(src[:o[1]]) >= trail {
+			p := o[1]
+			for k := 0; k < trail && p > o[0]; k++ {
+				_, n := utf8.DecodeLastRuneInString(src[:p])
+				p -= n
+			}
+			o[1] = max(p, o[0])
 		}
 		e.Offsets[i] = o
 	}
+}
+
+// charStart moves a byte position back to the start of the char containing it.
+func charStart(s string, p int) int {
+	if p >= len(s) {
+		return p
+	}
+	for p > 0 && !utf8.RuneStart(s[p]) {
+		p--
+	}
+	return p
 }

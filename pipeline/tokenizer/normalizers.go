@@ -69,7 +69,7 @@ func (b bertNormalizer) normalize(n *normString) {
 		any := false
 		for _, c := range n.norm {
 			if isChineseChar(c) {
-				out = append(out, change{' ', 1}, change{c, 0}, change{' ', 1})
+				out = append(out, change{' ', 0}, change{c, 1}, change{' ', 1})
 				any = true
 			} else {
 				out = append(out, change{c, 0})

@@ -96,11 +96,10 @@ type regexSearcher struct {
 }
 
 func compileRegex(src string) (*regexSearcher, error) {
-	re, err := regexp2.Compile(src, regexp2.None)
+	re, err := regexp2.Compile(onigToDotNet(src), regexp2.None)
 	if err != nil {
 		return nil, fmt.Errorf("regex %q: %w", src, err)
 	}
-	re.MatchTimeout = 0
 	return &regexSearcher{re: re, src: src}, nil
 }
 
@@ -118,6 +117,54 @@ func (r *regexSearcher) search(s string, from int) (int, int, bool) {
 	bs := len(string(runes[:m.Index]))
 	be := bs + len(string(runes[m.Index:m.Index+m.Length]))
 	return bs, be, true
+}
+
+// onigWord is Oniguruma's Unicode \w (Letter, Mark, Number, Connector_Punctuation); .NET's \w
+// (regexp2) differs: it lacks Mc, Me, Nl, No and adds the join controls.
+const onigWord = `\p{L}\p{M}\p{N}\p{Pc}`
+
+// onigToDotNet rewrites the escapes whose meaning differs between the two engines.
+func onigToDotNet(src string) string {
+	var b strings.Builder
+	inClass := false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '\\' && i+1 < len(src):
+			n := src[i+1]
+			i++
+			switch {
+			case n == 'w' && inClass:
+				b.WriteString(onigWord)
+			case n == 'w':
+				b.WriteString("[" + onigWord + "]")
+			case n == 'W' && !inClass:
+				b.WriteString("[^" + onigWord + "]")
+			case n == 'h':
+				b.WriteString("[0-9a-fA-F]")
+			default:
+				b.WriteByte(c)
+				b.WriteByte(n)
+			}
+			continue
+		case c == '[' && !inClass:
+			inClass = true
+			b.WriteByte(c)
+			if i+1 < len(src) && src[i+1] == '^' {
+				b.WriteByte('^')
+				i++
+			}
+			if i+1 < len(src) && src[i+1] == ']' {
+				b.WriteByte(']')
+				i++
+			}
+			continue
+		case c == ']' && inClass:
+			inClass = false
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // runeRegexPattern runs regexp2 over the whole string once (converting rune indices back to

@@ -172,7 +172,7 @@ func (t *Tokenizer) encodeSingle(text string, typeID int32) Encoding {
 	if t.pre != nil {
 		t.pre.preTokenize(&pt)
 	}
-	var e Encoding
+	e := Encoding{src: text}
 	n := 0
 	for i := range pt.pieces {
 		if !pt.pieces[i].hasTokens {
@@ -231,8 +231,8 @@ func (t *Tokenizer) TokenToID(tok string) (int32, bool) {
 
 // IDToToken is the reverse of TokenToID.
 func (t *Tokenizer) IDToToken(id int32) (string, bool) {
-	if a, ok := t.added.byID[id]; ok {
-		return a.Content, true
+	if s, ok := t.added.text[id]; ok {
+		return s, true
 	}
 	return t.model.idToToken(id)
 }

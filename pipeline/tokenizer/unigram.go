@@ -147,7 +147,7 @@ func (m *unigramModel) tokenize(s string) []token {
 			if all {
 				for k := 0; k < len(str); k++ {
 					bs := fmt.Sprintf("<0x%02X>", str[k])
-					out = append(out, token{id: m.ids[bs], value: bs, start: p[0], end: p[0] + 1})
+					out = append(out, token{id: m.ids[bs], value: bs, start: p[0], end: p[1]})
 				}
 				continue
 			}
