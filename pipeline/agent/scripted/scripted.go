@@ -25,6 +25,7 @@ func New(envName string, skill float64) (agent.Policy, error) {
 	makers := map[string]func(skill float64) (agent.Policy, error){
 		"game24":    func(s float64) (agent.Policy, error) { return NewGame24(s) },
 		"household": func(s float64) (agent.Policy, error) { return NewHousehold(s) },
+		"shop":      func(s float64) (agent.Policy, error) { return NewShop(s) },
 	}
 	mk, ok := makers[envName]
 	if !ok {
