@@ -1,0 +1,113 @@
+package trainer
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/armap/armap/engine/packer"
+	"github.com/armap/armap/pipeline/dataset"
+)
+
+// TextEncoder tokenizes an (instruction, trajectory) within the model's length limit
+// (pipeline/render.Encoder with a tokenizer satisfies it).
+type TextEncoder interface {
+	Encode(instruction string, steps []dataset.Step) ([]int32, bool)
+}
+
+// DataStats describes a loaded preference file.
+type DataStats struct {
+	File        string  `json:"file"`
+	Pairs       int     `json:"pairs"`
+	Tokens      int64   `json:"tokens"`
+	Truncated   int     `json:"truncated_sequences"`
+	Tokenized   int     `json:"pretokenized_pairs"`
+	MaxSeqLen   int     `json:"max_seq_len"`
+	MeanSeqLen  float64 `json:"mean_seq_len"`
+	Fingerprint string  `json:"fingerprint"` // of the token ids, to refuse resuming on other data
+}
+
+// LoadPairs reads a triplet JSONL file and tokenizes it. Pre-tokenized lines are used as they
+// are; text lines need enc (nil means the model has no tokenizer: then text is an error). Every
+// problem is reported with the file, line and field.
+func LoadPairs(path string, enc TextEncoder, vocab, maxLen int) ([]packer.Pair, DataStats, error) {
+	var r io.Reader
+	name := path
+	if path == "-" {
+		r, name = os.Stdin, "<stdin>"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, DataStats{}, fmt.Errorf("training data: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	st := DataStats{File: path}
+	var pairs []packer.Pair
+	h := sha256.New()
+	var lens []int
+	err := dataset.ScanJSONL(r, name, func(line int, t *dataset.Triplet) error {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		p := packer.Pair{Index: len(pairs)}
+		if t.Tokenized() {
+			for _, side := range []struct {
+				field string
+				ids   []int32
+			}{{"chosen_input_ids", t.ChosenIDs}, {"rejected_input_ids", t.RejectedIDs}} {
+				if len(side.ids) > maxLen {
+					return &dataset.LineError{Field: side.field, Err: fmt.Errorf("%d tokens, more than the model's %d positions", len(side.ids), maxLen)}
+				}
+				for i, id := range side.ids {
+					if id < 0 || int(id) >= vocab {
+						return &dataset.LineError{Field: fmt.Sprintf("%s[%d]", side.field, i), Err: fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, vocab)}
+					}
+				}
+			}
+			p.Chosen, p.Rejected = t.ChosenIDs, t.RejectedIDs
+			st.Tokenized++
+		} else {
+			if enc == nil {
+				return &dataset.LineError{Field: "chosen", Err: fmt.Errorf("text triplets need a tokenizer: give a model directory with tokenizer.json, or --tokenizer, or pre-tokenize with chosen_input_ids/rejected_input_ids")}
+			}
+			var tc, trj bool
+			p.Chosen, tc = enc.Encode(t.Instruction, t.Chosen.Steps)
+			p.Rejected, trj = enc.Encode(t.Instruction, t.Rejected.Steps)
+			if tc {
+				st.Truncated++
+			}
+			if trj {
+				st.Truncated++
+			}
+		}
+		if t.Margin != nil {
+			p.Margin, p.HasMargin = float32(*t.Margin), true
+		}
+		for _, ids := range [][]int32{p.Chosen, p.Rejected} {
+			binary.Write(h, binary.LittleEndian, int32(len(ids)))
+			binary.Write(h, binary.LittleEndian, ids)
+			lens = append(lens, len(ids))
+			st.Tokens += int64(len(ids))
+		}
+		pairs = append(pairs, p)
+		return nil
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	if len(pairs) == 0 {
+		return nil, st, fmt.Errorf("%s: no preference pairs", name)
+	}
+	st.Pairs = len(pairs)
+	st.Fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
+	sort.Ints(lens)
+	st.MaxSeqLen = lens[len(lens)-1]
+	st.MeanSeqLen = float64(st.Tokens) / float64(len(lens))
+	return pairs, st, nil
+}

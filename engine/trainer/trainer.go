@@ -1,0 +1,382 @@
+// Package trainer fine-tunes a reward model on preference pairs with the pairwise loss: token-
+// budget steps with gradient accumulation, periodic evaluation, JSONL metrics, atomic
+// checkpoints and exact resume.
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/model"
+	"github.com/armap/armap/engine/packer"
+	"github.com/armap/armap/engine/progress"
+)
+
+// Config is the training recipe (the `train:` section of the configuration).
+type Config struct {
+	Steps                    int     `mapstructure:"steps" json:"steps"`       // optimizer steps; 0: Epochs decides
+	Epochs                   int     `mapstructure:"epochs" json:"epochs"`     // used when Steps is 0
+	StopAfter                int     `mapstructure:"stop_after" json:"-"`      // stop (with a checkpoint) after this many steps of the run
+	LR                       float64 `mapstructure:"lr" json:"lr"`             // peak learning rate
+	Schedule                 string  `mapstructure:"schedule" json:"schedule"` // constant, linear, cosine
+	WarmupSteps              int     `mapstructure:"warmup_steps" json:"warmup_steps"`
+	WarmupRatio              float64 `mapstructure:"warmup_ratio" json:"warmup_ratio"` // used when WarmupSteps is 0
+	MinLRRatio               float64 `mapstructure:"min_lr_ratio" json:"min_lr_ratio"`
+	WeightDecay              float64 `mapstructure:"weight_decay" json:"weight_decay"`
+	Beta1                    float64 `mapstructure:"beta1" json:"beta1"`
+	Beta2                    float64 `mapstructure:"beta2" json:"beta2"`
+	Eps                      float64 `mapstructure:"eps" json:"eps"`
+	MaxGradNorm              float64 `mapstructure:"max_grad_norm" json:"max_grad_norm"`
+	CenterRewardsCoefficient float64 `mapstructure:"center_rewards_coefficient" json:"center_rewards_coefficient"`
+	BatchTokens              int     `mapstructure:"batch_tokens" json:"batch_tokens"`             // tokens per optimizer step
+	MicroBatchTokens         int     `mapstructure:"micro_batch_tokens" json:"micro_batch_tokens"` // per forward/backward; 0 = batch_tokens
+	EvalBatchTokens          int     `mapstructure:"eval_batch_tokens" json:"-"`
+	MaxLength                int     `mapstructure:"max_length" json:"max_length"` // token limit of one sequence; 0 = the model's
+	Shuffle                  bool    `mapstructure:"shuffle" json:"shuffle"`
+	EvalEvery                int     `mapstructure:"eval_every" json:"-"`
+	SaveEvery                int     `mapstructure:"save_every" json:"-"`
+	LogEvery                 int     `mapstructure:"log_every" json:"-"`
+	KeepCheckpoints          int     `mapstructure:"keep_checkpoints" json:"-"`
+	DType                    string  `mapstructure:"dtype" json:"-"` // f32, bf16 (CUDA autocast)
+	GradCheckpointing        bool    `mapstructure:"grad_checkpointing" json:"-"`
+	LoRA                     LoRA    `mapstructure:"lora" json:"lora"`
+}
+
+// LoRA configures low-rank adapters (rank 0: full fine-tuning).
+type LoRA struct {
+	Rank    int      `mapstructure:"rank" json:"rank"`
+	Alpha   float64  `mapstructure:"alpha" json:"alpha"`
+	Targets []string `mapstructure:"targets" json:"targets"`
+}
+
+// DefaultConfig is the recipe used when nothing is configured.
+func DefaultConfig() Config {
+	return Config{Epochs: 1, LR: 5e-5, Schedule: "linear", WarmupRatio: 0.03, WeightDecay: 0.01, Beta1: 0.9,
+		Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1, BatchTokens: 8192, Shuffle: true, LogEvery: 10, EvalEvery: 0,
+		SaveEvery: 0, KeepCheckpoints: 2, DType: "f32"}
+}
+
+// Options is everything a run needs besides the recipe.
+type Options struct {
+	Config        Config
+	Seed          uint64
+	Out           string
+	Resume        bool
+	Model         *cgo.Model
+	ModelConfig   *model.Config
+	TokenizerPath string // copied into the output directory when set
+	Train, Eval   []packer.Pair
+	TrainStats    DataStats
+	Log           io.Writer // human-readable progress (a terminal gets a bar)
+	OnStep        func(StepMetrics) // called after every optimizer step (observers, tests)
+}
+
+// StepMetrics is one line of metrics.jsonl for a training step.
+type StepMetrics struct {
+	Type        string  `json:"type"` // "train"
+	Step        int     `json:"step"`
+	Epoch       float64 `json:"epoch"`
+	Loss        float64 `json:"loss"`
+	Accuracy    float64 `json:"accuracy"`
+	Margin      float64 `json:"margin"`
+	GradNorm    float64 `json:"grad_norm"`
+	LR          float64 `json:"lr"`
+	Pairs       int     `json:"pairs"`
+	Tokens      int64   `json:"tokens"`
+	TokensPerS  float64 `json:"tokens_per_s"`
+	PairsPerS   float64 `json:"pairs_per_s"`
+	ElapsedS    float64 `json:"elapsed_s"`
+	MicroBatchs int     `json:"micro_batches"`
+}
+
+// Summary is what a run reports at the end.
+type Summary struct {
+	Steps       int          `json:"steps"`
+	Stopped     bool         `json:"stopped_early"`
+	Checkpoint  string       `json:"checkpoint,omitempty"`
+	Output      string       `json:"output,omitempty"`
+	LastTrain   StepMetrics  `json:"last_train"`
+	FinalEval   *EvalMetrics `json:"final_eval,omitempty"`
+	TokensPerS  float64      `json:"tokens_per_s"`
+	PairsPerS   float64      `json:"pairs_per_s"`
+	TrainSecond float64      `json:"train_seconds"`
+}
+
+// schedule is the deterministic list of (epoch, span) of every optimizer step of the run.
+type schedule struct {
+	epochs [][]int // order per epoch
+	steps  []stepRef
+}
+
+type stepRef struct {
+	epoch int
+	span  [2]int
+	frac  float64 // epoch progress after this step
+}
+
+func buildSchedule(pairs []packer.Pair, cfg Config, seed uint64) (*schedule, error) {
+	b := packer.Budget{StepTokens: cfg.BatchTokens, MicroTokens: cfg.MicroBatchTokens}
+	longest := 0
+	for i := range pairs {
+		longest = max(longest, pairs[i].Tokens())
+	}
+	if err := b.Validate(longest); err != nil {
+		return nil, err
+	}
+	s := &schedule{}
+	for epoch := 0; ; epoch++ {
+		if cfg.Steps > 0 && len(s.steps) >= cfg.Steps {
+			s.steps = s.steps[:cfg.Steps]
+			break
+		}
+		if cfg.Steps <= 0 && epoch >= max(cfg.Epochs, 1) {
+			break
+		}
+		order := packer.Order(len(pairs), seed, epoch, cfg.Shuffle)
+		s.epochs = append(s.epochs, order)
+		plan := packer.Plan(pairs, order, b)
+		for i, sp := range plan {
+			s.steps = append(s.steps, stepRef{epoch: epoch, span: sp, frac: float64(epoch) + float64(i+1)/float64(len(plan))})
+		}
+	}
+	return s, nil
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.LR <= 0:
+		return fmt.Errorf("train.lr must be > 0, got %v", c.LR)
+	case c.BatchTokens <= 0:
+		return fmt.Errorf("train.batch_tokens must be > 0, got %d", c.BatchTokens)
+	case c.Steps < 0 || c.Epochs < 0:
+		return fmt.Errorf("train.steps and train.epochs must be >= 0")
+	case c.WarmupRatio < 0 || c.WarmupRatio >= 1:
+		return fmt.Errorf("train.warmup_ratio must be in [0, 1), got %v", c.WarmupRatio)
+	}
+	_, err := cgo.ParseSchedule(c.Schedule)
+	return err
+}
+
+// Run trains until the configured steps or epochs are done, ctx is cancelled, or StopAfter steps
+// of this run have passed. A cancelled or stopped run leaves a checkpoint to resume from.
+func Run(ctx context.Context, opt Options) (*Summary, error) {
+	cfg := opt.Config
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if len(opt.Train) == 0 {
+		return nil, errors.New("no training pairs")
+	}
+	sched, err := buildSchedule(opt.Train, cfg, opt.Seed)
+	if err != nil {
+		return nil, err
+	}
+	total := len(sched.steps)
+	warm := cfg.WarmupSteps
+	if warm == 0 {
+		warm = int(math.Ceil(cfg.WarmupRatio * float64(total)))
+	}
+	sk, _ := cgo.ParseSchedule(cfg.Schedule)
+	tr, err := opt.Model.NewTrainer(cgo.TrainConfig{LR: cfg.LR, Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps,
+		WeightDecay: cfg.WeightDecay, MaxGradNorm: cfg.MaxGradNorm, Schedule: sk, WarmupSteps: int64(warm),
+		TotalSteps: int64(total), MinLRRatio: cfg.MinLRRatio, CenterRewardsCoefficient: cfg.CenterRewardsCoefficient})
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
+	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+		return nil, err
+	}
+	logw := opt.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	state := State{TotalSteps: total, WarmupSteps: warm, Seed: opt.Seed, Data: opt.TrainStats.Fingerprint, Recipe: cfg}
+	start := 0
+	if opt.Resume {
+		ck, err := LatestCheckpoint(opt.Out)
+		if err != nil {
+			return nil, err
+		}
+		if ck == "" {
+			fmt.Fprintf(logw, "resume: no checkpoint in %s, starting from scratch\n", opt.Out)
+		} else {
+			st, err := restore(ck, opt.Model, tr, state)
+			if err != nil {
+				return nil, fmt.Errorf("resume from %s: %w", ck, err)
+			}
+			start = st.Step
+			fmt.Fprintf(logw, "resumed from %s at step %d/%d\n", ck, start, total)
+		}
+	}
+	mw, err := openMetrics(filepath.Join(opt.Out, "metrics.jsonl"), start)
+	if err != nil {
+		return nil, err
+	}
+	defer mw.Close()
+
+	sum := &Summary{Output: opt.Out}
+	bar := progress.New(logw, "train", total)
+	bar.Set(start, "")
+	budget := packer.Budget{StepTokens: cfg.BatchTokens, MicroTokens: cfg.MicroBatchTokens}
+	t0 := time.Now()
+	var trainSeconds float64
+	var trainTokens int64
+	var trainPairs int
+	winStart := time.Now()
+	var winTokens int64
+	var winPairs int
+	var last StepMetrics
+	ranThisRun := 0
+	evalBudget := cfg.EvalBatchTokens
+	if evalBudget <= 0 {
+		evalBudget = 2 * cfg.BatchTokens
+	}
+	evalNow := func(step int) error {
+		if len(opt.Eval) == 0 {
+			return nil
+		}
+		em, err := Evaluate(opt.Model, opt.Eval, evalBudget)
+		if err != nil {
+			return fmt.Errorf("eval at step %d: %w", step, err)
+		}
+		em.Step = step
+		sum.FinalEval = em
+		bar.Log("eval step %d: accuracy %.4f loss %.4f margin %.3f reward mean %.3f std %.3f", step, em.Accuracy, em.Loss, em.Margin, em.RewardMean, em.RewardStd)
+		return mw.Write(em)
+	}
+	checkpoint := func(step int) error {
+		state.Step = step
+		ref := sched.steps[step-1]
+		state.Epoch, state.EpochPosition = ref.epoch, ref.span[1]
+		// The checkpoint written because ctx was cancelled must still complete.
+		p, err := saveCheckpoint(context.WithoutCancel(ctx), opt.Out, opt.Model, opt.ModelConfig, tr, state, cfg.KeepCheckpoints)
+		if err != nil {
+			return fmt.Errorf("checkpoint at step %d: %w", step, err)
+		}
+		sum.Checkpoint = p
+		bar.Log("checkpoint %s", p)
+		return nil
+	}
+
+	step := start
+	for step < total {
+		if err := ctx.Err(); err != nil {
+			bar.Finish()
+			if step > start {
+				if cerr := checkpoint(step); cerr != nil {
+					return sum, errors.Join(err, cerr)
+				}
+			}
+			sum.Steps, sum.Stopped = step, true
+			return sum, err
+		}
+		ref := sched.steps[step]
+		st := packer.Build(opt.Train, sched.epochs[ref.epoch], ref.span, budget)
+		ts := time.Now()
+		var loss, msum float64
+		correct := 0
+		var tokens int64
+		for _, mb := range st.Micro {
+			bs, err := tr.Accumulate(mb, nil)
+			if err != nil {
+				tr.ZeroGrad()
+				return sum, fmt.Errorf("step %d: %w", step+1, err)
+			}
+			loss += bs.Loss * float64(mb.LossWeight)
+			correct += bs.Correct
+			msum += bs.MarginSum
+			tokens += bs.Tokens
+		}
+		ss, err := tr.Step()
+		if err != nil {
+			return sum, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		dt := time.Since(ts).Seconds()
+		trainSeconds += dt
+		trainTokens += tokens
+		trainPairs += st.NumPairs()
+		winTokens += tokens
+		winPairs += st.NumPairs()
+		step++
+		ranThisRun++
+		n := float64(st.NumPairs())
+		last = StepMetrics{Type: "train", Step: step, Epoch: ref.frac, Loss: loss, Accuracy: float64(correct) / n,
+			Margin: msum / n, GradNorm: ss.GradNorm, LR: ss.LR, Pairs: st.NumPairs(), Tokens: tokens,
+			ElapsedS: time.Since(t0).Seconds(), MicroBatchs: len(st.Micro)}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return sum, fmt.Errorf("step %d: loss is %v: lower train.lr or check the data", step, loss)
+		}
+		if cfg.LogEvery > 0 && (step%cfg.LogEvery == 0 || step == total) {
+			w := time.Since(winStart).Seconds()
+			last.TokensPerS, last.PairsPerS = float64(winTokens)/w, float64(winPairs)/w
+			winStart, winTokens, winPairs = time.Now(), 0, 0
+			if err := mw.Write(last); err != nil {
+				return sum, err
+			}
+		}
+		bar.Set(step, fmt.Sprintf("loss %.4f acc %.3f lr %.2e", loss, last.Accuracy, ss.LR))
+		if opt.OnStep != nil {
+			opt.OnStep(last)
+		}
+		if cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0 && step < total {
+			if err := evalNow(step); err != nil {
+				return sum, err
+			}
+		}
+		stopping := cfg.StopAfter > 0 && ranThisRun >= cfg.StopAfter && step < total
+		if (cfg.SaveEvery > 0 && step%cfg.SaveEvery == 0 && step < total) || stopping {
+			if err := checkpoint(step); err != nil {
+				return sum, err
+			}
+		}
+		if stopping {
+			bar.Finish()
+			sum.Steps, sum.Stopped, sum.LastTrain = step, true, last
+			return sum, nil
+		}
+	}
+	bar.Finish()
+	if err := evalNow(step); err != nil {
+		return sum, err
+	}
+	sum.Steps, sum.LastTrain = step, last
+	if trainSeconds > 0 {
+		sum.TokensPerS, sum.PairsPerS, sum.TrainSecond = float64(trainTokens)/trainSeconds, float64(trainPairs)/trainSeconds, trainSeconds
+	}
+	state.Step = step
+	if err := saveFinal(ctx, opt, state, sum); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// saveFinal writes the output directory as a HuggingFace model directory.
+func saveFinal(ctx context.Context, opt Options, state State, sum *Summary) error {
+	if opt.Config.LoRA.Rank > 0 {
+		if err := opt.Model.MergeLoRA(); err != nil {
+			return err
+		}
+	}
+	if err := model.Save(ctx, opt.Model, opt.ModelConfig, opt.Out); err != nil {
+		return err
+	}
+	if opt.TokenizerPath != "" {
+		if err := model.CopyFile(opt.TokenizerPath, filepath.Join(opt.Out, model.TokenizerFile)); err != nil {
+			return fmt.Errorf("copy tokenizer: %w", err)
+		}
+	}
+	data, _ := json.MarshalIndent(struct {
+		State
+		Summary *Summary `json:"summary"`
+	}{state, sum}, "", "  ")
+	return writeFile(filepath.Join(opt.Out, "trainer_state.json"), data)
+}
