@@ -74,8 +74,9 @@ type Env struct {
 	st       state
 	started  bool
 	scratch  []float64
-	winTask  int
+	winTask  int // task the memos below belong to
 	winCache map[int32]bool
+	expertQ  string
 }
 
 var (
@@ -467,25 +468,31 @@ func (e *Env) Satisfies(asin string) bool {
 }
 
 func (e *Env) satisfies(pi int32) bool {
-	if e.winTask != e.st.task {
-		clear(e.winCache)
-		e.winTask = e.st.task
-	}
+	e.syncMemo()
 	if w, ok := e.winCache[pi]; ok {
 		return w
 	}
 	p := &e.cat.Products[pi]
-	chosen := map[string]string{}
-	for _, o := range e.st.goal.Options {
-		if g := p.Group(o.Name); g != nil {
-			for _, v := range g.Values {
+	g := e.st.goal
+	// Cheap necessary conditions first: within budget and offering every asked-for value
+	// (an option it cannot be bought with never counts). Only then the full reward.
+	w := p.Price <= g.PriceUpper
+	chosen := make(map[string]string, len(g.Options))
+	for _, o := range g.Options {
+		if !w {
+			break
+		}
+		w = false
+		if grp := p.Group(o.Name); grp != nil {
+			for _, v := range grp.Values {
 				if v == o.Value {
 					chosen[o.Name] = v
+					w = true
 				}
 			}
 		}
 	}
-	w := ComputeReward(p, p.Price, chosen, e.st.goal).Total >= 1-1e-9
+	w = w && ComputeReward(p, p.Price, chosen, g).Total >= 1-1e-9
 	e.winCache[pi] = w
 	return w
 }
@@ -493,6 +500,24 @@ func (e *Env) satisfies(pi int32) bool {
 // ExpertQuery is the search the expert issues: the goal's attributes and product type, or the
 // target's title when that short query would not list any product that satisfies the goal.
 func (e *Env) ExpertQuery() string {
+	e.syncMemo()
+	if e.expertQ != "" {
+		return e.expertQ
+	}
+	e.expertQ = e.expertQuery()
+	return e.expertQ
+}
+
+// syncMemo drops the per-task memos when the env moved to another task (Reset or Restore).
+func (e *Env) syncMemo() {
+	if e.winTask != e.st.task {
+		clear(e.winCache)
+		e.expertQ = ""
+		e.winTask = e.st.task
+	}
+}
+
+func (e *Env) expertQuery() string {
 	g := e.st.goal
 	q := strings.ToLower(strings.Join(append(append([]string(nil), g.Attributes...), g.Query), " "))
 	for _, h := range e.cat.index.Search(q, MaxResults, e.scratch) {

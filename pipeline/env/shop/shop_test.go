@@ -363,3 +363,43 @@ func TestSatisfies(t *testing.T) {
 		t.Fatalf("%d products satisfy task 7", n)
 	}
 }
+
+// TestConcurrentEnvs runs envs of one factory in parallel (they share the catalog and index);
+// run with -race to check the sharing.
+func TestConcurrentEnvs(t *testing.T) {
+	f, err := NewFactory(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		go func() {
+			ee, _ := f()
+			e := ee.(*Env)
+			for task := w; task < 200; task += 4 {
+				e.Reset(context.Background(), task)
+				for {
+					a, _ := e.ExpertAction()
+					r, err := e.Step(context.Background(), a)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if r.Done {
+						if r.Reward != 1 {
+							errs <- errors.New("expert failed in parallel run")
+							return
+						}
+						break
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < 4; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
