@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/armap/armap/configs"
+)
+
+// envReserved are ARMAP_* variables that are not configuration keys.
+var envReserved = map[string]bool{"ARMAP_BACKEND": true}
+
+// loader builds one command's configuration in increasing precedence: the struct defaults, the
+// embedded configs/armap.yaml, the --config file, ARMAP_* environment variables, flags. Unknown
+// keys in any file or ARMAP_* variable are errors.
+type loader struct {
+	v     *viper.Viper
+	binds map[string]string // flag name -> key
+}
+
+func newLoader() *loader {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	v.SetEnvPrefix("ARMAP")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	return &loader{v: v, binds: map[string]string{}}
+}
+
+// bind ties a flag of cmd to a configuration key.
+func (l *loader) bind(cmd *cobra.Command, flag, key string) {
+	l.binds[flag] = key
+	_ = cmd // flags are looked up at load time, after cobra parsed them
+}
+
+// defaults registers every leaf of def (via mapstructure tags) as a key with its default, so
+// that viper knows all keys: for environment variables and for the unknown-key check.
+func (l *loader) defaults(prefix string, def any) {
+	rv := reflect.ValueOf(def)
+	if rv.Kind() == reflect.Pointer {
+		rv = rv.Elem()
+	}
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
+		name := tag[0]
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		squash := len(tag) > 1 && tag[1] == "squash"
+		if name == "" && !squash {
+			name = strings.ToLower(f.Name)
+		}
+		key := name
+		if prefix != "" && name != "" {
+			key = prefix + "." + name
+		} else if prefix != "" {
+			key = prefix
+		}
+		fv := rv.Field(i)
+		if fv.Kind() == reflect.Struct && f.Type.PkgPath() != "time" {
+			l.defaults(key, fv.Interface())
+			continue
+		}
+		l.v.SetDefault(key, fv.Interface())
+	}
+}
+
+// load reads files, environment and flags into out (a pointer to the command's config struct).
+func (l *loader) load(cmd *cobra.Command, out any) error {
+	if err := l.v.MergeConfig(bytes.NewReader(mustRead("armap.yaml"))); err != nil {
+		return fmt.Errorf("configs/armap.yaml: %w", err)
+	}
+	if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
+		if err := l.checkFile(f.Value.String()); err != nil {
+			return err
+		}
+		l.v.SetConfigFile(f.Value.String())
+		if err := l.v.MergeInConfig(); err != nil {
+			return fmt.Errorf("config file %s: %w", f.Value.String(), err)
+		}
+	}
+	for flag, key := range l.binds {
+		if f := cmd.Flags().Lookup(flag); f != nil {
+			if err := l.v.BindPFlag(key, f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.checkEnv(); err != nil {
+		return err
+	}
+	if err := l.v.UnmarshalExact(out); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
+
+// checkFile refuses a configuration file with keys armap does not know, naming the file and
+// the keys (viper's own check cannot say which file a key came from).
+func (l *loader) checkFile(path string) error {
+	fv := viper.New()
+	fv.SetConfigFile(path)
+	if err := fv.ReadInConfig(); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, k := range l.v.AllKeys() {
+		known[k] = true
+	}
+	var bad []string
+	for _, k := range fv.AllKeys() {
+		if !known[k] {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("config file %s: unknown keys: %s", path, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// checkEnv refuses ARMAP_* variables that name no key: a typo there would otherwise be ignored.
+func (l *loader) checkEnv() error {
+	known := map[string]bool{}
+	for _, k := range l.v.AllKeys() {
+		known["ARMAP_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+	}
+	var bad []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "ARMAP_") && !known[name] && !envReserved[name] {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("unknown configuration in the environment: %s (keys are ARMAP_ + the key in upper case with _ for ., e.g. ARMAP_TRAIN_LR)", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func mustRead(name string) []byte {
+	data, err := configs.FS.ReadFile(name)
+	if err != nil {
+		panic(err) // embedded at build time: missing means a broken build
+	}
+	return data
+}
+
+// addConfigFlag adds --config to a command.
+func addConfigFlag(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file (overrides configs/armap.yaml; flags and ARMAP_* variables override it)")
+}

@@ -1,0 +1,131 @@
+// Command armap synthesizes preference data from environments, trains reward models on it,
+// serves trajectory scores and plans with them. See README.md for the command reference.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/trainer"
+	"github.com/armap/armap/pipeline/llm"
+)
+
+// Config is the whole configuration. Every command reads all of it (so one file can configure
+// every command) and uses its own section.
+type Config struct {
+	Device  string       `mapstructure:"device"`  // cpu or cuda
+	Threads int          `mapstructure:"threads"` // intra-op threads; 0 = all cores
+	Seed    uint64       `mapstructure:"seed"`
+	Train   TrainSection `mapstructure:"train"`
+	Score   ScoreSection `mapstructure:"score"`
+	LLM     llm.Config   `mapstructure:"llm"`
+}
+
+// TrainSection is `train:`: the files of a run plus the recipe.
+type TrainSection struct {
+	Data           string `mapstructure:"data"`
+	EvalData       string `mapstructure:"eval_data"`
+	Model          string `mapstructure:"model"`     // preset name or model directory
+	Tokenizer      string `mapstructure:"tokenizer"` // tokenizer.json for text data with a preset
+	Out            string `mapstructure:"out"`
+	Resume         bool   `mapstructure:"resume"`
+	trainer.Config `mapstructure:",squash"`
+}
+
+// ScoreSection is `score:`.
+type ScoreSection struct {
+	Model       string `mapstructure:"model"`
+	Data        string `mapstructure:"data"`
+	Out         string `mapstructure:"out"`
+	Tokenizer   string `mapstructure:"tokenizer"`
+	BatchTokens int    `mapstructure:"batch_tokens"`
+	MaxLength   int    `mapstructure:"max_length"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Device: "cpu",
+		Seed:   42,
+		Train:  TrainSection{Config: trainer.DefaultConfig()},
+		Score:  ScoreSection{BatchTokens: 16384},
+		LLM:    llm.DefaultConfig(),
+	}
+}
+
+// app is what every command shares: its configuration loader and, once loaded, the config.
+type app struct {
+	l   *loader
+	cfg Config
+}
+
+func newApp() *app {
+	a := &app{l: newLoader(), cfg: defaultConfig()}
+	a.l.defaults("", a.cfg)
+	return a
+}
+
+// command wraps a cobra command whose RunE needs the loaded configuration.
+func (a *app) command(c *cobra.Command, run func(ctx context.Context, cmd *cobra.Command, cfg *Config) error) *cobra.Command {
+	addConfigFlag(c.Flags())
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := a.l.load(cmd, &a.cfg); err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return run(ctx, cmd, &a.cfg)
+	}
+	return c
+}
+
+// openBackend loads the backend for the configured device and sets its threads.
+func openBackend(cfg *Config) (*cgo.Backend, error) {
+	b, err := cgo.OpenDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	n := cfg.Threads
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	if err := b.SetThreads(n); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "armap",
+		Short:         "Automatic reward modeling and planning for LLM agents",
+		Long:          "armap explores environments, synthesizes preference triplets without human labels, trains transformer reward models on them through libtorch, and plans with them (Best-of-N, Reflexion, beam search, MCTS).",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	for _, mk := range []func() *cobra.Command{
+		newInfoCmd,
+		newTrainCmd,
+		newScoreCmd,
+	} {
+		root.AddCommand(mk())
+	}
+	return root
+}
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "armap:", err)
+		if errors.Is(err, context.Canceled) {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/model"
+	"github.com/armap/armap/engine/trainer"
+	"github.com/armap/armap/pipeline/render"
+	"github.com/armap/armap/pipeline/tokenizer"
+)
+
+// resolved is a model to build: its architecture, its tokenizer, and where its weights are.
+type resolved struct {
+	Cfg     *model.Config
+	Dir     string // weights directory; "" for a preset (from-scratch weights)
+	Tok     *tokenizer.Tokenizer
+	TokPath string
+	MaxLen  int
+}
+
+// resolveModel reads a preset name or a model directory. A tokenizer given explicitly wins over
+// the directory's tokenizer.json; with a preset, the tokenizer's vocabulary sets vocab_size.
+func resolveModel(spec, tokPath string, maxLength int) (*resolved, error) {
+	if spec == "" {
+		return nil, fmt.Errorf("no model: give --model PRESET or --model DIR (presets: %v)", model.Presets())
+	}
+	r := &resolved{}
+	if model.IsDir(spec) {
+		cfg, _, err := model.ReadDirConfig(spec)
+		if err != nil {
+			return nil, err
+		}
+		r.Cfg, r.Dir = cfg, spec
+		if tokPath == "" {
+			if p := filepath.Join(spec, model.TokenizerFile); fileExists(p) {
+				tokPath = p
+			}
+		}
+	} else {
+		if st, err := os.Stat(spec); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("model directory %s has no config.json", spec)
+		}
+		cfg, err := model.Preset(spec)
+		if err != nil {
+			return nil, err
+		}
+		r.Cfg = cfg
+	}
+	if tokPath != "" {
+		tok, err := tokenizer.Load(tokPath)
+		if err != nil {
+			return nil, err
+		}
+		r.Tok, r.TokPath = tok, tokPath
+		if r.Dir == "" {
+			r.Cfg.VocabSize = tok.VocabSize()
+			sp := tok.SpecialIDs()
+			for _, id := range []int32{sp.PAD, sp.EOS} {
+				if id >= 0 {
+					v := int(id)
+					r.Cfg.PadTokenID = &v
+					break
+				}
+			}
+		} else if tok.VocabSize() > r.Cfg.VocabSize {
+			return nil, fmt.Errorf("tokenizer %s has %d tokens, more than the model's vocab_size %d", tokPath, tok.VocabSize(), r.Cfg.VocabSize)
+		}
+	}
+	r.MaxLen = r.Cfg.MaxPositions
+	if maxLength > 0 && maxLength < r.MaxLen {
+		r.MaxLen = maxLength
+	}
+	return r, nil
+}
+
+// encoderOrNil returns the text encoder, or a nil interface when there is no tokenizer (a nil
+// *render.Encoder inside a non-nil interface would pass the callers' nil checks).
+func (r *resolved) encoderOrNil() trainer.TextEncoder {
+	if r.Tok == nil {
+		return nil
+	}
+	return &render.Encoder{Tok: r.Tok, MaxLen: r.MaxLen}
+}
+
+// build creates the model: loaded from the directory, or from scratch for a preset.
+func (r *resolved) build(b *cgo.Backend, opt cgo.ModelOptions, log io.Writer) (*cgo.Model, error) {
+	if r.Dir == "" {
+		return b.NewModel(r.Cfg.Backend(), opt)
+	}
+	m, _, rep, err := model.Load(b, r.Dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	if rep.FromBase != "" {
+		fmt.Fprintf(log, "model: %s from base %s; initialized from scratch: %v\n", r.Cfg.Architecture, rep.FromBase, rep.Initialized)
+	}
+	if len(rep.Ignored) > 0 {
+		fmt.Fprintf(log, "model: %d checkpoint tensors not used (e.g. %s)\n", len(rep.Ignored), rep.Ignored[0])
+	}
+	return m, nil
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+func deviceOf(s string) cgo.Device {
+	if s == "cuda" {
+		return cgo.CUDA
+	}
+	return cgo.CPU
+}

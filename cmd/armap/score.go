@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/atomicfile"
+	"github.com/armap/armap/engine/scorer"
+)
+
+func newScoreCmd() *cobra.Command {
+	a := newApp()
+	d := defaultConfig().Score
+	c := &cobra.Command{
+		Use:   "score --model DIR --data FILE|- [--out FILE]",
+		Short: "Score trajectories: one {\"id\",\"score\"} line per input line, in input order",
+		Long: `Score JSONL requests {"id","instruction","steps"} or {"id","input_ids"} with a reward model
+directory. Text is rendered by the documented template (pipeline/render) and tokenized with the
+directory's tokenizer.json; over-long text is truncated from the left of the trajectory and
+counted. Statistics go to stderr.`,
+		Args: cobra.NoArgs,
+	}
+	f := c.Flags()
+	f.String("model", "", "reward model directory (config.json, model.safetensors[, tokenizer.json])")
+	f.String("data", "-", "requests (JSONL); - for stdin")
+	f.String("out", "", "output file (written atomically); default stdout")
+	f.String("tokenizer", "", "tokenizer.json (default: the model directory's)")
+	f.Int("batch-tokens", d.BatchTokens, "tokens per forward pass")
+	f.Int("max-length", 0, "longest sequence in tokens; 0 = the model's")
+	f.String("device", "cpu", "cpu or cuda")
+	f.Int("threads", 0, "intra-op threads (0 = all cores)")
+	for flag, key := range map[string]string{"model": "score.model", "data": "score.data", "out": "score.out",
+		"tokenizer": "score.tokenizer", "batch-tokens": "score.batch_tokens", "max-length": "score.max_length",
+		"device": "device", "threads": "threads"} {
+		a.l.bind(c, flag, key)
+	}
+	return a.command(c, runScore)
+}
+
+func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
+	sc := cfg.Score
+	if sc.Model == "" {
+		return errors.New("score needs --model DIR")
+	}
+	r, err := resolveModel(sc.Model, sc.Tokenizer, sc.MaxLength)
+	if err != nil {
+		return err
+	}
+	if r.Dir == "" {
+		return fmt.Errorf("score needs a trained model directory, not the preset %q", sc.Model)
+	}
+	b, err := openBackend(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device)}, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	in := &scorer.Inputs{Vocab: r.Cfg.VocabSize, MaxLen: r.MaxLen}
+	if enc := r.encoderOrNil(); enc != nil {
+		in.Enc = enc
+	}
+	var src io.Reader = os.Stdin
+	name := "<stdin>"
+	if sc.Data != "-" && sc.Data != "" {
+		fh, err := os.Open(sc.Data)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		src, name = fh, sc.Data
+	}
+	var st scorer.Stats
+	run := func(w io.Writer) error {
+		var err error
+		st, err = scorer.Stream(ctx, m, in, src, name, w, sc.BatchTokens)
+		return err
+	}
+	if sc.Out != "" {
+		err = atomicfile.Write(sc.Out, 0o644, run)
+	} else {
+		err = run(os.Stdout)
+	}
+	if err != nil {
+		return err
+	}
+	data, _ := json.Marshal(st)
+	fmt.Fprintf(cmd.ErrOrStderr(), "score: %s\n", data)
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/packer"
+	"github.com/armap/armap/engine/trainer"
+)
+
+func newTrainCmd() *cobra.Command {
+	a := newApp()
+	d := defaultConfig().Train
+	c := &cobra.Command{
+		Use:   "train --data FILE --model PRESET|DIR --out DIR",
+		Short: "Fine-tune a reward model on preference triplets with the pairwise loss",
+		Long: `Fine-tune a reward model on (instruction, chosen, rejected) triplets with the pairwise loss
+-log sigmoid(r_chosen - r_rejected - margin). Steps are packed by a token budget (no padding).
+The output directory is a HuggingFace model directory (config.json, model.safetensors,
+tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
+		Args: cobra.NoArgs,
+	}
+	f := c.Flags()
+	for _, s := range []struct{ flag, key, def, usage string }{
+		{"data", "train.data", "", "training triplets (JSONL; - for stdin)"},
+		{"eval-data", "train.eval_data", "", "held-out triplets for evaluation"},
+		{"model", "train.model", "", "model preset (tiny, tiny-llama, bert-mini, bert-base, llama-1b) or HuggingFace model directory"},
+		{"tokenizer", "train.tokenizer", "", "tokenizer.json for text triplets (default: the model directory's)"},
+		{"out", "train.out", "", "output directory"},
+		{"device", "device", "cpu", "cpu or cuda"},
+		{"schedule", "train.schedule", d.Schedule, "learning-rate schedule after warmup: constant, linear, cosine"},
+		{"dtype", "train.dtype", d.DType, "compute dtype: f32, or bf16 (CUDA autocast)"},
+	} {
+		f.String(s.flag, s.def, s.usage)
+		a.l.bind(c, s.flag, s.key)
+	}
+	for _, s := range []struct {
+		flag, key, usage string
+		def              int
+	}{
+		{"steps", "train.steps", "optimizer steps (0: --epochs decides)", d.Steps},
+		{"epochs", "train.epochs", "passes over the data when --steps is 0", d.Epochs},
+		{"batch-tokens", "train.batch_tokens", "tokens per optimizer step", d.BatchTokens},
+		{"micro-batch-tokens", "train.micro_batch_tokens", "tokens per forward/backward (gradient accumulation); 0 = batch-tokens", d.MicroBatchTokens},
+		{"max-length", "train.max_length", "longest sequence in tokens (text is truncated from the left of the trajectory); 0 = the model's", d.MaxLength},
+		{"warmup-steps", "train.warmup_steps", "warmup steps (0: warmup_ratio decides)", d.WarmupSteps},
+		{"eval-every", "train.eval_every", "evaluate every N steps (0: at the end only)", d.EvalEvery},
+		{"save-every", "train.save_every", "checkpoint every N steps (0: none but the final model)", d.SaveEvery},
+		{"log-every", "train.log_every", "write a metrics line every N steps", d.LogEvery},
+		{"stop-after", "train.stop_after", "stop after N steps of this run, leaving a checkpoint to --resume from", 0},
+		{"threads", "threads", "intra-op threads (0 = all cores)", 0},
+		{"lora-rank", "train.lora.rank", "LoRA rank (0: full fine-tuning)", d.LoRA.Rank},
+	} {
+		f.Int(s.flag, s.def, s.usage)
+		a.l.bind(c, s.flag, s.key)
+	}
+	f.Float64("lr", d.LR, "peak learning rate")
+	a.l.bind(c, "lr", "train.lr")
+	f.Uint64("seed", 42, "seed for initialization, data order and dropout")
+	a.l.bind(c, "seed", "seed")
+	f.Bool("resume", false, "continue from the newest checkpoint in --out")
+	a.l.bind(c, "resume", "train.resume")
+	f.Bool("grad-checkpointing", false, "recompute activations in backward to save memory")
+	a.l.bind(c, "grad-checkpointing", "train.grad_checkpointing")
+	return a.command(c, runTrain)
+}
+
+func loraTargets(names []string) (int, error) {
+	bits := 0
+	for _, n := range names {
+		switch strings.ToLower(n) {
+		case "q", "q_proj", "query":
+			bits |= cgo.LoRAQ
+		case "k", "k_proj", "key":
+			bits |= cgo.LoRAK
+		case "v", "v_proj", "value":
+			bits |= cgo.LoRAV
+		case "o", "o_proj", "dense", "attention.output.dense":
+			bits |= cgo.LoRAO
+		case "gate", "gate_proj":
+			bits |= cgo.LoRAGate
+		case "up", "up_proj", "intermediate", "intermediate.dense":
+			bits |= cgo.LoRAUp
+		case "down", "down_proj", "output.dense":
+			bits |= cgo.LoRADown
+		default:
+			return 0, fmt.Errorf("train.lora.targets: unknown module %q (q, k, v, o, gate, up, down)", n)
+		}
+	}
+	return bits, nil
+}
+
+func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
+	tc := cfg.Train
+	if tc.Data == "" || tc.Out == "" {
+		return errors.New("train needs --data and --out (and --model)")
+	}
+	r, err := resolveModel(tc.Model, tc.Tokenizer, tc.MaxLength)
+	if err != nil {
+		return err
+	}
+	b, err := openBackend(cfg)
+	if err != nil {
+		return err
+	}
+	log := cmd.ErrOrStderr()
+	train, tstats, err := trainer.LoadPairs(tc.Data, r.encoderOrNil(), r.Cfg.VocabSize, r.MaxLen)
+	if err != nil {
+		return err
+	}
+	var eval []packer.Pair
+	if tc.EvalData != "" {
+		eval, _, err = trainer.LoadPairs(tc.EvalData, r.encoderOrNil(), r.Cfg.VocabSize, r.MaxLen)
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(log, "data: %d pairs, %d tokens (mean %.0f, max %d per sequence, %d truncated) from %s\n",
+		tstats.Pairs, tstats.Tokens, tstats.MeanSeqLen, tstats.MaxSeqLen, tstats.Truncated, tc.Data)
+	dt := cgo.F32
+	switch tc.DType {
+	case "f32", "":
+	case "bf16":
+		dt = cgo.BF16
+	case "f16":
+		dt = cgo.F16
+	default:
+		return fmt.Errorf("train.dtype %q: want f32, bf16 or f16", tc.DType)
+	}
+	targets, err := loraTargets(tc.LoRA.Targets)
+	if err != nil {
+		return err
+	}
+	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device), ComputeDType: dt, Seed: cfg.Seed,
+		GradCheckpointing: tc.GradCheckpointing, LoRARank: tc.LoRA.Rank, LoRAAlpha: float32(tc.LoRA.Alpha), LoRATargets: targets}, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	n, _ := m.NumParams()
+	fmt.Fprintf(log, "model: %s, %.1fM parameters, max length %d, %s on %s (%d threads)\n", r.Cfg.Architecture, float64(n)/1e6, r.MaxLen, tc.DType, b.Info().DeviceName, b.Info().Threads)
+	sum, err := trainer.Run(ctx, trainer.Options{Config: tc.Config, Seed: cfg.Seed, Out: tc.Out, Resume: tc.Resume, Model: m,
+		ModelConfig: r.Cfg, TokenizerPath: r.TokPath, Train: train, Eval: eval, TrainStats: tstats, Log: log})
+	if sum != nil {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(sum)
+	}
+	return err
+}
