@@ -79,7 +79,7 @@ func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		defer fh.Close()
 		src, name = fh, sc.Data
 	}
-	var st scorer.Stats
+	var st scorer.StreamStats
 	run := func(w io.Writer) error {
 		var err error
 		st, err = scorer.Stream(ctx, m, in, src, name, w, sc.BatchTokens)

@@ -52,8 +52,8 @@ func (in *Inputs) Tokens(r *dataset.ScoreRequest) ([]int32, bool, error) {
 	return ids, tr, nil
 }
 
-// Stats counts what Stream did.
-type Stats struct {
+// StreamStats counts what Stream did.
+type StreamStats struct {
 	Lines      int     `json:"lines"`
 	Tokens     int64   `json:"tokens"`
 	Truncated  int     `json:"truncated"`
@@ -66,8 +66,8 @@ type Stats struct {
 // Stream reads score requests (JSONL) from r and writes one {"id","score"} line per request to
 // w, in input order. Requests are scored in chunks of about budget tokens, so the input can be
 // larger than memory. name is used in error messages.
-func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name string, w io.Writer, budget int) (Stats, error) {
-	var st Stats
+func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name string, w io.Writer, budget int) (StreamStats, error) {
+	var st StreamStats
 	t0 := time.Now()
 	bw := bufio.NewWriter(w)
 	var ids []string

@@ -1,0 +1,305 @@
+package scorer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/pipeline/dataset"
+)
+
+// Options configure the dynamic batcher.
+type Options struct {
+	MaxBatchTokens int           // token budget of one forward pass
+	MaxWait        time.Duration // how long a batch's first request waits for company
+	QueueLimit     int           // requests waiting at most; beyond that Submit fails with ErrQueueFull
+}
+
+// DefaultOptions suit interactive planning on a CPU.
+func DefaultOptions() Options {
+	return Options{MaxBatchTokens: 16384, MaxWait: 2 * time.Millisecond, QueueLimit: 4096}
+}
+
+// Errors a caller can tell apart.
+var (
+	ErrQueueFull = errors.New("scorer: queue full")
+	ErrClosed    = errors.New("scorer: closed")
+)
+
+// BatchInfo describes one forward pass, for metrics.
+type BatchInfo struct {
+	Seqs      int
+	Tokens    int
+	Compute   time.Duration
+	QueueWait []time.Duration // per request: from submission to the start of its batch
+}
+
+// Scorer scores single trajectories submitted from many goroutines: a token-budget queue in
+// front of the model packs concurrent requests into one forward pass (as TEI's router does).
+type Scorer struct {
+	m       *cgo.Model
+	in      *Inputs
+	opt     Options
+	queue   chan *request
+	done    chan struct{}
+	closing sync.Once
+	wg      sync.WaitGroup
+
+	OnBatch func(BatchInfo) // optional observer, called from the batching goroutine
+
+	requests  atomic.Int64
+	batches   atomic.Int64
+	tokens    atomic.Int64
+	dropped   atomic.Int64
+	truncated atomic.Int64
+	depth     atomic.Int64
+}
+
+type request struct {
+	ctx   context.Context
+	ids   []int32
+	at    time.Time
+	score float32
+	err   error
+	ready chan struct{}
+}
+
+// New starts a scorer over m. in turns requests into token ids (its Enc may be nil when only ids
+// are scored). Close stops it; the model stays the caller's.
+func New(m *cgo.Model, in *Inputs, opt Options) *Scorer {
+	d := DefaultOptions()
+	if opt.MaxBatchTokens <= 0 {
+		opt.MaxBatchTokens = d.MaxBatchTokens
+	}
+	if opt.QueueLimit <= 0 {
+		opt.QueueLimit = d.QueueLimit
+	}
+	if opt.MaxWait < 0 {
+		opt.MaxWait = 0
+	}
+	s := &Scorer{m: m, in: in, opt: opt, queue: make(chan *request, opt.QueueLimit), done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.loop()
+	return s
+}
+
+// Inputs exposes the tokenization limits (vocabulary, max length).
+func (s *Scorer) Inputs() *Inputs { return s.in }
+
+// Stats are cumulative counters.
+type Stats struct {
+	Requests   int64 `json:"requests"`
+	Batches    int64 `json:"batches"`
+	Tokens     int64 `json:"tokens"`
+	Dropped    int64 `json:"dropped"` // cancelled before their batch ran
+	Truncated  int64 `json:"truncated"`
+	QueueDepth int64 `json:"queue_depth"`
+}
+
+// Stats returns the counters so far.
+func (s *Scorer) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), Batches: s.batches.Load(), Tokens: s.tokens.Load(), Dropped: s.dropped.Load(),
+		Truncated: s.truncated.Load(), QueueDepth: s.depth.Load()}
+}
+
+// Close stops accepting requests, finishes the queued ones and stops the batcher.
+func (s *Scorer) Close() {
+	s.closing.Do(func() { close(s.done) })
+	s.wg.Wait()
+}
+
+// Score scores one trajectory given as text (tokenized in the caller's goroutine).
+func (s *Scorer) Score(ctx context.Context, instruction string, steps []dataset.Step) (float64, error) {
+	ids, tr, err := s.in.Tokens(&dataset.ScoreRequest{Instruction: instruction, Steps: steps})
+	if err != nil {
+		return 0, err
+	}
+	if tr {
+		s.truncated.Add(1)
+	}
+	return s.ScoreIDs(ctx, ids)
+}
+
+// ScoreIDs scores one token sequence.
+func (s *Scorer) ScoreIDs(ctx context.Context, ids []int32) (float64, error) {
+	r, err := s.submit(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	return s.wait(ctx, r)
+}
+
+// ScoreRequests scores many requests (one HTTP call's items) and returns scores in order. The
+// items join the shared queue, so they batch with everyone else's.
+func (s *Scorer) ScoreRequests(ctx context.Context, reqs []dataset.ScoreRequest) ([]float64, error) {
+	rs := make([]*request, len(reqs))
+	for i := range reqs {
+		ids, tr, err := s.in.Tokens(&reqs[i])
+		if err != nil {
+			return nil, fmt.Errorf("item %d (id %q): %w", i, reqs[i].ID, err)
+		}
+		if tr {
+			s.truncated.Add(1)
+		}
+		if rs[i], err = s.submit(ctx, ids); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]float64, len(reqs))
+	for i, r := range rs {
+		v, err := s.wait(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (s *Scorer) submit(ctx context.Context, ids []int32) (*request, error) {
+	if len(ids) == 0 {
+		return nil, errors.New("scorer: empty sequence")
+	}
+	// Checked here, not only in the backend: one bad sequence would fail its whole batch,
+	// other callers' requests included.
+	if len(ids) > s.in.MaxLen {
+		return nil, fmt.Errorf("scorer: %d tokens, more than the model's %d positions", len(ids), s.in.MaxLen)
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= s.in.Vocab {
+			return nil, fmt.Errorf("scorer: token id %d at position %d is outside the vocabulary [0, %d)", id, i, s.in.Vocab)
+		}
+	}
+	select {
+	case <-s.done:
+		return nil, ErrClosed
+	default:
+	}
+	r := &request{ctx: ctx, ids: ids, at: time.Now(), ready: make(chan struct{})}
+	select {
+	case s.queue <- r:
+		s.depth.Add(1)
+		s.requests.Add(1)
+		return r, nil
+	default:
+		return nil, ErrQueueFull
+	}
+}
+
+func (s *Scorer) wait(ctx context.Context, r *request) (float64, error) {
+	select {
+	case <-r.ready:
+		return float64(r.score), r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// loop is the batcher: take the first waiting request, gather more until the token budget is
+// full or MaxWait has passed since the first arrived, run one forward pass, answer everyone.
+func (s *Scorer) loop() {
+	defer s.wg.Done()
+	var carry *request // a request that did not fit the previous batch
+	for {
+		var first *request
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case first = <-s.queue:
+				s.depth.Add(-1)
+			case <-s.done:
+				s.drain()
+				return
+			}
+		}
+		batch := []*request{first}
+		tokens := len(first.ids)
+		deadline := time.NewTimer(max(s.opt.MaxWait-time.Since(first.at), 0))
+	gather:
+		for tokens < s.opt.MaxBatchTokens {
+			select {
+			case r := <-s.queue:
+				s.depth.Add(-1)
+				if tokens+len(r.ids) > s.opt.MaxBatchTokens {
+					carry = r
+					break gather
+				}
+				batch = append(batch, r)
+				tokens += len(r.ids)
+			case <-deadline.C:
+				break gather
+			case <-s.done:
+				break gather
+			}
+		}
+		deadline.Stop()
+		s.run(batch)
+	}
+}
+
+// drain answers what is still queued when Close is called.
+func (s *Scorer) drain() {
+	for {
+		var batch []*request
+		tokens := 0
+		for tokens < s.opt.MaxBatchTokens {
+			select {
+			case r := <-s.queue:
+				s.depth.Add(-1)
+				batch = append(batch, r)
+				tokens += len(r.ids)
+				continue
+			default:
+			}
+			break
+		}
+		if len(batch) == 0 {
+			return
+		}
+		s.run(batch)
+	}
+}
+
+func (s *Scorer) run(batch []*request) {
+	// A disconnected client's work is dropped before it costs a forward pass.
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			close(r.ready)
+			s.dropped.Add(1)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	start := time.Now()
+	b := &cgo.Batch{CuSeqlens: make([]int32, 1, len(live)+1)}
+	waits := make([]time.Duration, len(live))
+	for i, r := range live {
+		b.Tokens = append(b.Tokens, r.ids...)
+		b.CuSeqlens = append(b.CuSeqlens, int32(len(b.Tokens)))
+		waits[i] = start.Sub(r.at)
+	}
+	scores, err := s.m.Score(b)
+	for i, r := range live {
+		if err != nil {
+			r.err = err
+		} else {
+			r.score = scores[i]
+		}
+		close(r.ready)
+	}
+	s.batches.Add(1)
+	s.tokens.Add(int64(len(b.Tokens)))
+	if s.OnBatch != nil {
+		s.OnBatch(BatchInfo{Seqs: len(live), Tokens: len(b.Tokens), Compute: time.Since(start), QueueWait: waits})
+	}
+}

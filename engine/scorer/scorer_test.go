@@ -1,0 +1,170 @@
+package scorer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/model"
+	"github.com/armap/armap/pipeline/dataset"
+)
+
+func tinyModel(t testing.TB) *cgo.Model {
+	t.Helper()
+	b, err := cgo.OpenDevice("cpu")
+	if err != nil {
+		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
+	}
+	b.SetThreads(runtime.NumCPU())
+	cfg, _ := model.Preset("tiny")
+	m, err := b.NewModel(cfg.Backend(), cgo.ModelOptions{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func randIDs(r *rand.Rand) []int32 {
+	s := make([]int32, 3+r.IntN(60))
+	for i := range s {
+		s[i] = int32(r.IntN(1024))
+	}
+	return s
+}
+
+// Many goroutines submitting single sequences get the same scores as one offline pass, and the
+// batcher actually batches them.
+func TestConcurrentEqualsOffline(t *testing.T) {
+	m := tinyModel(t)
+	r := rand.New(rand.NewPCG(1, 1))
+	seqs := make([][]int32, 200)
+	for i := range seqs {
+		seqs[i] = randIDs(r)
+	}
+	offline := make([]float32, len(seqs))
+	for i, s := range seqs {
+		v, err := m.Score(&cgo.Batch{Tokens: s, CuSeqlens: []int32{0, int32(len(s))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		offline[i] = v[0]
+	}
+	sc := New(m, &Inputs{Vocab: 1024, MaxLen: 512}, Options{MaxBatchTokens: 2048, MaxWait: 5 * time.Millisecond})
+	defer sc.Close()
+	maxSeqs := 0
+	var mu sync.Mutex
+	sc.OnBatch = func(bi BatchInfo) {
+		mu.Lock()
+		maxSeqs = max(maxSeqs, bi.Seqs)
+		mu.Unlock()
+		if bi.Tokens > 2048 && bi.Seqs > 1 {
+			t.Errorf("batch of %d tokens over budget", bi.Tokens)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(seqs))
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(seqs); i += 32 {
+				v, err := sc.ScoreIDs(context.Background(), seqs[i])
+				if err != nil {
+					errs <- err
+					return
+				}
+				if d := math.Abs(v - float64(offline[i])); d > 1e-5 {
+					errs <- fmt.Errorf("seq %d: served %v offline %v", i, v, offline[i])
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st := sc.Stats()
+	if st.Requests != 200 || st.Batches >= 200 || maxSeqs < 2 {
+		t.Fatalf("no batching happened: %+v, largest batch %d", st, maxSeqs)
+	}
+}
+
+func TestCancelledRequestIsDropped(t *testing.T) {
+	m := tinyModel(t)
+	sc := New(m, &Inputs{Vocab: 1024, MaxLen: 512}, Options{MaxBatchTokens: 4096, MaxWait: 50 * time.Millisecond})
+	defer sc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := sc.ScoreIDs(ctx, []int32{1, 2, 3}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	// the live request in the same batch is still answered
+	if _, err := sc.ScoreIDs(context.Background(), []int32{4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if sc.Stats().Dropped != 1 {
+		t.Fatalf("stats %+v", sc.Stats())
+	}
+}
+
+func TestBadInputsRejectedBeforeBatching(t *testing.T) {
+	m := tinyModel(t)
+	sc := New(m, &Inputs{Vocab: 1024, MaxLen: 8}, Options{})
+	defer sc.Close()
+	for _, ids := range [][]int32{{1, 2000}, {-1}, make([]int32, 9), {}} {
+		if _, err := sc.ScoreIDs(context.Background(), ids); err == nil {
+			t.Errorf("%v accepted", ids)
+		}
+	}
+	sc.Close()
+	if _, err := sc.ScoreIDs(context.Background(), []int32{1}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+func TestStreamKeepsOrderAndReportsLines(t *testing.T) {
+	m := tinyModel(t)
+	var in bytes.Buffer
+	r := rand.New(rand.NewPCG(2, 2))
+	var seqs [][]int32
+	for i := 0; i < 50; i++ {
+		s := randIDs(r)
+		seqs = append(seqs, s)
+		line, _ := json.Marshal(dataset.ScoreRequest{ID: fmt.Sprintf("r%d", i), InputIDs: s})
+		in.Write(append(line, '\n'))
+	}
+	var out bytes.Buffer
+	st, err := Stream(context.Background(), m, &Inputs{Vocab: 1024, MaxLen: 512}, &in, "in.jsonl", &out, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if st.Lines != 50 || len(lines) != 50 || st.Batches < 2 {
+		t.Fatalf("stats %+v, %d lines", st, len(lines))
+	}
+	for i, l := range lines {
+		var res dataset.ScoreResult
+		json.Unmarshal([]byte(l), &res)
+		want, _ := m.Score(&cgo.Batch{Tokens: seqs[i], CuSeqlens: []int32{0, int32(len(seqs[i]))}})
+		if res.ID != fmt.Sprintf("r%d", i) || math.Abs(res.Score-float64(want[0])) > 1e-5 {
+			t.Fatalf("line %d: %s, want score %v", i, l, want[0])
+		}
+	}
+	_, err = Stream(context.Background(), m, &Inputs{Vocab: 1024, MaxLen: 512}, strings.NewReader(`{"id":"a","input_ids":[1]}`+"\n"+`{"id":"b","input_ids":[5000]}`), "req.jsonl", &out, 300)
+	if err == nil || !strings.Contains(err.Error(), "req.jsonl:2") || !strings.Contains(err.Error(), "input_ids[0]") {
+		t.Fatalf("bad line error: %v", err)
+	}
+}
