@@ -75,7 +75,7 @@ type Options struct {
 	TokenizerPath string // copied into the output directory when set
 	Train, Eval   []packer.Pair
 	TrainStats    DataStats
-	Log           io.Writer // human-readable progress (a terminal gets a bar)
+	Log           io.Writer         // human-readable progress (a terminal gets a bar)
 	OnStep        func(StepMetrics) // called after every optimizer step (observers, tests)
 }
 
