@@ -9,7 +9,8 @@ import (
 
 // model turns one pre-tokenized piece into tokens.
 type model interface {
-	tokenize(s string) []token
+	// tokenize appends the tokens of s to dst.
+	tokenize(s string, dst []token) []token
 	tokenToID(s string) (int32, bool)
 	idToToken(id int32) (string, bool)
 	size() int
@@ -169,35 +170,34 @@ type symbol struct {
 	len        int32
 }
 
-func (m *bpeModel) tokenize(s string) []token {
+func (m *bpeModel) tokenize(s string, dst []token) []token {
 	if s == "" {
-		return nil
+		return dst
 	}
 	if m.ignoreMerges {
 		if id, ok := m.ids[s]; ok {
-			return []token{{id: id, value: s, start: 0, end: len(s)}}
+			return append(dst, token{id: id, value: s, start: 0, end: len(s)})
 		}
 	}
 	if m.cache != nil {
 		if syms, ok := m.cache.get(s); ok {
-			return m.toTokens(syms)
+			return m.toTokens(syms, dst)
 		}
 	}
 	syms := m.mergeWord(s)
 	if m.cache != nil && len(s) < maxCachedLen {
 		m.cache.put(s, syms)
 	}
-	return m.toTokens(syms)
+	return m.toTokens(syms, dst)
 }
 
-func (m *bpeModel) toTokens(syms []symbolOut) []token {
-	out := make([]token, len(syms))
+func (m *bpeModel) toTokens(syms []symbolOut, dst []token) []token {
 	pos := 0
-	for i, sy := range syms {
-		out[i] = token{id: sy.id, value: m.tokens[sy.id], start: pos, end: pos + int(sy.len)}
+	for _, sy := range syms {
+		dst = append(dst, token{id: sy.id, value: m.tokens[sy.id], start: pos, end: pos + int(sy.len)})
 		pos += int(sy.len)
 	}
-	return out
+	return dst
 }
 
 // mergeWord is HF's BPE::merge_word followed by Word::merge_all.

@@ -186,6 +186,17 @@ func (n *normString) slice(s, e int) normString {
 
 // filter keeps the chars for which keep is true.
 func (n *normString) filter(keep func(rune) bool) {
+	// Keeping every char rewrites each with its own alignment: nothing to do.
+	all := true
+	for _, c := range n.norm {
+		if !keep(c) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return
+	}
 	runes := []rune(n.norm)
 	out := make([]change, 0, len(runes))
 	removed := 0
@@ -210,6 +221,16 @@ func (n *normString) filter(keep func(rune) bool) {
 }
 
 func (n *normString) mapRunes(f func(rune) rune) {
+	same := true
+	for _, c := range n.norm {
+		if f(c) != c {
+			same = false
+			break
+		}
+	}
+	if same {
+		return
+	}
 	out := make([]change, 0, len(n.norm))
 	for _, c := range n.norm {
 		out = append(out, change{f(c), 0})
@@ -307,8 +328,9 @@ func (n *normString) replace(p pattern, content string, expand func(m matchSpan)
 	}
 }
 
-// splitBy cuts the piece according to the matches of p and the delimiter behavior.
-func (n *normString) splitBy(p pattern, b splitBehavior, invert bool) []normString {
+// splitBy cuts the piece according to the matches of p and the delimiter behavior, appending
+// the non-empty parts to dst.
+func (n *normString) splitBy(dst []piece, p pattern, b splitBehavior, invert bool) []piece {
 	matches := p.findMatches(n.norm)
 	if invert {
 		for i := range matches {
@@ -319,7 +341,8 @@ func (n *normString) splitBy(p pattern, b splitBehavior, invert bool) []normStri
 		s, e   int
 		remove bool
 	}
-	var cuts []cut
+	var cutBuf [64]cut
+	cuts := cutBuf[:0]
 	switch b {
 	case behaviorIsolated:
 		for _, m := range matches {
@@ -364,12 +387,11 @@ func (n *normString) splitBy(p pattern, b splitBehavior, invert bool) []normStri
 			cuts[i], cuts[j] = cuts[j], cuts[i]
 		}
 	}
-	out := make([]normString, 0, len(cuts))
 	for _, c := range cuts {
-		if c.remove {
+		if c.remove || c.s == c.e {
 			continue
 		}
-		out = append(out, n.slice(c.s, c.e))
+		dst = append(dst, piece{ns: n.slice(c.s, c.e)})
 	}
-	return out
+	return dst
 }

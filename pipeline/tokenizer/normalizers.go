@@ -3,6 +3,8 @@ package tokenizer
 import (
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // normalizer rewrites a piece of text in place, keeping alignments.
@@ -29,6 +31,9 @@ func isBertWhitespace(c rune) bool {
 
 // isOtherCategory is unicode_categories' is_other: Cc, Cf, Cn, Co or Cs.
 func isOtherCategory(c rune) bool {
+	if c < 0x80 {
+		return c < 0x20 || c == 0x7F
+	}
 	if unicode.In(c, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) {
 		return true
 	}
@@ -93,14 +98,15 @@ func (b bertNormalizer) normalize(n *normString) {
 }
 
 func nfd(n *normString, compat bool) {
-	if isASCII(n.norm) {
+	// Text already in the form decomposes to itself char for char.
+	if isASCII(n.norm) || (!compat && norm.NFD.IsNormalString(n.norm)) || (compat && norm.NFKD.IsNormalString(n.norm)) {
 		return
 	}
 	n.transform(decomposeChanges(n.norm, compat), 0)
 }
 
 func nfc(n *normString, compat bool) {
-	if isASCII(n.norm) {
+	if isASCII(n.norm) || (!compat && norm.NFC.IsNormalString(n.norm)) || (compat && norm.NFKC.IsNormalString(n.norm)) {
 		return
 	}
 	n.transform(composeChanges(n.norm, compat), 0)

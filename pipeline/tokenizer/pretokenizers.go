@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // token is a model output: id, string value and byte offsets within the piece's normalized text.
@@ -24,24 +25,53 @@ type piece struct {
 // preTokenized is HF's PreTokenizedString.
 type preTokenized struct {
 	pieces []piece
+	arena  arena
 }
 
-// split replaces every piece that has no tokens yet by the pieces fn returns, dropping empty
-// ones.
-func (p *preTokenized) split(fn func(ns normString) []normString) {
-	out := make([]piece, 0, len(p.pieces))
+// arena hands out pieces of larger buffers so that the many small strings and alignment
+// slices of one encode cost few allocations. Memory handed out is never written again.
+type arena struct {
+	spans []span
+	bytes []byte
+}
+
+func (a *arena) spanBuf(n int) []span {
+	if cap(a.spans)-len(a.spans) < n {
+		a.spans = make([]span, 0, max(256, n))
+	}
+	l := len(a.spans)
+	a.spans = a.spans[:l+n]
+	return a.spans[l : l : l+n]
+}
+
+func (a *arena) byteBuf(n int) []byte {
+	if cap(a.bytes)-len(a.bytes) < n {
+		a.bytes = make([]byte, 0, max(256, n))
+	}
+	l := len(a.bytes)
+	a.bytes = a.bytes[:l+n]
+	return a.bytes[l : l : l+n]
+}
+
+// split replaces every piece that has no tokens yet by the pieces fn appends to dst (fn drops
+// empty ones).
+func (p *preTokenized) split(fn func(ns normString, dst []piece) []piece) {
+	out := make([]piece, 0, len(p.pieces)+16)
 	for _, pc := range p.pieces {
 		if pc.hasTokens {
 			out = append(out, pc)
 			continue
 		}
-		for _, ns := range fn(pc.ns) {
-			if ns.norm != "" {
-				out = append(out, piece{ns: ns})
-			}
-		}
+		out = fn(pc.ns, out)
 	}
 	p.pieces = out
+}
+
+func appendPiece(dst []piece, ns normString) []piece {
+	if ns.norm == "" {
+		return dst
+	}
+	return append(dst, piece{ns: ns})
 }
 
 func (p *preTokenized) normalizeEach(fn func(ns *normString)) {
@@ -93,7 +123,9 @@ var byteToRune, runeToByte = func() ([256]rune, map[rune]byte) {
 
 // byteLevelTransform maps every byte of the piece to its byte-level char; all chars produced from
 // one input char share its alignment, as in HF.
-func byteLevelTransform(n *normString) {
+func byteLevelTransform(n *normString) { byteLevelTransformIn(n, nil) }
+
+func byteLevelTransformIn(n *normString, a *arena) {
 	s, e, ok := n.origFullToNorm()
 	if !ok {
 		return
@@ -114,8 +146,18 @@ func byteLevelTransform(n *normString) {
 		n.transform(out, 0)
 		return
 	}
-	buf := make([]byte, 0, 2*len(n.norm))
-	al := make([]span, 0, 2*len(n.norm))
+	// Every byte becomes a char of one or two bytes.
+	size := 0
+	for i := 0; i < len(n.norm); i++ {
+		size += utf8.RuneLen(byteToRune[n.norm[i]])
+	}
+	var buf []byte
+	var al []span
+	if a != nil {
+		buf, al = a.byteBuf(size), a.spanBuf(size)
+	} else {
+		buf, al = make([]byte, 0, size), make([]span, 0, size)
+	}
 	for i := 0; i < len(n.norm); {
 		_, sz := utf8.DecodeRuneInString(n.norm[i:])
 		a := n.align[i]
@@ -128,7 +170,7 @@ func byteLevelTransform(n *normString) {
 		}
 		i += sz
 	}
-	n.norm = string(buf)
+	n.norm = unsafe.String(unsafe.SliceData(buf), len(buf))
 	n.align = al
 }
 
@@ -139,16 +181,44 @@ type byteLevelPre struct {
 var gpt2Splitter = handSplitter{kind: kindGPT2}
 
 func (b byteLevelPre) preTokenize(p *preTokenized) {
-	p.split(func(ns normString) []normString {
+	if b.addPrefixSpace || b.useRegex {
+		b.split(p)
+	}
+	b.toBytes(p)
+}
+
+func (b byteLevelPre) split(p *preTokenized) {
+	p.split(func(ns normString, dst []piece) []piece {
 		if b.addPrefixSpace && !strings.HasPrefix(ns.norm, " ") {
 			ns.prepend(" ")
 		}
 		if b.useRegex {
-			return ns.splitBy(gpt2Splitter, behaviorIsolated, false)
+			return ns.splitBy(dst, gpt2Splitter, behaviorIsolated, false)
 		}
-		return []normString{ns}
+		return appendPiece(dst, ns)
 	})
-	p.normalizeEach(byteLevelTransform)
+}
+
+func (b byteLevelPre) toBytes(p *preTokenized) {
+	// Size the arena for all pieces at once: one allocation each for text and alignments.
+	total := 0
+	for i := range p.pieces {
+		if !p.pieces[i].hasTokens {
+			s := p.pieces[i].ns.norm
+			for k := 0; k < len(s); k++ {
+				total += utf8.RuneLen(byteToRune[s[k]])
+			}
+		}
+	}
+	if cap(p.arena.bytes)-len(p.arena.bytes) < total {
+		p.arena.bytes = make([]byte, 0, total)
+		p.arena.spans = make([]span, 0, total)
+	}
+	for i := range p.pieces {
+		if !p.pieces[i].hasTokens {
+			byteLevelTransformIn(&p.pieces[i].ns, &p.arena)
+		}
+	}
 }
 
 type splitPre struct {
@@ -158,7 +228,7 @@ type splitPre struct {
 }
 
 func (s splitPre) preTokenize(p *preTokenized) {
-	p.split(func(ns normString) []normString { return ns.splitBy(s.pat, s.behavior, s.invert) })
+	p.split(func(ns normString, dst []piece) []piece { return ns.splitBy(dst, s.pat, s.behavior, s.invert) })
 }
 
 // isBertPunc is ASCII punctuation or any Unicode punctuation (category P).
@@ -172,11 +242,11 @@ func isBertPunc(c rune) bool {
 type bertPre struct{}
 
 func (bertPre) preTokenize(p *preTokenized) {
-	p.split(func(ns normString) []normString {
-		return ns.splitBy(runePredicate(isWhitespace), behaviorRemoved, false)
+	p.split(func(ns normString, dst []piece) []piece {
+		return ns.splitBy(dst, runePredicate(isWhitespace), behaviorRemoved, false)
 	})
-	p.split(func(ns normString) []normString {
-		return ns.splitBy(runePredicate(isBertPunc), behaviorIsolated, false)
+	p.split(func(ns normString, dst []piece) []piece {
+		return ns.splitBy(dst, runePredicate(isBertPunc), behaviorIsolated, false)
 	})
 }
 
@@ -230,22 +300,22 @@ func (wordPattern) findMatches(s string) []matchSpan {
 type whitespacePre struct{}
 
 func (whitespacePre) preTokenize(p *preTokenized) {
-	p.split(func(ns normString) []normString { return ns.splitBy(wordPattern{}, behaviorRemoved, true) })
+	p.split(func(ns normString, dst []piece) []piece { return ns.splitBy(dst, wordPattern{}, behaviorRemoved, true) })
 }
 
 type whitespaceSplitPre struct{}
 
 func (whitespaceSplitPre) preTokenize(p *preTokenized) {
-	p.split(func(ns normString) []normString {
-		return ns.splitBy(runePredicate(isWhitespace), behaviorRemoved, false)
+	p.split(func(ns normString, dst []piece) []piece {
+		return ns.splitBy(dst, runePredicate(isWhitespace), behaviorRemoved, false)
 	})
 }
 
 type charDelimiterPre struct{ delim rune }
 
 func (c charDelimiterPre) preTokenize(p *preTokenized) {
-	p.split(func(ns normString) []normString {
-		return ns.splitBy(runePredicate(func(r rune) bool { return r == c.delim }), behaviorRemoved, false)
+	p.split(func(ns normString, dst []piece) []piece {
+		return ns.splitBy(dst, runePredicate(func(r rune) bool { return r == c.delim }), behaviorRemoved, false)
 	})
 }
 
@@ -267,7 +337,7 @@ func (m metaspacePre) preTokenize(p *preTokenized) {
 	rep := string(m.replacement)
 	isSpace := runePredicate(func(r rune) bool { return r == ' ' })
 	isRep := runePredicate(func(r rune) bool { return r == m.replacement })
-	p.split(func(ns normString) []normString {
+	p.split(func(ns normString, dst []piece) []piece {
 		ns.replace(isSpace, rep, nil)
 		switch m.scheme {
 		case prependAlways:
@@ -280,9 +350,9 @@ func (m metaspacePre) preTokenize(p *preTokenized) {
 			}
 		}
 		if m.split {
-			return ns.splitBy(isRep, behaviorMergedWithNext, false)
+			return ns.splitBy(dst, isRep, behaviorMergedWithNext, false)
 		}
-		return []normString{ns}
+		return appendPiece(dst, ns)
 	})
 }
 
@@ -293,11 +363,15 @@ func (d digitsPre) preTokenize(p *preTokenized) {
 	if d.individual {
 		b = behaviorIsolated
 	}
-	p.split(func(ns normString) []normString { return ns.splitBy(runePredicate(unicode.IsNumber), b, false) })
+	p.split(func(ns normString, dst []piece) []piece {
+		return ns.splitBy(dst, runePredicate(unicode.IsNumber), b, false)
+	})
 }
 
 type punctuationPre struct{ behavior splitBehavior }
 
 func (u punctuationPre) preTokenize(p *preTokenized) {
-	p.split(func(ns normString) []normString { return ns.splitBy(runePredicate(isBertPunc), u.behavior, false) })
+	p.split(func(ns normString, dst []piece) []piece {
+		return ns.splitBy(dst, runePredicate(isBertPunc), u.behavior, false)
+	})
 }

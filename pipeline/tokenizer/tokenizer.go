@@ -174,9 +174,12 @@ func (t *Tokenizer) encodeSingle(text string, typeID int32) Encoding {
 	}
 	e := Encoding{src: text}
 	n := 0
+	buf := make([]token, 0, len(text)/3+4)
 	for i := range pt.pieces {
 		if !pt.pieces[i].hasTokens {
-			pt.pieces[i].tokens = t.model.tokenize(pt.pieces[i].ns.norm)
+			from := len(buf)
+			buf = t.model.tokenize(pt.pieces[i].ns.norm, buf)
+			pt.pieces[i].tokens = buf[from:len(buf):len(buf)]
 			pt.pieces[i].hasTokens = true
 		}
 		n += len(pt.pieces[i].tokens)

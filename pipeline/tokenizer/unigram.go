@@ -70,9 +70,9 @@ type viterbiNode struct {
 	filled bool
 }
 
-func (m *unigramModel) tokenize(s string) []token {
+func (m *unigramModel) tokenize(s string, dst []token) []token {
 	if s == "" {
-		return nil
+		return dst
 	}
 	best := make([]viterbiNode, len(s)+1)
 	best[0].filled = true
@@ -128,7 +128,7 @@ func (m *unigramModel) tokenize(s string) []token {
 	if fusedEnd >= 0 {
 		pieces = append(pieces, [2]int{0, fusedEnd})
 	}
-	out := make([]token, 0, len(pieces))
+	out := dst
 	for i := len(pieces) - 1; i >= 0; i-- {
 		p := pieces[i]
 		str := s[p[0]:p[1]]

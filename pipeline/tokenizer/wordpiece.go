@@ -13,15 +13,16 @@ type wordPieceModel struct {
 	maxInputChar int
 }
 
-func (m *wordPieceModel) unkToken(s string) []token {
-	return []token{{id: m.unkID, value: m.unk, start: 0, end: len(s)}}
+func (m *wordPieceModel) unkToken(s string, dst []token) []token {
+	return append(dst, token{id: m.unkID, value: m.unk, start: 0, end: len(s)})
 }
 
-func (m *wordPieceModel) tokenize(s string) []token {
+func (m *wordPieceModel) tokenize(s string, dst []token) []token {
 	if utf8.RuneCountInString(s) > m.maxInputChar {
-		return m.unkToken(s)
+		return m.unkToken(s, dst)
 	}
-	var out []token
+	base := len(dst)
+	out := dst
 	buf := make([]byte, 0, len(m.prefix)+len(s))
 	for start := 0; start < len(s); {
 		end := len(s)
@@ -44,7 +45,7 @@ func (m *wordPieceModel) tokenize(s string) []token {
 			end -= sz
 		}
 		if !found {
-			return m.unkToken(s)
+			return m.unkToken(s, out[:base])
 		}
 		start = end
 	}
@@ -58,9 +59,9 @@ type wordLevelModel struct {
 	unkID int32 // checked at load time
 }
 
-func (m *wordLevelModel) tokenize(s string) []token {
+func (m *wordLevelModel) tokenize(s string, dst []token) []token {
 	if id, ok := m.ids[s]; ok {
-		return []token{{id: id, value: s, start: 0, end: len(s)}}
+		return append(dst, token{id: id, value: s, start: 0, end: len(s)})
 	}
-	return []token{{id: m.unkID, value: m.unk, start: 0, end: len(s)}}
+	return append(dst, token{id: m.unkID, value: m.unk, start: 0, end: len(s)})
 }
