@@ -103,22 +103,6 @@ func compileRegex(src string) (*regexSearcher, error) {
 	return &regexSearcher{re: re, src: src}, nil
 }
 
-func (r *regexSearcher) search(s string, from int) (int, int, bool) {
-	if from > len(s) {
-		return 0, 0, false
-	}
-	// regexp2 works on rune indices.
-	runes := []rune(s)
-	ri := utf8.RuneCountInString(s[:from])
-	m, err := r.re.FindRunesMatchStartingAt(runes, ri)
-	if err != nil || m == nil {
-		return 0, 0, false
-	}
-	bs := len(string(runes[:m.Index]))
-	be := bs + len(string(runes[m.Index:m.Index+m.Length]))
-	return bs, be, true
-}
-
 // onigWord is Oniguruma's Unicode \w (Letter, Mark, Number, Connector_Punctuation); .NET's \w
 // (regexp2) differs: it lacks Mc, Me, Nl, No and adds the join controls.
 const onigWord = `\p{L}\p{M}\p{N}\p{Pc}`

@@ -15,6 +15,14 @@
 //   - invalid UTF-8 input is first made valid (each bad sequence becomes U+FFFD);
 //   - Offsets are byte offsets (CharOffsets gives the char offsets Python reports).
 //
+// Not supported (refused at load with a message naming the section): the Precompiled
+// (SentencePiece charsmap) normalizer and the UnicodeScripts/FixedLength pre-tokenizers. The
+// regexes of Split/Replace run on the hand-written GPT-2, Llama-3 and Qwen2 splitters when the
+// pattern is one of those, else on regexp2 with Oniguruma's \w; regexp2 does not apply Unicode
+// case folding beyond simple case pairs (HF's (?i) also matches U+017F for 's').
+// The tests compare against HF on the shared fixtures and on 29 derived configurations
+// (testdata/hf_cases.json, regenerated with testdata/gen_hf_cases.js).
+//
 // A Tokenizer is safe for concurrent use.
 package tokenizer
 
