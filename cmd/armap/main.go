@@ -21,12 +21,13 @@ import (
 // Config is the whole configuration. Every command reads all of it (so one file can configure
 // every command) and uses its own section.
 type Config struct {
-	Device  string       `mapstructure:"device"`  // cpu or cuda
-	Threads int          `mapstructure:"threads"` // intra-op threads; 0 = all cores
-	Seed    uint64       `mapstructure:"seed"`
-	Train   TrainSection `mapstructure:"train"`
-	Score   ScoreSection `mapstructure:"score"`
-	LLM     llm.Config   `mapstructure:"llm"`
+	Device    string           `mapstructure:"device"`  // cpu or cuda
+	Threads   int              `mapstructure:"threads"` // intra-op threads; 0 = all cores
+	Seed      uint64           `mapstructure:"seed"`
+	Train     TrainSection     `mapstructure:"train"`
+	Score     ScoreSection     `mapstructure:"score"`
+	Tokenizer TokenizerSection `mapstructure:"tokenizer"`
+	LLM       llm.Config       `mapstructure:"llm"`
 }
 
 // TrainSection is `train:`: the files of a run plus the recipe.
@@ -52,11 +53,12 @@ type ScoreSection struct {
 
 func defaultConfig() Config {
 	return Config{
-		Device: "cpu",
-		Seed:   42,
-		Train:  TrainSection{Config: trainer.DefaultConfig()},
-		Score:  ScoreSection{BatchTokens: 16384},
-		LLM:    llm.DefaultConfig(),
+		Device:    "cpu",
+		Seed:      42,
+		Train:     TrainSection{Config: trainer.DefaultConfig()},
+		Score:     ScoreSection{BatchTokens: 16384},
+		Tokenizer: TokenizerSection{VocabSize: 4096, SpecialTokens: []string{"<|endoftext|>", "<|pad|>"}},
+		LLM:       llm.DefaultConfig(),
 	}
 }
 
@@ -114,6 +116,8 @@ func newRoot() *cobra.Command {
 		newInfoCmd,
 		newTrainCmd,
 		newScoreCmd,
+		newTokenizeCmd,
+		newTokenizerCmd,
 	} {
 		root.AddCommand(mk())
 	}
