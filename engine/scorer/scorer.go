@@ -160,6 +160,32 @@ func (s *Scorer) ScoreRequests(ctx context.Context, reqs []dataset.ScoreRequest)
 	return out, nil
 }
 
+// ScoreBatch scores many token sequences (one HTTP request's items) and returns their scores in
+// order. All of them join the shared queue before the first is awaited, so they batch with each
+// other and with everyone else's. If one cannot be queued (ErrQueueFull, ErrClosed, a bad
+// sequence), the ones already queued are cancelled so that no forward pass is spent on them.
+func (s *Scorer) ScoreBatch(ctx context.Context, seqs [][]int32) ([]float64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // on return every request has an answer or is no longer wanted
+	rs := make([]*request, len(seqs))
+	for i, ids := range seqs {
+		r, err := s.submit(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("sequence %d: %w", i, err)
+		}
+		rs[i] = r
+	}
+	out := make([]float64, len(seqs))
+	for i, r := range rs {
+		v, err := s.wait(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
 func (s *Scorer) submit(ctx context.Context, ids []int32) (*request, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("scorer: empty sequence")

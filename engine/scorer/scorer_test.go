@@ -168,3 +168,38 @@ func TestStreamKeepsOrderAndReportsLines(t *testing.T) {
 		t.Fatalf("bad line error: %v", err)
 	}
 }
+
+// ScoreBatch answers in order, and a sequence that cannot be queued cancels the ones before it
+// instead of letting them cost a forward pass.
+func TestScoreBatchOrderAndCancel(t *testing.T) {
+	m := tinyModel(t)
+	sc := New(m, &Inputs{Vocab: 1024, MaxLen: 64}, Options{MaxBatchTokens: 4096, MaxWait: 50 * time.Millisecond})
+	defer sc.Close()
+	r := rand.New(rand.NewPCG(5, 5))
+	seqs := make([][]int32, 12)
+	for i := range seqs {
+		seqs[i] = randIDs(r)
+	}
+	got, err := sc.ScoreBatch(context.Background(), seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range seqs {
+		want, _ := m.Score(&cgo.Batch{Tokens: s, CuSeqlens: []int32{0, int32(len(s))}})
+		if math.Abs(got[i]-float64(want[0])) > 1e-5 {
+			t.Fatalf("seq %d: got %v want %v", i, got[i], want[0])
+		}
+	}
+	before := sc.Stats()
+	_, err = sc.ScoreBatch(context.Background(), [][]int32{{1, 2}, {3, 4}, {5, 9999}})
+	if err == nil || !strings.Contains(err.Error(), "sequence 2") {
+		t.Fatalf("bad third sequence: %v", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for sc.Stats().Dropped-before.Dropped != 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := sc.Stats(); st.Dropped-before.Dropped != 2 || st.Batches != before.Batches {
+		t.Fatalf("queued sequences were not dropped: before %+v after %+v", before, st)
+	}
+}
