@@ -1,0 +1,204 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/armap/armap/pipeline/dataset"
+)
+
+// Error types of the JSON error body (the "type" field).
+const (
+	typeInvalid    = "invalid_request"
+	typeAuth       = "unauthorized"
+	typeNotFound   = "not_found"
+	typeMethod     = "method_not_allowed"
+	typeTooLarge   = "payload_too_large"
+	typeValidation = "validation"
+	typeOverloaded = "overloaded"
+	typeBackend    = "backend"
+	typeInternal   = "internal"
+	typeUnhealthy  = "unhealthy"
+)
+
+// apiError is an answer other than 200.
+type apiError struct {
+	Status int
+	Type   string
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+func errorf(status int, typ, format string, a ...any) *apiError {
+	return &apiError{Status: status, Type: typ, Msg: fmt.Sprintf(format, a...)}
+}
+
+// ScoreRequest is the body of POST /v1/score.
+type ScoreRequest struct {
+	Items []dataset.ScoreRequest `json:"items"`
+}
+
+// ScoreResponse is its answer.
+type ScoreResponse struct {
+	Scores []dataset.ScoreResult `json:"scores"`
+}
+
+// ErrorResponse is the body of every non-200 answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	Type  string `json:"type"`
+}
+
+// decodeItems reads the body. Items are decoded one by one from raw JSON so that an error names
+// the item's index, the field, and for arrays the element.
+func decodeItems(r io.Reader, maxItems int) ([]dataset.ScoreRequest, *apiError) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var body struct {
+		Items *[]json.RawMessage `json:"items"`
+	}
+	if err := dec.Decode(&body); err != nil {
+		return nil, bodyError(err, "")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, bodyError(err, "")
+		}
+		return nil, errorf(http.StatusBadRequest, typeInvalid, "unexpected data after the JSON object")
+	}
+	if body.Items == nil {
+		return nil, errorf(http.StatusBadRequest, typeInvalid, `field "items" is missing (want {"items": [{"id", "input_ids"} | {"id", "instruction", "steps"}, ...]})`)
+	}
+	raws := *body.Items
+	if len(raws) == 0 {
+		return nil, errorf(http.StatusUnprocessableEntity, typeValidation, `"items" is empty`)
+	}
+	if len(raws) > maxItems {
+		return nil, errorf(http.StatusRequestEntityTooLarge, typeTooLarge, "%d items, more than max_items %d per request; split the request", len(raws), maxItems)
+	}
+	items := make([]dataset.ScoreRequest, len(raws))
+	for i, raw := range raws {
+		where := fmt.Sprintf("items[%d]", i)
+		if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+			return nil, errorf(http.StatusBadRequest, typeInvalid, "%s: expected an object, got %s", where, jsonKind(t))
+		}
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&items[i]); err != nil {
+			return nil, bodyError(err, where+fieldPath(raw, err))
+		}
+	}
+	return items, nil
+}
+
+// bodyError turns a decoding error into a 400 (or 413) naming where it happened.
+func bodyError(err error, where string) *apiError {
+	prefix := "request body"
+	if where != "" {
+		prefix = where
+	}
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return errorf(http.StatusRequestEntityTooLarge, typeTooLarge, "request body is larger than max_body_bytes %d", mbe.Limit)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, typeInvalid, "empty request body")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, typeInvalid, "%s: malformed JSON: unexpected end of input", prefix)
+	case errors.As(err, &se):
+		return errorf(http.StatusBadRequest, typeInvalid, "%s: malformed JSON at byte %d: %v", prefix, se.Offset, se)
+	case errors.As(err, &te):
+		if where == "" {
+			return errorf(http.StatusBadRequest, typeInvalid, "field %q: expected %s, got %s", te.Field, typeName(te.Type), te.Value)
+		}
+		return errorf(http.StatusBadRequest, typeInvalid, "%s: expected %s, got %s", where, typeName(te.Type), te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if where == "" {
+			return errorf(http.StatusBadRequest, typeInvalid, "request body: unknown field %s (the body has only \"items\")", f)
+		}
+		return errorf(http.StatusBadRequest, typeInvalid, "%s: unknown field %s (items take id, instruction, steps or input_ids; steps take action, observation)", where, f)
+	}
+	return errorf(http.StatusBadRequest, typeInvalid, "%s: %v", prefix, err)
+}
+
+// fieldPath names the field of a type error inside an item, with the element index for arrays
+// (".input_ids[7]", ".steps[2].action"), which encoding/json leaves out. It runs only on the error
+// path, decoding the item again element by element.
+func fieldPath(raw []byte, err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return ""
+	}
+	top, rest, _ := strings.Cut(te.Field, ".")
+	path := "." + te.Field
+	var elem func() any
+	switch top {
+	case "input_ids":
+		elem = func() any { return new(int32) }
+	case "steps":
+		elem = func() any { return new(dataset.Step) }
+	default:
+		return path
+	}
+	var fields map[string]json.RawMessage
+	var arr []json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || json.Unmarshal(fields[top], &arr) != nil {
+		return path // the array field itself has the wrong type
+	}
+	for j, e := range arr {
+		if json.Unmarshal(e, elem()) != nil {
+			path = fmt.Sprintf(".%s[%d]", top, j)
+			if rest != "" {
+				path += "." + rest
+			}
+			return path
+		}
+	}
+	return path
+}
+
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int32:
+		return "an integer token id (int32)"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return typeName(t.Elem())
+	}
+	return t.String()
+}
+
+func jsonKind(t []byte) string {
+	if len(t) == 0 {
+		return "nothing"
+	}
+	switch t[0] {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
+}
