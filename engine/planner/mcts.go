@@ -1,0 +1,116 @@
+package planner
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// mnode is a tree node: the trajectory that reaches it and the statistics of its subtree.
+type mnode struct {
+	parent   *mnode
+	c        *cand
+	depth    int
+	children []*mnode
+	expanded bool
+	visits   int
+	total    float64 // sum of backed-up values
+}
+
+// mcts (ARMAP-M) is UCT over actions. Each of the Rollouts simulations selects a path by UCT
+// (unvisited children first), expands the leaf with up to Candidates distinct actions sampled
+// from the policy (nodes deeper than Horizon are not expanded), lets the policy roll out from
+// the new child to the end of the episode, and has the reward model score the whole
+// trajectory. The value is backed up the path, multiplied by Gamma per level. The answer is the
+// best-valued rollout.
+//
+// Values are the target values as they come (raw reward-model scores); the exploration
+// constant is ARMAP's for its reward model's scale.
+func (p *Planner) mcts(ep *episode) error {
+	cfg := p.cfg.MCTS
+	rng := ep.rng(streamMCTS)
+	root := &mnode{c: &cand{traj: ep.trajectory(nil, false, 0), snap: ep.root}}
+	var outcomes []*cand
+	for it := 0; it < cfg.Rollouts; it++ {
+		if err := ep.ctx.Err(); err != nil {
+			return err
+		}
+		n := root
+		for n.expanded && !n.c.done && len(n.children) > 0 {
+			n = n.uct(cfg.Exploration)
+		}
+		if !n.c.done && !n.expanded && n.depth < cfg.Horizon {
+			if err := ep.expandNode(n, cfg.Candidates, rng); err != nil {
+				return fmt.Errorf("simulation %d: %w", it+1, err)
+			}
+			if len(n.children) > 0 {
+				n = n.children[0]
+			}
+		}
+		leaf := n.c
+		if !n.c.done {
+			c, err := ep.rollout(p.env, n.c.snap, n.c.traj.Steps, rng, nil)
+			if err != nil {
+				return fmt.Errorf("simulation %d: %w", it+1, err)
+			}
+			leaf = c
+		}
+		if !leaf.scored {
+			if err := ep.score(leaf); err != nil {
+				return fmt.Errorf("simulation %d: %w", it+1, err)
+			}
+		}
+		if !slices.Contains(outcomes, leaf) {
+			outcomes = append(outcomes, leaf)
+		}
+		ep.res.Rollouts++
+		g := leaf.value
+		for m := n; m != nil; m = m.parent {
+			m.visits++
+			m.total += g
+			g *= cfg.Gamma
+		}
+	}
+	ep.answer = best(outcomes)
+	return nil
+}
+
+// expandNode adds a child per distinct action the policy proposes at n.
+func (ep *episode) expandNode(n *mnode, k int, rng *rand.Rand) error {
+	if err := ep.p.env.Restore(n.c.snap); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	acts, err := ep.propose(n.c, k, rng, nil)
+	if err != nil {
+		return err
+	}
+	n.expanded = true
+	for _, a := range acts {
+		steps, snap, res, err := ep.step(ep.p.env, n.c.snap, n.c.traj.Steps, a)
+		if err != nil {
+			return err
+		}
+		c := &cand{traj: ep.trajectory(steps, res.Done, res.Reward), snap: snap, done: res.Done}
+		n.children = append(n.children, &mnode{parent: n, c: c, depth: n.depth + 1})
+	}
+	return nil
+}
+
+// uct picks the child to descend into: the first unvisited one, else the highest
+// mean + c*sqrt(ln N / n); the first on ties.
+func (n *mnode) uct(c float64) *mnode {
+	var bestChild *mnode
+	bestU := math.Inf(-1)
+	lnN := math.Log(float64(max(n.visits, 1)))
+	for _, ch := range n.children {
+		if ch.visits == 0 {
+			return ch
+		}
+		u := ch.total/float64(ch.visits) + c*math.Sqrt(lnN/float64(ch.visits))
+		if u > bestU {
+			bestChild, bestU = ch, u
+		}
+	}
+	return bestChild
+}
