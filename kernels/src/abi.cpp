@@ -168,11 +168,22 @@ Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs) {
     if (!(b.loss_weight > 0) || !std::isfinite(b.loss_weight))
       invalid("loss_weight must be a positive number, got " + std::to_string(b.loss_weight));
   }
-  auto lo = at::TensorOptions().dtype(at::kLong);
-  p.tokens = at::tensor(tok, lo).to(m.device);
-  p.positions = at::tensor(pos, lo).to(m.device);
-  p.first = at::tensor(first, lo).to(m.device);
-  p.last = at::tensor(last, lo).to(m.device);
+  // One host buffer and one copy for all index tensors (pinned and asynchronous on CUDA).
+  const int64_t T = b.num_tokens, n = b.num_seqs;
+  auto host = at::empty({2 * T + 2 * n}, at::TensorOptions().dtype(at::kLong));
+#ifdef ARMAP_CUDA
+  if (m.device.is_cuda()) host = host.pin_memory();
+#endif
+  int64_t* h = host.data_ptr<int64_t>();
+  std::copy(tok.begin(), tok.end(), h);
+  std::copy(pos.begin(), pos.end(), h + T);
+  std::copy(first.begin(), first.end(), h + 2 * T);
+  std::copy(last.begin(), last.end(), h + 2 * T + n);
+  auto dev = m.device.is_cpu() ? host : host.to(m.device, /*non_blocking=*/true);
+  p.tokens = dev.narrow(0, 0, T);
+  p.positions = dev.narrow(0, T, T);
+  p.first = dev.narrow(0, 2 * T, n);
+  p.last = dev.narrow(0, 2 * T + n, n);
   std::vector<int32_t> cu32(cu, cu + b.num_seqs + 1);
   p.cu = at::tensor(cu32, at::TensorOptions().dtype(at::kInt)).to(m.device);
   return p;

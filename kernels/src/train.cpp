@@ -2,6 +2,8 @@
 // learning-rate schedule. AdamW is written out (rather than torch::optim) so that its state is
 // plain named tensors the host saves as safetensors, and its arithmetic matches
 // torch.optim.AdamW step for step.
+#include <torch/version.h>
+
 #include <cmath>
 
 #include "internal.h"
@@ -119,6 +121,36 @@ void Trainer::update(armap_step_stats* out) {
     }
   }
   const double lr = lr_at(step);
+#if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
+  if (m->device.is_cuda()) {
+    // PyTorch's fused multi-tensor AdamW: one kernel launch per group instead of ~6 per tensor.
+    // It advances the per-tensor step counters itself and applies the same bias corrections.
+    for (int g = 0; g < 2; g++) {
+      std::vector<at::Tensor> ps, gs, m1, m2, steps;
+      for (size_t j = 0; j < trainable.size(); j++) {
+        auto& prm = m->params[trainable[j]];
+        const bool decay = cfg.decay_all ? true : prm.decay;
+        if (decay != (g == 0)) continue;
+        ps.push_back(prm.t.detach());
+        gs.push_back(grads[j]);
+        m1.push_back(exp_avg[j]);
+        m2.push_back(exp_avg_sq[j]);
+        steps.push_back(at::full({}, (double)step, at::TensorOptions().dtype(at::kFloat).device(m->device)));
+      }
+      if (ps.empty()) continue;
+      at::_fused_adamw_(ps, gs, m1, m2, {}, steps, lr, cfg.beta1, cfg.beta2, g == 0 ? cfg.weight_decay : 0.0, cfg.eps,
+                        false, false);
+    }
+    step += 1;
+    zero_grad();
+    if (out) {
+      out->step = step;
+      out->lr = lr;
+      out->grad_norm = total;
+    }
+    return;
+  }
+#endif
   step += 1;
   const double bc1 = 1.0 - std::pow(cfg.beta1, (double)step);
   const double bc2 = 1.0 - std::pow(cfg.beta2, (double)step);

@@ -1,0 +1,211 @@
+// Package bench measures training and scoring throughput on the workloads of the peer scripts
+// in shared/bench (cpu_peer.py on CPU; peer_bench.py and varlen_bench.py on GPU), so that armap
+// and the peer are timed on the same shapes in the same run and compared as ratios.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/model"
+)
+
+// Workload is one measured job.
+type Workload struct {
+	Name   string `json:"name"`
+	Model  string `json:"model"` // preset
+	Train  bool   `json:"train"` // train step on pairs, else scoring
+	Count  int    `json:"count"` // pairs per step (train) or sequences per batch (score)
+	MinLen int    `json:"min_len"`
+	MaxLen int    `json:"max_len"`
+	Steps  int    `json:"steps"`  // timed steps / batches
+	Warmup int    `json:"warmup"` // untimed first steps
+	// PairedLengths gives chosen and rejected of a pair the same length (peer_bench's fixed shapes).
+	PairedLengths bool `json:"-"`
+}
+
+// CPU workloads: the shapes of shared/bench/cpu_peer.py (bert-mini, 16 pairs per step).
+func CPU() []Workload {
+	return []Workload{
+		{Name: "C1_train_varlen", Model: "bert-mini", Train: true, Count: 16, MinLen: 32, MaxLen: 256, Steps: 8, Warmup: 2},
+		{Name: "C3_train_fixed128", Model: "bert-mini", Train: true, Count: 16, MinLen: 128, MaxLen: 128, Steps: 8, Warmup: 2},
+		{Name: "C2_score_varlen", Model: "bert-mini", Count: 64, MinLen: 32, MaxLen: 256, Steps: 6, Warmup: 1},
+	}
+}
+
+// GPU workloads: the shapes of issue 6 (peer_bench.py and varlen_bench.py on one H100).
+func GPU() []Workload {
+	return []Workload{
+		{Name: "T1", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3},
+		{Name: "T2", Model: "llama-1b", Train: true, Count: 8, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3},
+		{Name: "T3", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3},
+		{Name: "S1", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3},
+		{Name: "S2", Model: "bert-base", Count: 1, MinLen: 256, MaxLen: 256, Steps: 30, Warmup: 3},
+		{Name: "S3", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2},
+		{Name: "S4", Model: "llama-1b", Count: 64, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3},
+	}
+}
+
+// Result is one workload's measurement.
+type Result struct {
+	Workload       string    `json:"workload"`
+	Model          string    `json:"model"`
+	ParamsM        float64   `json:"params_M"`
+	PairsPerS      float64   `json:"pairs_per_s,omitempty"`
+	SeqsPerS       float64   `json:"seqs_per_s,omitempty"`
+	RealTokensPerS float64   `json:"real_tokens_per_s"`
+	LatencyMS      float64   `json:"latency_ms"` // per step / batch
+	StepMS         []float64 `json:"-"`
+	Lengths        string    `json:"lengths"`
+	Threads        int       `json:"threads,omitempty"`
+	Device         string    `json:"device"`
+	DType          string    `json:"dtype"`
+}
+
+// Options say where and how to run.
+type Options struct {
+	Device   cgo.Device
+	DType    cgo.DType
+	Seed     uint64
+	Shrink   int // divide hidden sizes / layers for a quick CPU run of the GPU workloads (0 or 1: full)
+	Override *model.Config
+}
+
+// batches draws the workload's token sequences: 2*Count per train step, Count per score batch.
+func batches(w Workload, vocab int, n int, seed uint64) ([]*cgo.Batch, []int) {
+	r := rand.New(rand.NewPCG(seed, 77))
+	var out []*cgo.Batch
+	var real []int
+	for i := 0; i < n; i++ {
+		seqs := w.Count
+		if w.Train {
+			seqs = 2 * w.Count
+		}
+		b := &cgo.Batch{CuSeqlens: []int32{0}}
+		lens := make([]int, seqs)
+		for j := range lens {
+			lens[j] = w.MinLen + r.IntN(w.MaxLen-w.MinLen+1)
+			if w.Train && w.PairedLengths && j >= w.Count {
+				lens[j] = lens[j-w.Count]
+			}
+		}
+		tot := 0
+		for _, l := range lens {
+			for k := 0; k < l; k++ {
+				b.Tokens = append(b.Tokens, int32(1+r.IntN(vocab-1)))
+			}
+			b.CuSeqlens = append(b.CuSeqlens, int32(len(b.Tokens)))
+			tot += l
+		}
+		if w.Train {
+			// pairs (i, i+Count) as the peers do: r[:pairs] - r[pairs:]
+			for j := 0; j < w.Count; j++ {
+				b.Pairs = append(b.Pairs, int32(j), int32(j+w.Count))
+			}
+			b.LossWeight = 1
+		}
+		out = append(out, b)
+		real = append(real, tot)
+	}
+	return out, real
+}
+
+// Run measures one workload on backend b.
+func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result, error) {
+	mc, err := model.Preset(w.Model)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Override != nil {
+		mc = opt.Override
+	}
+	if opt.Shrink > 1 {
+		s := opt.Shrink
+		heads := max(mc.NumHeads/s, 1)
+		mc.HiddenSize = heads * (mc.HiddenSize / mc.NumHeads)
+		mc.NumHeads = heads
+		mc.NumKVHeads = max(min(mc.NumKVHeads, heads), 1)
+		for mc.NumHeads%mc.NumKVHeads != 0 {
+			mc.NumKVHeads--
+		}
+		mc.IntermediateSize = max(mc.IntermediateSize/s, 8)
+		mc.NumLayers = max(mc.NumLayers/s, 1)
+		mc.VocabSize = max(mc.VocabSize/s, 64)
+	}
+	if w.MaxLen > mc.MaxPositions {
+		return nil, fmt.Errorf("%s: sequences of %d tokens exceed %s's %d positions", w.Name, w.MaxLen, w.Model, mc.MaxPositions)
+	}
+	cfg := mc.Backend()
+	cfg.HiddenDropout, cfg.AttentionDropout = 0, 0 // as the peers' eval-free timing: dropout costs nothing here either way
+	m, err := b.NewModel(cfg, cgo.ModelOptions{Device: opt.Device, ComputeDType: opt.DType, Seed: opt.Seed})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	params, _ := m.NumParams()
+	total := w.Warmup + w.Steps
+	bs, real := batches(w, mc.VocabSize, total, opt.Seed)
+	res := &Result{Workload: w.Name, Model: w.Model, ParamsM: float64(params) / 1e6, Lengths: fmt.Sprintf("U[%d,%d]", w.MinLen, w.MaxLen),
+		Threads: b.Info().Threads, Device: b.Info().DeviceName, DType: dtypeName(opt.DType)}
+	var tr *cgo.Trainer
+	if w.Train {
+		tr, err = m.NewTrainer(cgo.TrainConfig{LR: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1})
+		if err != nil {
+			return nil, err
+		}
+		defer tr.Close()
+	}
+	step := func(bt *cgo.Batch) error {
+		if tr != nil {
+			if _, err := tr.Accumulate(bt, nil); err != nil {
+				return err
+			}
+			_, err := tr.Step()
+			return err
+		}
+		_, err := m.Score(bt)
+		return err
+	}
+	var elapsed time.Duration
+	realTokens := 0
+	for i, bt := range bs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t := time.Now()
+		if err := step(bt); err != nil {
+			return nil, fmt.Errorf("%s: %w", w.Name, err)
+		}
+		if i >= w.Warmup {
+			d := time.Since(t)
+			elapsed += d
+			res.StepMS = append(res.StepMS, float64(d.Microseconds())/1e3)
+			realTokens += real[i]
+		}
+	}
+	s := elapsed.Seconds()
+	res.RealTokensPerS = float64(realTokens) / s
+	if w.Train {
+		res.PairsPerS = float64(w.Count*w.Steps) / s
+	} else {
+		res.SeqsPerS = float64(w.Count*w.Steps) / s
+	}
+	sorted := append([]float64(nil), res.StepMS...)
+	sort.Float64s(sorted)
+	res.LatencyMS = sorted[len(sorted)/2]
+	return res, nil
+}
+
+func dtypeName(d cgo.DType) string {
+	switch d {
+	case cgo.BF16:
+		return "bf16"
+	case cgo.F16:
+		return "f16"
+	}
+	return "f32"
+}
