@@ -2,6 +2,9 @@ package bench
 
 import (
 	"context"
+	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -72,5 +75,51 @@ func BenchmarkCPU(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// On a CPU machine the device check compares the CPU path with itself: it must pass exactly, and
+// it exercises the code `armap bench check --device cuda` runs on a GPU host.
+func TestCheckDeviceOnCPU(t *testing.T) {
+	b := backend(t)
+	wd, _ := os.Getwd()
+	fx := filepath.Join(wd, "..", "..", "..", "shared", "fixtures", "hf")
+	if _, err := os.Stat(fx); err != nil {
+		t.Fatalf("fixtures not found at %s", fx)
+	}
+	res, err := CheckDevice(b, fx, cgo.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 6 {
+		t.Fatalf("%d checks", len(res))
+	}
+	for _, r := range res {
+		if r.DType == "f32" && r.MaxRelErr != 0 {
+			t.Errorf("%+v: CPU against itself must be exact", r)
+		}
+		if !r.OK {
+			t.Errorf("%+v", r)
+		}
+	}
+}
+
+func TestAttachPeers(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "peer_bench.json"), []byte(`{"torch":"2.11","train":[{"kind":"bert-base","compile":false,"tokens_per_s":400},{"kind":"bert-base","compile":true,"tokens_per_s":500},{"kind":"llama-1b","tokens_per_s":40}],"score":[{"kind":"bert-base","batch":256,"tokens_per_s":2000},{"kind":"bert-base","batch":1,"latency_ms":8},{"kind":"llama-1b","batch":64,"tokens_per_s":100}]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "varlen_bench.json"), []byte(`{"train_varlen_bert_base":{"real_tokens_per_s":80},"train_varlen_bert_base_grouped":{"real_tokens_per_s":70},"score_varlen_bert_base":{"real_tokens_per_s":300},"score_varlen_bert_base_grouped":{"real_tokens_per_s":900}}`), 0o644)
+	rep := &Report{Workloads: map[string]*Entry{}}
+	for _, w := range GPU() {
+		rep.Workloads[w.Name] = &Entry{Armap: &Result{RealTokensPerS: 1000, LatencyMS: 2}}
+	}
+	if err := AttachPeers(rep, dir); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"T1": 2, "T2": 25, "T3": 12.5, "S1": 0.5, "S2": 4, "S3": 1000.0 / 900, "S4": 10}
+	for k, v := range want {
+		e := rep.Workloads[k]
+		if e.Ratio == nil || math.Abs(*e.Ratio-v) > 1e-9 {
+			t.Errorf("%s: ratio %v, want %v", k, e.Ratio, v)
+		}
 	}
 }

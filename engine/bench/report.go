@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Entry is one workload of a results file: armap's figure, the peer's, and armap / peer.
+type Entry struct {
+	Armap *Result        `json:"armap"`
+	Peer  map[string]any `json:"peer,omitempty"`
+	Ratio *float64       `json:"ratio,omitempty"` // real tokens per second, armap / peer (S2: peer latency / armap latency)
+	Note  string         `json:"note,omitempty"`
+}
+
+// Report is bench/results/<date>-<card>.json.
+type Report struct {
+	Card      string            `json:"card"`
+	Commit    string            `json:"commit"`
+	Date      string            `json:"date"`
+	Torch     string            `json:"torch,omitempty"`
+	Workloads map[string]*Entry `json:"workloads"`
+	Peer      map[string]any    `json:"peer_versions,omitempty"`
+}
+
+// peerFile reads one of the peer scripts' JSON outputs from dir ("" and missing files give nil).
+func peerFile(dir, name string) (map[string]any, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
+}
+
+func num(m map[string]any, k string) float64 {
+	v, _ := m[k].(float64)
+	return v
+}
+
+// findRun picks the peer_bench.json row of a kind/shape.
+func findRun(rows any, match func(map[string]any) bool) map[string]any {
+	list, _ := rows.([]any)
+	for _, r := range list {
+		if m, ok := r.(map[string]any); ok && match(m) {
+			return m
+		}
+	}
+	return nil
+}
+
+// AttachPeers fills each workload's peer figure and ratio from the peer scripts' outputs in dir
+// (peer_bench.json, varlen_bench.json), as issue 6 defines them: T1 against the torch.compile
+// figure, S3 against the better of the padded and the length-sorted figure, S2 by latency.
+func AttachPeers(rep *Report, dir string) error {
+	pb, err := peerFile(dir, "peer_bench.json")
+	if err != nil {
+		return err
+	}
+	vb, err := peerFile(dir, "varlen_bench.json")
+	if err != nil {
+		return err
+	}
+	if pb != nil {
+		rep.Peer = map[string]any{"torch": pb["torch"], "transformers": pb["transformers"], "gpu": pb["gpu"]}
+	}
+	pick := map[string]func() (map[string]any, float64){
+		"T1": func() (map[string]any, float64) {
+			r := findRun(pb["train"], func(m map[string]any) bool { return m["kind"] == "bert-base" && m["compile"] == true })
+			return r, num(r, "tokens_per_s")
+		},
+		"T2": func() (map[string]any, float64) {
+			r := findRun(pb["train"], func(m map[string]any) bool { return m["kind"] == "llama-1b" })
+			return r, num(r, "tokens_per_s")
+		},
+		"T3": func() (map[string]any, float64) {
+			a, _ := vb["train_varlen_bert_base"].(map[string]any)
+			g, _ := vb["train_varlen_bert_base_grouped"].(map[string]any)
+			if num(g, "real_tokens_per_s") > num(a, "real_tokens_per_s") {
+				return g, num(g, "real_tokens_per_s")
+			}
+			return a, num(a, "real_tokens_per_s")
+		},
+		"S1": func() (map[string]any, float64) {
+			r := findRun(pb["score"], func(m map[string]any) bool { return m["kind"] == "bert-base" && num(m, "batch") == 256 })
+			return r, num(r, "tokens_per_s")
+		},
+		"S2": func() (map[string]any, float64) {
+			r := findRun(pb["score"], func(m map[string]any) bool { return m["kind"] == "bert-base" && num(m, "batch") == 1 })
+			return r, num(r, "latency_ms")
+		},
+		"S3": func() (map[string]any, float64) {
+			a, _ := vb["score_varlen_bert_base"].(map[string]any)
+			g, _ := vb["score_varlen_bert_base_grouped"].(map[string]any)
+			if num(g, "real_tokens_per_s") > num(a, "real_tokens_per_s") {
+				return g, num(g, "real_tokens_per_s")
+			}
+			return a, num(a, "real_tokens_per_s")
+		},
+		"S4": func() (map[string]any, float64) {
+			r := findRun(pb["score"], func(m map[string]any) bool { return m["kind"] == "llama-1b" && num(m, "batch") == 64 })
+			return r, num(r, "tokens_per_s")
+		},
+	}
+	for name, e := range rep.Workloads {
+		f, ok := pick[name]
+		if !ok || e.Armap == nil {
+			continue
+		}
+		peer, v := f()
+		if peer == nil || v == 0 {
+			e.Note = "no peer figure in " + dir
+			continue
+		}
+		e.Peer = peer
+		var ratio float64
+		if name == "S2" {
+			ratio = v / e.Armap.LatencyMS
+		} else {
+			ratio = e.Armap.RealTokensPerS / v
+		}
+		e.Ratio = &ratio
+	}
+	return nil
+}
+
+// AttachCPUPeer fills peer figures from a cpu_peer.py output file (same workload names).
+func AttachCPUPeer(rep *Report, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rep.Peer = map[string]any{"torch": m["torch"], "threads": m["threads"], "model": m["model"]}
+	for name, e := range rep.Workloads {
+		p, _ := m[name].(map[string]any)
+		if p == nil || e.Armap == nil || num(p, "real_tokens_per_s") == 0 {
+			continue
+		}
+		e.Peer = p
+		r := e.Armap.RealTokensPerS / num(p, "real_tokens_per_s")
+		e.Ratio = &r
+	}
+	return nil
+}
