@@ -246,17 +246,36 @@ func (s *Scorer) loop() {
 		batch := []*request{first}
 		tokens := len(first.ids)
 		deadline := time.NewTimer(max(s.opt.MaxWait-time.Since(first.at), 0))
+		// add takes r into the batch, or keeps it for the next one when it would overflow the budget.
+		add := func(r *request) bool {
+			s.depth.Add(-1)
+			if tokens+len(r.ids) > s.opt.MaxBatchTokens {
+				carry = r
+				return false
+			}
+			batch = append(batch, r)
+			tokens += len(r.ids)
+			return true
+		}
 	gather:
 		for tokens < s.opt.MaxBatchTokens {
+			// What is already queued goes in regardless of the clock. Under load the first
+			// request's wait is over before the batch starts, and a select over a ready queue
+			// and a fired timer picks at random: batches would stay at about two sequences
+			// while dozens wait.
 			select {
 			case r := <-s.queue:
-				s.depth.Add(-1)
-				if tokens+len(r.ids) > s.opt.MaxBatchTokens {
-					carry = r
+				if !add(r) {
 					break gather
 				}
-				batch = append(batch, r)
-				tokens += len(r.ids)
+				continue
+			default:
+			}
+			select {
+			case r := <-s.queue:
+				if !add(r) {
+					break gather
+				}
 			case <-deadline.C:
 				break gather
 			case <-s.done:

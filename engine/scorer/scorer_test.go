@@ -203,3 +203,52 @@ func TestScoreBatchOrderAndCancel(t *testing.T) {
 		t.Fatalf("queued sequences were not dropped: before %+v after %+v", before, st)
 	}
 }
+
+// Requests already queued when a batch starts all go into it, however long the first of them
+// has waited: the batch is not cut short by an expired MaxWait.
+func TestQueuedRequestsFillOneBatch(t *testing.T) {
+	m := tinyModel(t)
+	sc := New(m, &Inputs{Vocab: 1024, MaxLen: 64}, Options{MaxBatchTokens: 1 << 20, MaxWait: 0})
+	defer sc.Close()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	sc.OnBatch = func(bi BatchInfo) {
+		mu.Lock()
+		sizes = append(sizes, bi.Seqs)
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			<-release // hold the batcher while the others queue up
+		}
+	}
+	nbatches := func() int { mu.Lock(); defer mu.Unlock(); return len(sizes) }
+	firstDone := make(chan error, 1)
+	go func() { _, err := sc.ScoreIDs(context.Background(), []int32{1, 2, 3}); firstDone <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	for nbatches() != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	seqs := make([][]int32, 40)
+	for i := range seqs {
+		seqs[i] = randIDs(r)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := sc.ScoreBatch(context.Background(), seqs); done <- err }()
+	for sc.Stats().QueueDepth != 40 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 2 || sizes[1] != 40 {
+		t.Fatalf("batch sizes %v, want [1 40]", sizes)
+	}
+}
