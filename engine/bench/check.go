@@ -75,3 +75,66 @@ func CheckDevice(b *cgo.Backend, fixtures string, dev cgo.Device) ([]DeviceCheck
 	}
 	return out, nil
 }
+
+// CurveCheck compares a short training run in a reduced precision with the float32 one.
+type CurveCheck struct {
+	DType   string    `json:"dtype"`
+	F32     []float64 `json:"f32_loss"`
+	Other   []float64 `json:"loss"`
+	MaxDiff float64   `json:"max_abs_diff"`
+	OK      bool      `json:"ok"`
+}
+
+// CheckCurve trains the tiny preset for steps steps on dev in float32 and in dt from the same
+// seed and data, and reports whether the loss curves agree within tol.
+func CheckCurve(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int, tol float64) (*CurveCheck, error) {
+	mc, err := model.Preset("tiny")
+	if err != nil {
+		return nil, err
+	}
+	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 64}
+	bs, _ := batches(w, mc.VocabSize, steps, 3)
+	// a learnable signal: the chosen side of every pair starts with token 7
+	for _, bt := range bs {
+		for p := 0; p < len(bt.Pairs); p += 2 {
+			bt.Tokens[bt.CuSeqlens[bt.Pairs[p]]] = 7
+		}
+	}
+	curve := func(d cgo.DType) ([]float64, error) {
+		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: d, Seed: 11})
+		if err != nil {
+			return nil, err
+		}
+		defer m.Close()
+		tr, err := m.NewTrainer(cgo.TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1})
+		if err != nil {
+			return nil, err
+		}
+		var out []float64
+		for _, bt := range bs {
+			st, err := tr.Accumulate(bt, nil)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tr.Step(); err != nil {
+				return nil, err
+			}
+			out = append(out, st.Loss)
+		}
+		return out, nil
+	}
+	ref, err := curve(cgo.F32)
+	if err != nil {
+		return nil, err
+	}
+	got, err := curve(dt)
+	if err != nil {
+		return nil, err
+	}
+	c := &CurveCheck{DType: dtypeName(dt), F32: ref, Other: got}
+	for i := range ref {
+		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(ref[i]-got[i]))
+	}
+	c.OK = c.MaxDiff <= tol
+	return c, nil
+}

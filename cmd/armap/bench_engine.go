@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/bench"
+)
+
+// selectWorkloads keeps the named workloads ("" keeps all).
+func selectWorkloads(all []bench.Workload, names string) ([]bench.Workload, error) {
+	if names == "" {
+		return all, nil
+	}
+	var out []bench.Workload
+	for _, n := range splitList(names) {
+		found := false
+		for _, w := range all {
+			if strings.EqualFold(w.Name, n) || strings.HasPrefix(w.Name, n+"_") {
+				out, found = append(out, w), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown workload %q", n)
+		}
+	}
+	return out, nil
+}
+
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt bench.Options, log func(string, ...any)) (*bench.Report, error) {
+	rep := &bench.Report{Card: b.Info().DeviceName, Commit: gitCommit(), Date: time.Now().UTC().Format("2006-01-02"),
+		Torch: b.Info().TorchVersion, Workloads: map[string]*bench.Entry{}}
+	for _, w := range ws {
+		r, err := bench.Run(ctx, b, w, opt)
+		if err != nil {
+			return nil, err
+		}
+		log("%-18s %-9s %10.0f real tok/s  %8.2f ms/step  (%s)", w.Name, w.Model, r.RealTokensPerS, r.LatencyMS, r.Lengths)
+		rep.Workloads[w.Name] = &bench.Entry{Armap: r}
+	}
+	return rep, nil
+}
+
+func logRatios(rep *bench.Report, log func(string, ...any)) {
+	for name, e := range rep.Workloads {
+		if e.Ratio != nil {
+			log("%-18s ratio armap/peer %.2fx", name, *e.Ratio)
+		}
+	}
+}
+
+func newBenchTrainCmd() *cobra.Command {
+	a := newApp()
+	c := &cobra.Command{
+		Use:   "train",
+		Short: "CPU training and scoring throughput on cpu_peer.py's workloads, optionally against the peer in the same run",
+		Long: `Runs the workloads of shared/bench/cpu_peer.py (bert-mini; C1 train U[32,256], C3 train fixed 128,
+C2 score U[32,256]) and, with --peer, runs that script with /usr/bin/python3 first so both are
+measured in one run on the same machine; ratios are real tokens per second, armap / peer.`,
+		Args: cobra.NoArgs,
+	}
+	c.Flags().String("workloads", "", "comma-separated subset (C1,C2,C3)")
+	c.Flags().String("model", "", "run the workloads on this preset instead of bert-mini")
+	c.Flags().String("peer", "", "path to cpu_peer.py to run side by side (needs /usr/bin/python3 with python3-torch)")
+	c.Flags().String("out", "", "write the JSON report here (default stdout)")
+	c.Flags().Int("threads", 0, "intra-op threads (0 = all cores)")
+	a.l.bind(c, "threads", "threads")
+	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
+		names, _ := cmd.Flags().GetString("workloads")
+		preset, _ := cmd.Flags().GetString("model")
+		peer, _ := cmd.Flags().GetString("peer")
+		out, _ := cmd.Flags().GetString("out")
+		ws, err := selectWorkloads(bench.CPU(), names)
+		if err != nil {
+			return err
+		}
+		if preset != "" {
+			for i := range ws {
+				ws[i].Model = preset
+			}
+		}
+		log := func(f string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), f+"\n", args...) }
+		b, err := openBackend(cfg)
+		if err != nil {
+			return err
+		}
+		var peerOut string
+		if peer != "" {
+			dir, err := os.MkdirTemp("", "armap-cpu-peer-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			abs, _ := filepath.Abs(peer)
+			log("peer: /usr/bin/python3 %s %d", abs, b.Info().Threads)
+			pc := exec.CommandContext(ctx, "/usr/bin/python3", abs, fmt.Sprint(b.Info().Threads))
+			pc.Dir, pc.Stderr = dir, cmd.ErrOrStderr()
+			if err := pc.Run(); err != nil {
+				return fmt.Errorf("peer %s: %w", peer, err)
+			}
+			peerOut = filepath.Join(dir, "cpu_peer.json")
+		}
+		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: cgo.CPU, Seed: cfg.Seed}, log)
+		if err != nil {
+			return err
+		}
+		rep.Card = "cpu: " + b.Info().DeviceName
+		if peerOut != "" {
+			if err := bench.AttachCPUPeer(rep, peerOut); err != nil {
+				return err
+			}
+			logRatios(rep, log)
+		}
+		return writeBenchJSON(out, cmd.OutOrStdout(), rep)
+	})
+}
+
+func newBenchGPUCmd() *cobra.Command {
+	a := newApp()
+	c := &cobra.Command{
+		Use:   "gpu",
+		Short: "Issue 6's GPU workloads (T1-T3 train, S1-S4 score) with the peers' figures from the same run",
+		Long: `Runs T1 bert-base 32 pairs x 512 train, T2 llama-1b 8 pairs x 512 train, T3 bert-base 32 pairs
+U[64,1024] train, S1 bert-base 256 x 512 score, S2 bert-base 1 x 256 latency, S3 bert-base 256
+U[64,1024] score, S4 llama-1b 64 x 512 score, in bf16 on the device. --peer-dir points at the
+outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same session
+(scripts/bench_gpu.sh does all of it); ratios follow issue 6. --shrink N runs smaller models
+(for a CPU smoke run of the harness).`,
+		Args: cobra.NoArgs,
+	}
+	c.Flags().String("device", "cuda", "cuda (or cpu for a smoke run with --shrink)")
+	c.Flags().String("workloads", "", "comma-separated subset (T1,...,S4)")
+	c.Flags().String("dtype", "bf16", "compute dtype: bf16 or f32")
+	c.Flags().String("peer-dir", "", "folder with peer_bench.json and varlen_bench.json from this session")
+	c.Flags().Int("shrink", 1, "divide model sizes by N (smoke runs)")
+	c.Flags().Int("steps", 0, "override timed steps per workload")
+	c.Flags().String("out", "", "write the JSON report here (default stdout)")
+	a.l.bind(c, "device", "device")
+	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
+		names, _ := cmd.Flags().GetString("workloads")
+		dts, _ := cmd.Flags().GetString("dtype")
+		peerDir, _ := cmd.Flags().GetString("peer-dir")
+		shrink, _ := cmd.Flags().GetInt("shrink")
+		steps, _ := cmd.Flags().GetInt("steps")
+		out, _ := cmd.Flags().GetString("out")
+		ws, err := selectWorkloads(bench.GPU(), names)
+		if err != nil {
+			return err
+		}
+		for i := range ws {
+			if steps > 0 {
+				ws[i].Steps, ws[i].Warmup = steps, min(ws[i].Warmup, 1)
+			}
+			if shrink > 1 {
+				ws[i].Count = max(ws[i].Count/shrink, 1)
+				ws[i].MaxLen = max(ws[i].MaxLen/shrink, 8)
+				ws[i].MinLen = max(min(ws[i].MinLen/shrink, ws[i].MaxLen), 1)
+			}
+		}
+		dt := cgo.BF16
+		if dts == "f32" {
+			dt = cgo.F32
+		}
+		b, err := openBackend(cfg)
+		if err != nil {
+			return err
+		}
+		log := func(f string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), f+"\n", args...) }
+		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: deviceOf(cfg.Device), DType: dt, Seed: cfg.Seed, Shrink: shrink}, log)
+		if err != nil {
+			return err
+		}
+		if peerDir != "" {
+			if err := bench.AttachPeers(rep, peerDir); err != nil {
+				return err
+			}
+			logRatios(rep, log)
+		}
+		return writeBenchJSON(out, cmd.OutOrStdout(), rep)
+	})
+}
+
+func newBenchCheckCmd() *cobra.Command {
+	a := newApp()
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Correctness on a device: the HF fixture models' rewards against the CPU path (f32 1e-4, bf16 2e-2)",
+		Args:  cobra.NoArgs,
+	}
+	c.Flags().String("device", "cuda", "device to check against the CPU path")
+	c.Flags().String("fixtures", "../shared/fixtures/hf", "folder with models/{bert,llama,qwen2}_tiny")
+	a.l.bind(c, "device", "device")
+	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
+		fx, _ := cmd.Flags().GetString("fixtures")
+		b, err := openBackend(cfg)
+		if err != nil {
+			return err
+		}
+		res, err := bench.CheckDevice(b, fx, deviceOf(cfg.Device))
+		if err != nil {
+			return err
+		}
+		bad := 0
+		for _, r := range res {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%-11s %-4s max rel err %.2e (tolerance %.0e) %v\n", r.Model, r.DType, r.MaxRelErr, r.Tolerance, map[bool]string{true: "ok", false: "FAIL"}[r.OK])
+			if !r.OK {
+				bad++
+			}
+		}
+		curve, err := bench.CheckCurve(b, deviceOf(cfg.Device), cgo.BF16, 30, 0.05)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "train curve bf16 vs f32: max |loss diff| %.4f over %d steps (f32 %.3f -> %.3f) %v\n",
+			curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1], map[bool]string{true: "ok", false: "FAIL"}[curve.OK])
+		if !curve.OK {
+			bad++
+		}
+		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "train_curve": curve}); err != nil {
+			return err
+		}
+		if bad > 0 {
+			return fmt.Errorf("%d device checks failed", bad)
+		}
+		return nil
+	})
+}
