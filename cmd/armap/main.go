@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/server"
 	"github.com/armap/armap/engine/trainer"
 	"github.com/armap/armap/pipeline/llm"
+	"github.com/armap/armap/pipeline/synth"
 )
 
 // Config is the whole configuration. Every command reads all of it (so one file can configure
@@ -26,7 +28,9 @@ type Config struct {
 	Seed      uint64           `mapstructure:"seed"`
 	Train     TrainSection     `mapstructure:"train"`
 	Score     ScoreSection     `mapstructure:"score"`
+	Serve     ServeSection     `mapstructure:"serve"`
 	Tokenizer TokenizerSection `mapstructure:"tokenizer"`
+	Synth     SynthSection     `mapstructure:"synth"`
 	LLM       llm.Config       `mapstructure:"llm"`
 }
 
@@ -57,7 +61,9 @@ func defaultConfig() Config {
 		Seed:      42,
 		Train:     TrainSection{Config: trainer.DefaultConfig()},
 		Score:     ScoreSection{BatchTokens: 16384},
+		Serve:     ServeSection{Config: server.DefaultConfig()},
 		Tokenizer: TokenizerSection{VocabSize: 4096, SpecialTokens: []string{"<|endoftext|>", "<|pad|>"}},
+		Synth:     SynthSection{Config: synth.DefaultConfig()},
 		LLM:       llm.DefaultConfig(),
 	}
 }
@@ -116,8 +122,11 @@ func newRoot() *cobra.Command {
 		newInfoCmd,
 		newTrainCmd,
 		newScoreCmd,
+		newServeCmd,
+		newBenchCmd,
 		newTokenizeCmd,
 		newTokenizerCmd,
+		newSynthCmd,
 	} {
 		root.AddCommand(mk())
 	}
