@@ -21,7 +21,7 @@ KERNEL_OBJS := $(patsubst kernels/src/%.cpp,build/cpu/%.o,$(KERNEL_SRCS))
 KERNEL_HDRS := kernels/include/armap.h kernels/src/internal.h
 GO_SRCS := $(shell find cmd engine cgo pipeline -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod
 
-APT_PACKAGES := libtorch-dev libopenblas0-openmp libgloo-dev
+APT_PACKAGES := g++ make libtorch-dev libopenblas0-openmp libgloo-dev
 DEMO_OUT ?= runs/demo
 
 .PHONY: all deps build backend armap test test-go bench demo clean cuda vet
