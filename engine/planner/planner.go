@@ -50,29 +50,29 @@ func UsesRM(method string) bool { return method != Greedy && method != Sampling 
 // Config tunes all planners. Zero fields take DefaultConfig's values (see withDefaults).
 type Config struct {
 	// Seed and the task number seed every random choice of an episode.
-	Seed uint64 `mapstructure:"seed"`
+	Seed uint64 `mapstructure:"seed" json:"seed"`
 	// MaxSteps caps the actions of one episode; environments usually end theirs earlier.
-	MaxSteps int `mapstructure:"max_steps"`
+	MaxSteps int `mapstructure:"max_steps" json:"max_steps"`
 	// N is the number of independent runs of sampling and Best-of-N.
-	N int `mapstructure:"n"`
+	N int `mapstructure:"n" json:"n"`
 	// Parallel is how many rollouts of one task are generated at once (sampling, Best-of-N).
 	// Above 1 it needs a Factory for the extra envs; it pays off for LLM policies, whose actions
 	// wait on a server, not for scripted ones.
-	Parallel  int             `mapstructure:"parallel"`
-	Reflexion ReflexionConfig `mapstructure:"reflexion"`
-	Beam      BeamConfig      `mapstructure:"beam"`
-	MCTS      MCTSConfig      `mapstructure:"mcts"`
+	Parallel  int             `mapstructure:"parallel" json:"parallel"`
+	Reflexion ReflexionConfig `mapstructure:"reflexion" json:"reflexion"`
+	Beam      BeamConfig      `mapstructure:"beam" json:"beam"`
+	MCTS      MCTSConfig      `mapstructure:"mcts" json:"mcts"`
 	// Target turns the reward-model score into the value the planners maximize.
-	Target Target `mapstructure:"target"`
+	Target Target `mapstructure:"target" json:"target"`
 }
 
 // ReflexionConfig tunes ARMAP-R.
 type ReflexionConfig struct {
-	Attempts int `mapstructure:"attempts"`
+	Attempts int `mapstructure:"attempts" json:"attempts"`
 	// Threshold: an attempt whose raw reward-model score reaches it is accepted. The default 0
 	// suits reward models trained with the pairwise loss and reward centering, whose scores sit
 	// around 0 between good and bad trajectories.
-	Threshold float64 `mapstructure:"threshold"`
+	Threshold float64 `mapstructure:"threshold" json:"threshold"`
 	// Greedy makes every attempt with the policy's greedy choices (classic Reflexion at
 	// temperature 0): an attempt then repeats the failed one up to the step a lesson points at
 	// and changes exactly that step. By default attempt i is sampled on the same RNG stream as
@@ -80,26 +80,26 @@ type ReflexionConfig struct {
 	// weak policy makes several mistakes per episode, so fresh draws give later attempts more
 	// chances (with the oracle reward model on game24 ranks 901-1000 at skill 0.35, 5 attempts
 	// succeed on 51% of tasks sampled and 31% greedy).
-	Greedy bool `mapstructure:"greedy"`
+	Greedy bool `mapstructure:"greedy" json:"greedy"`
 }
 
 // BeamConfig tunes step-level beam search.
 type BeamConfig struct {
-	Width int `mapstructure:"width"` // actions expanded per beam
-	Beams int `mapstructure:"beams"` // partial trajectories kept per step
+	Width int `mapstructure:"width" json:"width"` // actions expanded per beam
+	Beams int `mapstructure:"beams" json:"beams"` // partial trajectories kept per step
 	// Expand is where candidate actions come from: "policy" (Width sampled actions,
 	// deduplicated) or "admissible" (the env's admissible actions, at most Width of them in the
 	// env's order, falling back to the policy where actions are free text).
-	Expand string `mapstructure:"expand"`
+	Expand string `mapstructure:"expand" json:"expand"`
 }
 
 // MCTSConfig tunes ARMAP-M; the defaults are ARMAP's.
 type MCTSConfig struct {
-	Rollouts    int     `mapstructure:"rollouts"`    // simulations (selection, expansion, rollout, backup)
-	Horizon     int     `mapstructure:"horizon"`     // deepest tree level that is expanded
-	Candidates  int     `mapstructure:"candidates"`  // actions sampled per expanded node (deduplicated)
-	Exploration float64 `mapstructure:"exploration"` // UCT constant
-	Gamma       float64 `mapstructure:"gamma"`       // discount per tree level in the backup
+	Rollouts    int     `mapstructure:"rollouts" json:"rollouts"`       // simulations (selection, expansion, rollout, backup)
+	Horizon     int     `mapstructure:"horizon" json:"horizon"`         // deepest tree level that is expanded
+	Candidates  int     `mapstructure:"candidates" json:"candidates"`   // actions sampled per expanded node (deduplicated)
+	Exploration float64 `mapstructure:"exploration" json:"exploration"` // UCT constant
+	Gamma       float64 `mapstructure:"gamma" json:"gamma"`             // discount per tree level in the backup
 }
 
 // DefaultConfig returns the defaults (MCTS: ARMAP's rollouts 10, horizon 10, 10 candidates,

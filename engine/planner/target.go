@@ -14,10 +14,10 @@ import (
 // planner towards shorter episodes or cheaper purchases this way, without retraining.
 type Target struct {
 	// Steps is subtracted once per action taken.
-	Steps float64 `mapstructure:"steps"`
+	Steps float64 `mapstructure:"steps" json:"steps"`
 	// Price is subtracted per dollar of the purchase (shop; see BoughtPrice). Trajectories that
 	// bought nothing pay nothing.
-	Price float64 `mapstructure:"price"`
+	Price float64 `mapstructure:"price" json:"price"`
 }
 
 func (t Target) validate() error {
