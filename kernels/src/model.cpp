@@ -29,12 +29,14 @@ bool is_norm_or_bias(const std::string& n) {
 struct Builder {
   Model& m;
   at::Generator init;  // CPU generator: the same seed gives the same weights on every device
+  at::Generator adapters;  // separate, so that LoRA on or off leaves the base weights the same
   double std;
 
   at::Tensor add(const std::string& name, at::IntArrayRef shape, char kind, bool trainable = true) {
     auto t = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
     switch (kind) {
       case 'n': t.normal_(0.0, std, init); break;
+      case 'a': t.normal_(0.0, std, adapters); break;
       case '0': t.zero_(); break;
       case '1': t.fill_(1.0); break;
       default: invalid("internal: bad init kind");
@@ -54,7 +56,7 @@ struct Builder {
     if (lora && m.opt.lora_rank > 0) {
       int64_t r = m.opt.lora_rank;
       // Kaiming-uniform-like A and zero B (as PEFT) so the adapted model starts equal to the base.
-      l.lora_a = add(prefix + ".lora_A.weight", {r, in}, 'n', true);
+      l.lora_a = add(prefix + ".lora_A.weight", {r, in}, 'a', true);
       {
         at::NoGradGuard ng;
         l.lora_a.mul_(1.0 / (std * std::sqrt((double)in)));
@@ -177,7 +179,8 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
   }
   if (opt.lora_targets == 0) m->opt.lora_targets = ARMAP_LORA_Q | ARMAP_LORA_V;
 
-  Builder b{*m, at::make_generator<at::CPUGeneratorImpl>(opt.seed), (double)cfg.init_std};
+  Builder b{*m, at::make_generator<at::CPUGeneratorImpl>(opt.seed),
+            at::make_generator<at::CPUGeneratorImpl>(opt.seed ^ 0x5bd1e995u), (double)cfg.init_std};
   const int64_t H = cfg.hidden_size, F = cfg.intermediate_size, D = cfg.head_dim;
   const int64_t Hq = cfg.num_heads * D, Hkv = cfg.num_kv_heads * D;
   const bool lora = opt.lora_rank > 0;
