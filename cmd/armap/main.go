@@ -31,6 +31,7 @@ type Config struct {
 	Serve     ServeSection     `mapstructure:"serve"`
 	Tokenizer TokenizerSection `mapstructure:"tokenizer"`
 	Synth     SynthSection     `mapstructure:"synth"`
+	Eval      EvalSection      `mapstructure:"eval"`
 	LLM       llm.Config       `mapstructure:"llm"`
 }
 
@@ -64,6 +65,7 @@ func defaultConfig() Config {
 		Serve:     ServeSection{Config: server.DefaultConfig()},
 		Tokenizer: TokenizerSection{VocabSize: 4096, SpecialTokens: []string{"<|endoftext|>", "<|pad|>"}},
 		Synth:     SynthSection{Config: synth.DefaultConfig()},
+		Eval:      defaultEvalSection(),
 		LLM:       llm.DefaultConfig(),
 	}
 }
@@ -127,6 +129,7 @@ func newRoot() *cobra.Command {
 		newTokenizeCmd,
 		newTokenizerCmd,
 		newSynthCmd,
+		newEvalCmd,
 	} {
 		root.AddCommand(mk())
 	}

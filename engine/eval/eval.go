@@ -252,21 +252,24 @@ feed:
 func summarize(rs []planner.Result, wall time.Duration) MethodResult {
 	n := float64(len(rs))
 	m := MethodResult{Tasks: len(rs), WallS: wall.Seconds()}
+	// Sums first, one division last: means of 0/1 successes come out exact.
+	var succ, rew, wallS, pol, steps, acts, price float64
 	var priced int
-	var price float64
 	for _, r := range rs {
-		m.SuccessRate += r.Success / n
-		m.AvgEnvReward += r.EnvReward / n
+		succ += r.Success
+		rew += r.EnvReward
 		m.RMCalls += r.RMCalls
-		m.WallSPerTask += r.Wall.Seconds() / n
-		m.PolicyCallsPerTask += float64(r.PolicyCalls) / n
-		m.EnvStepsPerTask += float64(r.EnvSteps) / n
-		m.AvgSteps += float64(len(r.Trajectory.Steps)) / n
+		wallS += r.Wall.Seconds()
+		pol += float64(r.PolicyCalls)
+		steps += float64(r.EnvSteps)
+		acts += float64(len(r.Trajectory.Steps))
 		if p, ok := planner.BoughtPrice(r.Trajectory.Steps); ok && r.Trajectory.Env == "shop" {
 			priced++
 			price += p
 		}
 	}
+	m.SuccessRate, m.AvgEnvReward, m.WallSPerTask = succ/n, rew/n, wallS/n
+	m.PolicyCallsPerTask, m.EnvStepsPerTask, m.AvgSteps = pol/n, steps/n, acts/n
 	m.RMCallsPerTask = float64(m.RMCalls) / n
 	if priced > 0 {
 		avg := price / float64(priced)

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/engine/eval"
+	"github.com/armap/armap/engine/planner"
+	"github.com/armap/armap/engine/scorer"
+	"github.com/armap/armap/pipeline/agent"
+	llmpolicy "github.com/armap/armap/pipeline/agent/llm"
+	"github.com/armap/armap/pipeline/agent/random"
+	"github.com/armap/armap/pipeline/agent/scripted"
+	"github.com/armap/armap/pipeline/env"
+	"github.com/armap/armap/pipeline/env/game24"
+	"github.com/armap/armap/pipeline/env/household"
+	httpenv "github.com/armap/armap/pipeline/env/http"
+	"github.com/armap/armap/pipeline/env/shop"
+	"github.com/armap/armap/pipeline/llm"
+)
+
+// Reward models `armap eval --model` accepts besides a model directory.
+const (
+	evalModelOracle = "oracle" // the env's own reward, replayed (planner.Oracle): the headroom
+	evalModelRandom = "random" // scores at random (planner.RandomRM): a sanity baseline
+)
+
+// EvalSection is `eval:`.
+type EvalSection struct {
+	Env     string `mapstructure:"env"`
+	EnvSeed uint64 `mapstructure:"env_seed"` // shop catalog / household scenes; 0: the env's default
+	HTTPURL string `mapstructure:"http_url"` // env=http: the env server
+	// Model is a reward model directory, "oracle" or "random"; empty runs only greedy and sampling.
+	Model        string   `mapstructure:"model"`
+	Tokenizer    string   `mapstructure:"tokenizer"`
+	MaxLength    int      `mapstructure:"max_length"`
+	BatchTokens  int      `mapstructure:"batch_tokens"` // the scorer's token budget per forward pass
+	Methods      []string `mapstructure:"methods"`
+	Tasks        string   `mapstructure:"tasks"`
+	Policy       string   `mapstructure:"policy"` // scripted, llm or random
+	Skill        float64  `mapstructure:"skill"`  // scripted policy's skill
+	TrainMetrics string   `mapstructure:"train_metrics"`
+	Out          string   `mapstructure:"out"`
+	eval.Config  `mapstructure:",squash"`
+}
+
+func defaultEvalSection() EvalSection {
+	c := eval.DefaultConfig()
+	// 0 means the top-level seed; see runEval.
+	c.Planner.Seed = 0
+	return EvalSection{
+		Env:         "game24",
+		BatchTokens: scorer.DefaultOptions().MaxBatchTokens,
+		Methods:     planner.Methods(),
+		Tasks:       "test",
+		Policy:      "scripted",
+		Skill:       0.35,
+		Config:      c,
+	}
+}
+
+func newEvalCmd() *cobra.Command {
+	a := newApp()
+	d := defaultConfig().Eval
+	c := &cobra.Command{
+		Use:   "eval --env E --model DIR|oracle|random --methods M,... --tasks RANGE --out DIR",
+		Short: "Plan with a reward model over an env's tasks and report success per method",
+		Long: `Run planning methods (` + strings.Join(planner.Methods(), ", ") + `) with a policy and a
+reward model over a range of an environment's tasks, in parallel over tasks (--workers); the
+reward model's calls from all workers are batched by one scorer. --model is a reward model
+directory, "oracle" (the env's own reward, replayed: the headroom a perfect reward model gives) or
+"random" (a sanity baseline); without it only greedy and sampling run. RANGE is a split name
+("test"), or task numbers and inclusive ranges ("900-999", "0-9,20").
+
+Writes into --out: results.json {"envs": {E: {"methods": {M: {"success_rate", "avg_env_reward",
+"rm_calls", "wall_s", ...}}}}} (an existing file keeps its other envs), results.md, tasks_E.jsonl
+(one line per method and task), success.png, and training.png from --train-metrics (a training
+run's metrics.jsonl). Planner settings (eval.planner.*: n, reflexion, beam, mcts, target) come
+from the eval: section of the config; eval.planner.seed 0 uses the top-level seed.`,
+		Args: cobra.NoArgs,
+	}
+	f := c.Flags()
+	for _, s := range []struct{ flag, key, def, usage string }{
+		{"env", "eval.env", d.Env, "environment: game24, shop, household or http"},
+		{"model", "eval.model", "", `reward model directory, "oracle" or "random"`},
+		{"tokenizer", "eval.tokenizer", "", "tokenizer.json (default: the model directory's)"},
+		{"tasks", "eval.tasks", d.Tasks, `tasks: a split ("test") or numbers and ranges ("900-999", "0-9,20")`},
+		{"policy", "eval.policy", d.Policy, "policy: scripted, llm or random"},
+		{"train-metrics", "eval.train_metrics", "", "a training run's metrics.jsonl to plot as training.png"},
+		{"out", "eval.out", "", "output directory"},
+		{"http-url", "eval.http_url", "", "env=http: base URL of a server speaking the armap env protocol"},
+		{"device", "device", "cpu", "cpu or cuda"},
+	} {
+		f.String(s.flag, s.def, s.usage)
+		a.l.bind(c, s.flag, s.key)
+	}
+	for _, s := range []struct {
+		flag, key, usage string
+		def              int
+	}{
+		{"n", "eval.planner.n", "runs per task of sampling and best-of-n", d.Planner.N},
+		{"workers", "eval.workers", "tasks planned at once (0: one per CPU)", d.Workers},
+		{"parallel", "eval.planner.parallel", "rollouts of one task generated at once (worth it for --policy llm)", d.Planner.Parallel},
+		{"batch-tokens", "eval.batch_tokens", "the scorer's tokens per forward pass", d.BatchTokens},
+		{"max-length", "eval.max_length", "longest scored sequence in tokens (left-truncated); 0 = the model's", 0},
+		{"threads", "threads", "intra-op threads (0 = all cores)", 0},
+	} {
+		f.Int(s.flag, s.def, s.usage)
+		a.l.bind(c, s.flag, s.key)
+	}
+	for _, s := range []struct {
+		flag, key, usage string
+		def              float64
+	}{
+		{"skill", "eval.skill", "scripted policy's skill in [0, 1]", d.Skill},
+		{"target-steps", "eval.planner.target.steps", "custom target: penalty per action taken", 0},
+		{"target-price", "eval.planner.target.price", "custom target: penalty per dollar spent (shop)", 0},
+	} {
+		f.Float64(s.flag, s.def, s.usage)
+		a.l.bind(c, s.flag, s.key)
+	}
+	f.StringSlice("methods", d.Methods, "methods to run, comma-separated")
+	a.l.bind(c, "methods", "eval.methods")
+	f.Uint64("seed", 42, "seed of every random choice (per task: derived from seed and task)")
+	a.l.bind(c, "seed", "seed")
+	f.Uint64("env-seed", 0, "seed of the generated worlds (shop catalog, household scenes); use synthesis' value")
+	a.l.bind(c, "env-seed", "eval.env_seed")
+	return a.command(c, runEval)
+}
+
+// evalFactory makes the env factory for the section.
+func evalFactory(ctx context.Context, s *EvalSection) (env.Factory, error) {
+	switch s.Env {
+	case "game24":
+		return game24.NewFactory(game24.Options{}), nil
+	case "shop":
+		return shop.NewFactory(shop.Config{Seed: s.EnvSeed})
+	case "household":
+		return household.NewFactory(household.Options{Seed: s.EnvSeed}), nil
+	case "http":
+		if s.HTTPURL == "" {
+			return nil, errors.New("eval: env http needs --http-url")
+		}
+		opt := httpenv.Options{BaseURL: s.HTTPURL}
+		e, err := httpenv.New(ctx, opt)
+		if err != nil {
+			return nil, fmt.Errorf("eval: http env %s: %w", s.HTTPURL, err)
+		}
+		opt.Name = e.Info().Name
+		e.Close()
+		return httpenv.NewFactory(opt), nil
+	}
+	return nil, fmt.Errorf("eval: unknown env %q (want game24, shop, household or http)", s.Env)
+}
+
+// evalPolicy makes the policy, and for the llm policy the reflector that asks the same LLM.
+func evalPolicy(cfg *Config, envKind string) (agent.Policy, planner.Reflector, error) {
+	s := &cfg.Eval
+	switch s.Policy {
+	case "scripted":
+		p, err := scripted.New(envKind, s.Skill)
+		return p, nil, err
+	case "random":
+		return random.New(), nil, nil
+	case "llm":
+		client, err := llm.New(cfg.LLM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("eval: the llm policy needs the llm: section: %w", err)
+		}
+		return llmpolicy.New(client, llmpolicy.Config{}), planner.LLMReflector{Client: client}, nil
+	}
+	return nil, nil, fmt.Errorf("eval: unknown policy %q (want scripted, llm or random)", s.Policy)
+}
+
+// evalRM loads the reward model the section names; the returned closer releases it.
+func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, log io.Writer) (planner.RewardModel, string, func(), error) {
+	s := &cfg.Eval
+	switch s.Model {
+	case "":
+		return nil, "", func() {}, nil
+	case evalModelOracle:
+		o, err := planner.NewOracle(ctx, factory, tasks, planner.OracleOptions{})
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return o, "oracle (env reward, replayed)", func() { o.Close() }, nil
+	case evalModelRandom:
+		return planner.RandomRM{Seed: cfg.Seed}, "random", func() {}, nil
+	}
+	r, err := resolveModel(s.Model, s.Tokenizer, s.MaxLength)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if r.Dir == "" {
+		return nil, "", nil, fmt.Errorf("eval needs a trained model directory, %q, or %q; not the preset %q", evalModelOracle, evalModelRandom, s.Model)
+	}
+	enc := r.encoderOrNil()
+	if enc == nil {
+		return nil, "", nil, fmt.Errorf("eval: model %s has no tokenizer.json (give --tokenizer): planners score text", s.Model)
+	}
+	b, err := openBackend(cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device)}, log)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	opt := scorer.DefaultOptions()
+	opt.MaxBatchTokens = max(s.BatchTokens, r.MaxLen)
+	sc := scorer.New(m, &scorer.Inputs{Enc: enc, Vocab: r.Cfg.VocabSize, MaxLen: r.MaxLen}, opt)
+	closeAll := func() {
+		sc.Close()
+		m.Close()
+	}
+	return sc, filepath.Clean(s.Model), closeAll, nil
+}
+
+func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
+	s := &cfg.Eval
+	if s.Out == "" {
+		return errors.New("eval needs --out DIR")
+	}
+	if s.Planner.Seed == 0 {
+		s.Planner.Seed = cfg.Seed
+	}
+	factory, err := evalFactory(ctx, s)
+	if err != nil {
+		return err
+	}
+	probe, err := factory()
+	if err != nil {
+		return fmt.Errorf("eval: make %s env: %w", s.Env, err)
+	}
+	envName := probe.Name()
+	tasks, err := eval.ParseTasks(s.Tasks, probe)
+	probe.Close()
+	if err != nil {
+		return err
+	}
+	policy, reflector, err := evalPolicy(cfg, envName)
+	if err != nil {
+		return err
+	}
+	methods := slices.DeleteFunc(slices.Clone(s.Methods), func(m string) bool { return strings.TrimSpace(m) == "" })
+	log := cmd.ErrOrStderr()
+	rm, modelName, closeRM, err := evalRM(ctx, cfg, factory, tasks, log)
+	if err != nil {
+		return err
+	}
+	defer closeRM()
+	if _, err := eval.CheckMethods(methods, rm != nil); err != nil {
+		if rm == nil {
+			return fmt.Errorf("%w (give --model DIR, %q or %q)", err, evalModelOracle, evalModelRandom)
+		}
+		return err
+	}
+	start := time.Now()
+	er, per, err := eval.Run(ctx, eval.Spec{Env: envName, Factory: factory, Policy: policy, RM: rm, Reflector: reflector,
+		Tasks: tasks, TaskSpec: s.Tasks, Methods: methods, Config: s.Config, Model: modelName, PolicyName: policy.Name(),
+		Progress: log})
+	if err != nil {
+		return err
+	}
+	if sc, ok := rm.(*scorer.Scorer); ok {
+		st := sc.Stats()
+		fmt.Fprintf(log, "eval: scorer %d requests in %d batches (%.1f per batch), %d truncated\n", st.Requests, st.Batches,
+			float64(st.Requests)/float64(max(st.Batches, 1)), st.Truncated)
+	}
+	if err := eval.Write(s.Out, envName, er, per, eval.Output{TrainMetrics: s.TrainMetrics}); err != nil {
+		return fmt.Errorf("eval: write %s: %w", s.Out, err)
+	}
+	var md bytes.Buffer
+	eval.WriteMarkdown(&md, &eval.Results{Envs: map[string]*eval.EnvResult{envName: er}})
+	fmt.Fprint(cmd.OutOrStdout(), md.String())
+	fmt.Fprintf(log, "eval: %s, %d tasks, %d methods in %s; results in %s\n", envName, len(tasks), len(methods),
+		time.Since(start).Round(time.Millisecond), s.Out)
+	return nil
+}

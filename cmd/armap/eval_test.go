@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/armap/armap/engine/eval"
+	"github.com/armap/armap/engine/model"
+	"github.com/armap/armap/engine/scorer"
+	"github.com/armap/armap/pipeline/dataset"
+	"github.com/armap/armap/pipeline/env/game24"
+	"github.com/armap/armap/pipeline/render"
+)
+
+func runArmap(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(io.Discard)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// Two envs evaluated into one directory with the oracle: both end up in results.json.
+func TestEvalCommandMergesEnvs(t *testing.T) {
+	out := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "armap.yaml")
+	// Config-file settings reach the planners (here: fewer MCTS rollouts).
+	os.WriteFile(conf, []byte("eval:\n  planner:\n    mcts:\n      rollouts: 4\n"), 0o644)
+	md, err := runArmap(t, "eval", "--env", "game24", "--model", "oracle", "--tasks", "900-902", "--n", "4",
+		"--methods", "sampling,best-of-n,mcts", "--out", out, "--config", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md, "| best-of-n |") {
+		t.Errorf("stdout lacks the table:\n%s", md)
+	}
+	if _, err := runArmap(t, "eval", "--env", "shop", "--model", "oracle", "--tasks", "0-1,5", "--n", "3",
+		"--methods", "greedy,reflexion", "--out", out, "--target-price", "0.01"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := eval.LoadResults(filepath.Join(out, eval.ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, s := res.Envs["game24"], res.Envs["shop"]
+	if g == nil || s == nil {
+		t.Fatalf("envs in results.json: %v", res.Envs)
+	}
+	if g.Tasks != 3 || s.Tasks != 3 || g.Planner.N != 4 || g.Planner.MCTS.Rollouts != 4 || g.Planner.Seed != 42 {
+		t.Errorf("game24 %+v, shop tasks %d", g, s.Tasks)
+	}
+	if r := g.Methods["best-of-n"]; r.RMCalls != 12 || r.Tasks != 3 {
+		t.Errorf("best-of-n: %+v", r)
+	}
+	if s.Target == nil || s.Target.Price != 0.01 || s.Methods["greedy"].AvgPrice == nil {
+		t.Errorf("shop target %+v, greedy %+v", s.Target, s.Methods["greedy"])
+	}
+	for _, f := range []string{eval.ResultsMD, eval.SuccessPNG, "tasks_game24.jsonl", "tasks_shop.jsonl"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestEvalCommandErrors(t *testing.T) {
+	out := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--env", "game24", "--methods", "mcts", "--tasks", "900"}, "--model"},
+		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900-2000"}, "out of range"},
+		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "dev"}, "dev"},
+		{[]string{"--env", "chess", "--model", "oracle"}, "chess"},
+		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900", "--policy", "wizard"}, "wizard"},
+		{[]string{"--env", "game24", "--model", "tiny", "--tasks", "900"}, "trained model directory"},
+		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900", "--methods", "greedy,bfs"}, "bfs"},
+	} {
+		_, err := runArmap(t, append([]string{"eval", "--out", out}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one with %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := runArmap(t, "eval", "--env", "game24", "--model", "oracle"); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("no --out: %v", err)
+	}
+}
+
+// The trained-model path: a model directory behind the scorer. With --n 1, Best-of-N's answer is
+// its one run, and the score reported for it must be the model's offline score of that
+// trajectory.
+func TestEvalCommandWithModelDir(t *testing.T) {
+	dir, loaded, tok := serveModelDir(t)
+	out := t.TempDir()
+	if _, err := runArmap(t, "eval", "--env", "game24", "--model", dir, "--tasks", "900-901", "--n", "1",
+		"--methods", "greedy,best-of-n,beam", "--out", out, "--threads", "1"); err != nil {
+		t.Fatal(err)
+	}
+	per, err := dataset.ReadJSONLFile[eval.TaskResult](filepath.Join(out, "tasks_game24.jsonl"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := model.ReadDirConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scorer.New(loaded, &scorer.Inputs{Enc: &render.Encoder{Tok: tok, MaxLen: cfg.MaxPositions}, Vocab: cfg.VocabSize, MaxLen: cfg.MaxPositions}, scorer.Options{})
+	defer sc.Close()
+	e, _ := game24.New(game24.Options{})
+	checked := 0
+	for _, tr := range per {
+		if tr.Method != "best-of-n" {
+			continue
+		}
+		if tr.Score == nil || tr.RMCalls != 1 {
+			t.Fatalf("task %d: %+v", tr.Task, tr)
+		}
+		obs, _ := e.Reset(context.Background(), tr.Task)
+		var steps []dataset.Step
+		for _, a := range tr.Actions {
+			res, err := e.Step(context.Background(), a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps = append(steps, dataset.Step{Action: a, Observation: res.Observation})
+		}
+		want, err := sc.Score(context.Background(), obs.Instruction, steps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(*tr.Score-want) > 1e-5*max(1, math.Abs(want)) {
+			t.Errorf("task %d: eval scored %v, offline %v", tr.Task, *tr.Score, want)
+		}
+		checked++
+	}
+	if checked != 2 {
+		t.Errorf("%d best-of-n tasks checked", checked)
+	}
+}
