@@ -109,7 +109,7 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 		def              int
 	}{
 		{"n", "eval.planner.n", "runs per task of sampling and best-of-n", d.Planner.N},
-		{"workers", "eval.workers", "tasks planned at once (0: one per CPU)", d.Workers},
+		{"workers", "eval.workers", "tasks planned at once (0: one per CPU; raise it for --policy llm, which waits on a server)", d.Workers},
 		{"parallel", "eval.planner.parallel", "rollouts of one task generated at once (worth it for --policy llm)", d.Planner.Parallel},
 		{"batch-tokens", "eval.batch_tokens", "the scorer's tokens per forward pass", d.BatchTokens},
 		{"max-length", "eval.max_length", "longest scored sequence in tokens (left-truncated); 0 = the model's", 0},

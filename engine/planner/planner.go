@@ -107,7 +107,7 @@ type MCTSConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Seed:      1,
-		MaxSteps:  30,
+		MaxSteps:  100,
 		N:         10,
 		Parallel:  1,
 		Reflexion: ReflexionConfig{Attempts: 5, Threshold: 0},

@@ -12,11 +12,13 @@ import (
 	"testing"
 
 	"github.com/armap/armap/pipeline/agent"
+	llmpolicy "github.com/armap/armap/pipeline/agent/llm"
 	"github.com/armap/armap/pipeline/agent/scripted"
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/env"
 	"github.com/armap/armap/pipeline/env/game24"
 	"github.com/armap/armap/pipeline/env/shop"
+	"github.com/armap/armap/pipeline/llm"
 )
 
 const weakSkill = 0.35
@@ -484,5 +486,71 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := p.Plan(context.Background(), Greedy, 5000); !errors.Is(err, env.ErrNoTask) {
 		t.Errorf("task out of range: %v", err)
+	}
+}
+
+// scriptedLLM stands in for an LLM server: a fixed (wrong) game24 answer as the action, and a
+// fixed lesson when asked to reflect. It records the prompts.
+type scriptedLLM struct {
+	mu      sync.Mutex
+	prompts [][]llm.Message
+}
+
+const lesson = "Check that the answer uses the four input numbers exactly once."
+
+func (s *scriptedLLM) Chat(_ context.Context, msgs []llm.Message, opt llm.Options) ([]string, llm.Usage, error) {
+	s.mu.Lock()
+	s.prompts = append(s.prompts, msgs)
+	s.mu.Unlock()
+	reply := "Answer: (1 + 1) * 12 = 24"
+	if strings.Contains(msgs[0].Content, "failed attempts") {
+		reply = "Reflection: " + lesson
+	}
+	out := make([]string, max(opt.N, 1))
+	for i := range out {
+		out[i] = reply
+	}
+	return out, llm.Usage{}, nil
+}
+
+// With the LLM policy, Reflexion's lessons come from the LLM (llmpolicy.Reflect, pointed at the
+// blamed step) and reach the next attempt's prompt.
+func TestReflexionWithLLMPolicy(t *testing.T) {
+	fx := fixtures(t, 1)[0]
+	chat := &scriptedLLM{}
+	cfg := DefaultConfig()
+	cfg.Reflexion.Attempts = 3
+	p, err := New(newEnv(t, fx.factory), llmpolicy.New(chat, llmpolicy.Config{}), newOracle(t, fx), cfg,
+		Options{Reflector: LLMReflector{Client: chat}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Plan(context.Background(), Reflexion, fx.tasks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Attempts != 3 || r.Success != 0 {
+		t.Fatalf("%d attempts, success %v", r.Attempts, r.Success)
+	}
+	var acts, reflects []string
+	for _, msgs := range chat.prompts {
+		all := ""
+		for _, m := range msgs {
+			all += m.Content + "\n"
+		}
+		if strings.Contains(msgs[0].Content, "failed attempts") {
+			reflects = append(reflects, all)
+		} else {
+			acts = append(acts, all)
+		}
+	}
+	if len(acts) != 3 || len(reflects) != 2 {
+		t.Fatalf("%d action prompts, %d reflection prompts", len(acts), len(reflects))
+	}
+	if !strings.Contains(reflects[0], "step 1") {
+		t.Errorf("the reflection prompt does not point at the blamed step:\n%s", reflects[0])
+	}
+	if strings.Contains(acts[0], lesson) || !strings.Contains(acts[1], lesson) || strings.Count(acts[2], lesson) != 2 {
+		t.Errorf("lessons in the attempts' prompts: %d, %d, %d", strings.Count(acts[0], lesson), strings.Count(acts[1], lesson), strings.Count(acts[2], lesson))
 	}
 }
