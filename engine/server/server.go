@@ -191,6 +191,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Write(p []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
@@ -215,8 +218,11 @@ func (s *Server) route(endpoint, method string, auth bool, h http.HandlerFunc) h
 				}
 			}
 			code := w.code
-			if r.Context().Err() != nil && (code == 0 || code == clientGone) {
+			switch {
+			case r.Context().Err() != nil && (code == 0 || code == clientGone):
 				code = clientGone
+			case code == 0:
+				code = http.StatusOK // what net/http sends for a handler that wrote nothing
 			}
 			s.met.requests.WithLabelValues(endpoint, fmt.Sprint(code)).Inc()
 		}()
