@@ -11,7 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-		"slices"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
