@@ -135,7 +135,48 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 	a.l.bind(c, "seed", "seed")
 	f.Uint64("env-seed", 0, "seed of the generated worlds (shop catalog, household scenes); use synthesis' value")
 	a.l.bind(c, "env-seed", "eval.env_seed")
-	return a.command(c, runEval)
+	c = a.command(c, runEval)
+	c.AddCommand(newEvalCheckCmd())
+	return c
+}
+
+func newEvalCheckCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "check --results FILE",
+		Short: "Check that methods beat a baseline by a margin in every env of a results.json (exit 1 if not)",
+		Args:  cobra.NoArgs,
+	}
+	c.Flags().String("results", "results.json", "results.json written by armap eval")
+	c.Flags().StringSlice("methods", []string{"best-of-n", "mcts"}, "methods that must beat the baseline")
+	c.Flags().String("baseline", "sampling", "baseline method")
+	c.Flags().Float64("min-gain", 0.10, "required success-rate margin (0.10 = 10 points)")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		path, _ := cmd.Flags().GetString("results")
+		methods, _ := cmd.Flags().GetStringSlice("methods")
+		base, _ := cmd.Flags().GetString("baseline")
+		gain, _ := cmd.Flags().GetFloat64("min-gain")
+		res, err := eval.LoadResults(path)
+		if err != nil {
+			return err
+		}
+		gs, err := eval.Gains(res, methods, base, gain)
+		if err != nil {
+			return err
+		}
+		short := 0
+		for _, g := range gs {
+			fmt.Fprintln(cmd.OutOrStdout(), g)
+			if !g.OK {
+				short++
+			}
+		}
+		if short > 0 {
+			return fmt.Errorf("%d of %d method/env pairs fall short of %+.0f points over %s", short, len(gs), 100*gain, base)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "all %d method/env pairs are at least %.0f points above %s\n", len(gs), 100*gain, base)
+		return nil
+	}
+	return c
 }
 
 // evalFactory makes the env factory for the section.

@@ -29,8 +29,8 @@ tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
 	}
 	f := c.Flags()
 	for _, s := range []struct{ flag, key, def, usage string }{
-		{"data", "train.data", "", "training triplets (JSONL; - for stdin)"},
-		{"eval-data", "train.eval_data", "", "held-out triplets for evaluation"},
+		{"data", "train.data", "", "training triplets (JSONL; comma-separated files are concatenated; - for stdin)"},
+		{"eval-data", "train.eval_data", "", "held-out triplets for evaluation (comma-separated files allowed)"},
 		{"model", "train.model", "", "model preset (tiny, tiny-llama, bert-mini, bert-base, llama-1b) or HuggingFace model directory"},
 		{"tokenizer", "train.tokenizer", "", "tokenizer.json for text triplets (default: the model directory's)"},
 		{"out", "train.out", "", "output directory"},
@@ -111,13 +111,13 @@ func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		return err
 	}
 	log := cmd.ErrOrStderr()
-	train, tstats, err := trainer.LoadPairs(tc.Data, r.encoderOrNil(), r.Cfg.VocabSize, r.MaxLen)
+	train, tstats, err := trainer.LoadPairsFiles(splitList(tc.Data), r.encoderOrNil(), r.Cfg.VocabSize, r.MaxLen)
 	if err != nil {
 		return err
 	}
 	var eval []packer.Pair
 	if tc.EvalData != "" {
-		eval, _, err = trainer.LoadPairs(tc.EvalData, r.encoderOrNil(), r.Cfg.VocabSize, r.MaxLen)
+		eval, _, err = trainer.LoadPairsFiles(splitList(tc.EvalData), r.encoderOrNil(), r.Cfg.VocabSize, r.MaxLen)
 		if err != nil {
 			return err
 		}

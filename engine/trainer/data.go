@@ -111,3 +111,36 @@ func LoadPairs(path string, enc TextEncoder, vocab, maxLen int) ([]packer.Pair, 
 	st.MeanSeqLen = float64(st.Tokens) / float64(len(lens))
 	return pairs, st, nil
 }
+
+// LoadPairsFiles reads several triplet files as one dataset, in the order given.
+func LoadPairsFiles(paths []string, enc TextEncoder, vocab, maxLen int) ([]packer.Pair, DataStats, error) {
+	if len(paths) == 1 {
+		return LoadPairs(paths[0], enc, vocab, maxLen)
+	}
+	var all []packer.Pair
+	var st DataStats
+	h := sha256.New()
+	for i, p := range paths {
+		pairs, s, err := LoadPairs(p, enc, vocab, maxLen)
+		if err != nil {
+			return nil, st, err
+		}
+		for j := range pairs {
+			pairs[j].Index = len(all) + j
+		}
+		all = append(all, pairs...)
+		if i > 0 {
+			st.File += ","
+		}
+		st.File += s.File
+		st.Pairs += s.Pairs
+		st.Tokens += s.Tokens
+		st.Truncated += s.Truncated
+		st.Tokenized += s.Tokenized
+		st.MaxSeqLen = max(st.MaxSeqLen, s.MaxSeqLen)
+		h.Write([]byte(s.Fingerprint))
+	}
+	st.MeanSeqLen = float64(st.Tokens) / float64(2*st.Pairs)
+	st.Fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
+	return all, st, nil
+}
