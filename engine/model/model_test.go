@@ -211,7 +211,8 @@ func TestLoadErrors(t *testing.T) {
 		setup func(dir string)
 		want  string
 	}{
-		{"missing dir", func(dir string) { os.Remove(filepath.Join(dir, ConfigFile)) }, "no such file"},
+		{"missing config", func(dir string) { os.Remove(filepath.Join(dir, ConfigFile)) }, "no such file"},
+		{"missing weights", func(dir string) { os.Remove(filepath.Join(dir, WeightsFile)) }, "model.safetensors"},
 		{"rope scaling", func(dir string) {
 			editConfig(t, dir, func(m map[string]any) {
 				m["rope_parameters"] = map[string]any{"rope_theta": 1e4, "rope_type": "yarn", "factor": 4.0}

@@ -267,6 +267,22 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		return nil
 	}
 
+	// Pack the next steps in a goroutine while the backend computes the current one (on a GPU
+	// this hides the packing entirely; on a CPU it costs one goroutine's share of a core).
+	pctx, stopPack := context.WithCancel(ctx)
+	defer stopPack()
+	packed := make(chan *packer.Step, 2)
+	go func() {
+		defer close(packed)
+		for s := start; s < total; s++ {
+			ref := sched.steps[s]
+			select {
+			case packed <- packer.Build(opt.Train, sched.epochs[ref.epoch], ref.span, budget):
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
 	step := start
 	for step < total {
 		if err := ctx.Err(); err != nil {
@@ -280,7 +296,10 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			return sum, err
 		}
 		ref := sched.steps[step]
-		st := packer.Build(opt.Train, sched.epochs[ref.epoch], ref.span, budget)
+		st, ok := <-packed
+		if !ok {
+			continue // cancelled: the ctx check above ends the run
+		}
 		ts := time.Now()
 		var loss, msum float64
 		correct := 0
