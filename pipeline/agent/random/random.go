@@ -4,7 +4,6 @@ package random
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"math/rand/v2"
 
 	"github.com/armap/armap/pipeline/agent"
@@ -38,33 +37,12 @@ func (*Policy) Act(ctx context.Context, st *agent.State, opt agent.ActOptions) (
 	if len(adm) == 0 {
 		return nil, ErrNoAdmissible
 	}
-	n, rng := opt.N, opt.Rand
-	if opt.Greedy || rng == nil {
-		rng = stateRand(st)
-	}
-	if opt.Greedy || n < 1 {
-		n = 1
-	}
+	n, rng := opt.Draws(func() *rand.Rand {
+		return agent.StateSeed{Salt: st.EnvName + "\x00", Observation: true, Stream: 0xbb67ae8584caa73b}.Rand(st)
+	})
 	out := make([]string, n)
 	for i := range out {
 		out[i] = adm[rng.IntN(len(adm))]
 	}
 	return out, nil
-}
-
-func stateRand(st *agent.State) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte(st.EnvName))
-	h.Write([]byte{0})
-	h.Write([]byte(st.Instruction))
-	for _, s := range st.Steps {
-		h.Write([]byte{0})
-		h.Write([]byte(s.Action))
-		h.Write([]byte{1})
-		h.Write([]byte(s.Observation))
-	}
-	h.Write([]byte{2})
-	h.Write([]byte(st.Observation))
-	x := h.Sum64()
-	return rand.New(rand.NewPCG(x, x^0xbb67ae8584caa73b))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -93,54 +92,16 @@ func (p *Game24) Act(ctx context.Context, st *agent.State, opt agent.ActOptions)
 	if view.Done() {
 		return nil, errors.New("scripted game24: the episode is over")
 	}
-	build := g24StateRand(st)
+	// The generator that drew the distribution's variants goes on to make greedy draws.
+	build := agent.StateSeed{Salt: "game24\x00", Stream: 0x6a09e667f3bcc909}.Rand(st)
 	cands := p.candidates(view, build)
-	cands = g24Avoid(cands, st, view)
+	// A reflection's action is matched trimmed, as the env reads actions; when every candidate is
+	// marked, another expert step stands in, then any admissible action.
+	cands = avoid(cands, st, strings.TrimSpace, func() [][]string { return [][]string{view.ExpertActions(), view.Admissible()} })
 	if len(cands) == 0 {
 		return nil, errors.New("scripted game24: no candidate action")
 	}
-	n, rng := opt.N, opt.Rand
-	if opt.Greedy || rng == nil {
-		rng = build
-	}
-	if opt.Greedy || n < 1 {
-		n = 1
-	}
-	total := 0.0
-	for _, c := range cands {
-		total += c.w
-	}
-	out := make([]string, n)
-	for i := range out {
-		u := rng.Float64() * total
-		k := 0
-		for k < len(cands)-1 && u >= cands[k].w {
-			u -= cands[k].w
-			k++
-		}
-		out[i] = cands[k].action
-	}
-	return out, nil
-}
-
-// g24Cand is one entry of the action distribution.
-type g24Cand struct {
-	action string
-	w      float64
-}
-
-// g24Add accumulates weight per action, keeping first-proposal order so draws are reproducible.
-func g24Add(cs []g24Cand, action string, w float64) []g24Cand {
-	if w <= 0 || action == "" {
-		return cs
-	}
-	for i := range cs {
-		if cs[i].action == action {
-			cs[i].w += w
-			return cs
-		}
-	}
-	return append(cs, g24Cand{action, w})
+	return draw(cands, opt, func() *rand.Rand { return build }), nil
 }
 
 // plausibility is how readily a person or an LLM tries a step with result v.
@@ -158,9 +119,9 @@ func (p *Game24) plausibility(v game24.Number) float64 {
 	return w
 }
 
-func (p *Game24) candidates(v *game24.Env, rng *rand.Rand) []g24Cand {
+func (p *Game24) candidates(v *game24.Env, rng *rand.Rand) []cand {
 	nums := v.Numbers()
-	var cs []g24Cand
+	var cs []cand
 	if len(nums) == 1 {
 		ans, _ := v.Answer()
 		slip := p.answerSlip
@@ -168,7 +129,7 @@ func (p *Game24) candidates(v *game24.Env, rng *rand.Rand) []g24Cand {
 			// The answer is wrong whatever it says; an LLM still writes it down.
 			slip = 0.5 * slip
 		}
-		cs = g24Add(cs, ans, 1-slip)
+		cs = addCand(cs, ans, 1-slip)
 		e, err := game24.ParseAnswer(ans)
 		if err != nil || slip <= 0 {
 			return cs
@@ -227,7 +188,7 @@ func (p *Game24) candidates(v *game24.Env, rng *rand.Rand) []g24Cand {
 }
 
 // spreadSteps shares w among step actions in proportion to their plausibility.
-func (p *Game24) spreadSteps(cs []g24Cand, actions []string, w float64) []g24Cand {
+func (p *Game24) spreadSteps(cs []cand, actions []string, w float64) []cand {
 	if w <= 0 || len(actions) == 0 {
 		return cs
 	}
@@ -241,13 +202,13 @@ func (p *Game24) spreadSteps(cs []g24Cand, actions []string, w float64) []g24Can
 		total += ws[i]
 	}
 	for i, a := range actions {
-		cs = g24Add(cs, a, w*ws[i]/total)
+		cs = addCand(cs, a, w*ws[i]/total)
 	}
 	return cs
 }
 
 // addVariants draws up to maxVariants distinct variants of one mistake and shares w among them.
-func (p *Game24) addVariants(cs []g24Cand, w float64, mk func() (string, bool)) []g24Cand {
+func (p *Game24) addVariants(cs []cand, w float64, mk func() (string, bool)) []cand {
 	if w <= 0 {
 		return cs
 	}
@@ -258,52 +219,9 @@ func (p *Game24) addVariants(cs []g24Cand, w float64, mk func() (string, bool)) 
 		}
 	}
 	for _, a := range vs {
-		cs = g24Add(cs, a, w/float64(len(vs)))
+		cs = addCand(cs, a, w/float64(len(vs)))
 	}
 	return cs
-}
-
-// g24Avoid drops actions a reflection marked bad at this step. If nothing is left it falls back
-// to another expert step, then to any admissible action not marked, and finally keeps the
-// distribution rather than fail.
-func g24Avoid(cs []g24Cand, st *agent.State, v *game24.Env) []g24Cand {
-	step := len(st.Steps)
-	var bad []string
-	for _, r := range st.Reflections {
-		if r.Step == step && r.Action != "" {
-			bad = append(bad, strings.TrimSpace(r.Action))
-		}
-	}
-	if len(bad) == 0 {
-		return cs
-	}
-	out := slices.DeleteFunc(slices.Clone(cs), func(c g24Cand) bool { return slices.Contains(bad, strings.TrimSpace(c.action)) })
-	if len(out) > 0 {
-		return out
-	}
-	for _, pool := range [][]string{v.ExpertActions(), v.Admissible()} {
-		for _, a := range pool {
-			if !slices.Contains(bad, a) {
-				return []g24Cand{{a, 1}}
-			}
-		}
-	}
-	return cs
-}
-
-// g24StateRand seeds a generator from the instruction and the history.
-func g24StateRand(st *agent.State) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte("game24\x00"))
-	h.Write([]byte(st.Instruction))
-	for _, s := range st.Steps {
-		h.Write([]byte{0})
-		h.Write([]byte(s.Action))
-		h.Write([]byte{1})
-		h.Write([]byte(s.Observation))
-	}
-	x := h.Sum64()
-	return rand.New(rand.NewPCG(x, x^0x6a09e667f3bcc909))
 }
 
 // g24Input reads the numbers from the instruction's last `Input:` line.

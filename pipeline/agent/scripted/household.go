@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -69,59 +68,19 @@ func (p *Household) Act(ctx context.Context, st *agent.State, opt agent.ActOptio
 		return nil, fmt.Errorf("scripted household: State.Env is %T, want a household env", st.Env)
 	}
 	cands := p.candidates(st, view)
-	cands = hhAvoid(cands, st, view)
+	cands = avoid(cands, st, same, func() [][]string { return expertThenAdmissible(st, view) })
 	if len(cands) == 0 {
 		return nil, errors.New("scripted household: no candidate action")
 	}
-	n := opt.N
-	rng := opt.Rand
-	if opt.Greedy || rng == nil {
-		rng = hhStateRand(st)
-	}
-	if opt.Greedy || n < 1 {
-		n = 1
-	}
-	total := 0.0
-	for _, c := range cands {
-		total += c.w
-	}
-	out := make([]string, n)
-	for i := range out {
-		u := rng.Float64() * total
-		k := 0
-		for k < len(cands)-1 && u >= cands[k].w {
-			u -= cands[k].w
-			k++
-		}
-		out[i] = cands[k].action
-	}
-	return out, nil
-}
-
-type hhCand struct {
-	action string
-	w      float64
-}
-
-// hhAdd accumulates weight on an action so a distribution keeps one entry per action, in the
-// order actions were first proposed (the order must be stable for reproducible draws).
-func hhAdd(cs []hhCand, action string, w float64) []hhCand {
-	if w <= 0 || action == "" {
-		return cs
-	}
-	for i := range cs {
-		if cs[i].action == action {
-			cs[i].w += w
-			return cs
-		}
-	}
-	return append(cs, hhCand{action, w})
+	return draw(cands, opt, func() *rand.Rand {
+		return agent.StateSeed{Observation: true, Stream: 0x9e3779b97f4a7c15}.Rand(st)
+	}), nil
 }
 
 // hhSpread shares w equally among actions.
-func hhSpread(cs []hhCand, actions []string, w float64) []hhCand {
+func hhSpread(cs []cand, actions []string, w float64) []cand {
 	for _, a := range actions {
-		cs = hhAdd(cs, a, w/float64(len(actions)))
+		cs = addCand(cs, a, w/float64(len(actions)))
 	}
 	return cs
 }
@@ -181,7 +140,7 @@ func hhClass(name string) string {
 }
 
 // candidates builds the action distribution for the state.
-func (p *Household) candidates(st *agent.State, v householdView) []hhCand {
+func (p *Household) candidates(st *agent.State, v householdView) []cand {
 	s := p.skill
 	miss := p.errScale * (1 - s)
 	expert, hasExpert := v.ExpertAction()
@@ -203,7 +162,7 @@ func (p *Household) candidates(st *agent.State, v householdView) []hhCand {
 		}
 	}
 
-	var cs []hhCand
+	var cs []cand
 	wExpert := p.expertFloor + (1-p.expertFloor)*s
 	heldGoal := held != "" && hhClass(held) == g.Object
 
@@ -211,34 +170,34 @@ func (p *Household) candidates(st *agent.State, v householdView) []hhCand {
 	case m.puts >= g.Count && !heldGoal || m.examined && g.Type == household.LookAtObjInLight:
 		// It put the object down (or looked at it) and believes the task done: it drifts and
 		// rarely notices that nothing happened.
-		cs = hhAdd(cs, expert, 0.6*s*s)
-		cs = hhAdd(cs, "look", miss*0.4)
-		cs = hhAdd(cs, "inventory", miss*0.4)
-		cs = hhAdd(cs, m.last, miss*0.6)
+		cs = addCand(cs, expert, 0.6*s*s)
+		cs = addCand(cs, "look", miss*0.4)
+		cs = addCand(cs, "inventory", miss*0.4)
+		cs = addCand(cs, m.last, miss*0.6)
 		if loc != "" {
-			cs = hhAdd(cs, "examine "+loc, miss*0.3)
+			cs = addCand(cs, "examine "+loc, miss*0.3)
 		}
 		cs = hhSpread(cs, gos, miss*0.5)
 		return cs
 
 	case !heldGoal && !m.seenGoal && g.Object != "":
 		// Searching: it does not know where the object is.
-		cs = hhAdd(cs, expert, s*wExpert)
+		cs = addCand(cs, expert, s*wExpert)
 		cs = p.search(cs, m, g.Object, loc, adm, gos, (1-s)+0.05)
 
 	case heldGoal && g.Type == household.LookAtObjInLight && !m.treated:
 		if !m.seenLamp {
-			cs = hhAdd(cs, expert, s*wExpert)
+			cs = addCand(cs, expert, s*wExpert)
 			cs = p.search(cs, m, "desklamp", loc, adm, gos, (1-s)+0.05)
 			break
 		}
-		cs = hhAdd(cs, expert, wExpert)
+		cs = addCand(cs, expert, wExpert)
 		// Skipped step: examining the object in hand instead of switching the lamp on.
-		cs = hhAdd(cs, "examine "+held, miss*0.5)
+		cs = addCand(cs, "examine "+held, miss*0.5)
 		cs = p.wrongPlace(cs, loc, gos, g, miss*0.3)
 
 	case heldGoal && g.Process() != "" && !m.treated:
-		cs = hhAdd(cs, expert, wExpert)
+		cs = addCand(cs, expert, wExpert)
 		// Skipped step: straight to the target, and down it goes once there.
 		if hhClass(loc) == g.Target {
 			cs = p.putHere(cs, st, held, loc, miss*1.2)
@@ -248,7 +207,7 @@ func (p *Household) candidates(st *agent.State, v householdView) []hhCand {
 		}
 
 	case heldGoal:
-		cs = hhAdd(cs, expert, wExpert)
+		cs = addCand(cs, expert, wExpert)
 		switch {
 		case loc != "" && hhClass(loc) != g.Target && !hhIsAppliance(loc, g) && hhJustArrived(m.last, loc):
 			// It came here carrying the object: it takes this for the target.
@@ -258,7 +217,7 @@ func (p *Household) candidates(st *agent.State, v householdView) []hhCand {
 		}
 
 	default:
-		cs = hhAdd(cs, expert, wExpert)
+		cs = addCand(cs, expert, wExpert)
 		if o, r, ok := hhTakeParts(expert); ok && held == "" {
 			// Wrong object: another thing from the same receptacle.
 			var others []string
@@ -278,17 +237,17 @@ func (p *Household) candidates(st *agent.State, v householdView) []hhCand {
 	}
 	// Mistakes possible anywhere: wandering off and repeating itself.
 	cs = hhSpread(cs, gos, miss*0.15)
-	cs = hhAdd(cs, m.last, miss*0.1)
+	cs = addCand(cs, m.last, miss*0.1)
 	if !hasExpert && len(cs) == 0 && len(adm) > 0 {
-		cs = hhAdd(cs, adm[0], 1)
+		cs = addCand(cs, adm[0], 1)
 	}
 	return cs
 }
 
 // search proposes looking into receptacles it has not seen inside yet, common places first.
-func (p *Household) search(cs []hhCand, m hhMemory, class, loc string, adm, gos []string, w float64) []hhCand {
+func (p *Household) search(cs []cand, m hhMemory, class, loc string, adm, gos []string, w float64) []cand {
 	if loc != "" && !m.searched[loc] && slices.Contains(adm, "open "+loc) {
-		return hhAdd(cs, "open "+loc, w)
+		return addCand(cs, "open "+loc, w)
 	}
 	likely := household.CommonPlaces(class)
 	var prior, rest []string
@@ -319,7 +278,7 @@ func (p *Household) search(cs []hhCand, m hhMemory, class, loc string, adm, gos 
 
 // wrongPlace proposes carrying the object to a receptacle that is neither the target class nor
 // the appliance.
-func (p *Household) wrongPlace(cs []hhCand, loc string, gos []string, g household.Goal, w float64) []hhCand {
+func (p *Household) wrongPlace(cs []cand, loc string, gos []string, g household.Goal, w float64) []cand {
 	var wrong []string
 	for _, a := range gos {
 		r := strings.TrimPrefix(a, "go to ")
@@ -334,13 +293,13 @@ func (p *Household) wrongPlace(cs []hhCand, loc string, gos []string, g househol
 }
 
 // putHere proposes putting the held object down here, opening the receptacle first if needed.
-func (p *Household) putHere(cs []hhCand, st *agent.State, held, loc string, w float64) []hhCand {
+func (p *Household) putHere(cs []cand, st *agent.State, held, loc string, w float64) []cand {
 	put := "put " + held + " in/on " + loc
 	if slices.Contains(st.Admissible, put) || st.Admissible == nil {
-		return hhAdd(cs, put, w)
+		return addCand(cs, put, w)
 	}
 	if slices.Contains(st.Admissible, "open "+loc) {
-		return hhAdd(cs, "open "+loc, w)
+		return addCand(cs, "open "+loc, w)
 	}
 	return cs
 }
@@ -370,55 +329,6 @@ func hhTakeParts(a string) (obj, rec string, ok bool) {
 		return "", "", false
 	}
 	return strings.Cut(rest, " from ")
-}
-
-// hhAvoid drops actions that an earlier attempt's reflection marked bad at this step. If
-// that leaves nothing, the expert action or else the first admissible action not marked stands in.
-func hhAvoid(cs []hhCand, st *agent.State, v householdView) []hhCand {
-	step := len(st.Steps)
-	var bad []string
-	for _, r := range st.Reflections {
-		if r.Step == step && r.Action != "" {
-			bad = append(bad, r.Action)
-		}
-	}
-	if len(bad) == 0 {
-		return cs
-	}
-	out := slices.DeleteFunc(slices.Clone(cs), func(c hhCand) bool { return slices.Contains(bad, c.action) })
-	if len(out) > 0 {
-		return out
-	}
-	if a, ok := v.ExpertAction(); ok && !slices.Contains(bad, a) {
-		return []hhCand{{a, 1}}
-	}
-	adm := st.Admissible
-	if adm == nil {
-		adm = st.Env.Admissible()
-	}
-	for _, a := range adm {
-		if !slices.Contains(bad, a) {
-			return []hhCand{{a, 1}}
-		}
-	}
-	return cs // every action is marked: keep the distribution rather than fail
-}
-
-// hhStateRand seeds a generator from the instruction and the history, so a greedy policy acts the
-// same in the same state.
-func hhStateRand(st *agent.State) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte(st.Instruction))
-	for _, s := range st.Steps {
-		h.Write([]byte{0})
-		h.Write([]byte(s.Action))
-		h.Write([]byte{1})
-		h.Write([]byte(s.Observation))
-	}
-	h.Write([]byte{2})
-	h.Write([]byte(st.Observation))
-	x := h.Sum64()
-	return rand.New(rand.NewPCG(x, x^0x9e3779b97f4a7c15))
 }
 
 var _ agent.Policy = (*Household)(nil)

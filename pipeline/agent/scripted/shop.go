@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -79,51 +78,13 @@ func (p *Shop) Act(ctx context.Context, st *agent.State, opt agent.ActOptions) (
 		return nil, fmt.Errorf("scripted shop: env is at step %d but the state has %d steps", got, len(st.Steps))
 	}
 	cands := p.candidates(st, v)
-	cands = shopAvoid(cands, st, v)
+	cands = avoid(cands, st, same, func() [][]string { return expertThenAdmissible(st, v) })
 	if len(cands) == 0 {
 		return nil, errors.New("scripted shop: no candidate action (episode over?)")
 	}
-	n, rng := opt.N, opt.Rand
-	if opt.Greedy || rng == nil {
-		rng = shopStateRand(st)
-	}
-	if opt.Greedy || n < 1 {
-		n = 1
-	}
-	total := 0.0
-	for _, c := range cands {
-		total += c.w
-	}
-	out := make([]string, n)
-	for i := range out {
-		u := rng.Float64() * total
-		k := 0
-		for k < len(cands)-1 && u >= cands[k].w {
-			u -= cands[k].w
-			k++
-		}
-		out[i] = cands[k].action
-	}
-	return out, nil
-}
-
-type shopCand struct {
-	action string
-	w      float64
-}
-
-// shopAdd accumulates weight per action in first-proposal order (stable, for reproducible draws).
-func shopAdd(cs []shopCand, action string, w float64) []shopCand {
-	if w <= 0 || action == "" {
-		return cs
-	}
-	for i := range cs {
-		if cs[i].action == action {
-			cs[i].w += w
-			return cs
-		}
-	}
-	return append(cs, shopCand{action, w})
+	return draw(cands, opt, func() *rand.Rand {
+		return agent.StateSeed{Salt: "shop\x00", Observation: true, Stream: 0x51ab_5eed}.Rand(st)
+	}), nil
 }
 
 func shopClick(x string) string { return "click[" + x + "]" }
@@ -152,7 +113,7 @@ func shopVagueQueries(g *shop.Goal) []string {
 	return append(qs, shop.RuleQuery(g.Instruction))
 }
 
-func (p *Shop) candidates(st *agent.State, v shopView) []shopCand {
+func (p *Shop) candidates(st *agent.State, v shopView) []cand {
 	view := v.View()
 	if view.Done {
 		return nil
@@ -161,13 +122,13 @@ func (p *Shop) candidates(st *agent.State, v shopView) []shopCand {
 	cat := v.Catalog()
 	expert, hasExpert := v.ExpertAction()
 	we, miss := p.wExp, p.miss
-	var cs []shopCand
+	var cs []cand
 	switch view.Kind {
 	case shop.PageSearch:
-		cs = shopAdd(cs, "search["+v.ExpertQuery()+"]", we)
+		cs = addCand(cs, "search["+v.ExpertQuery()+"]", we)
 		qs := shopVagueQueries(g)
 		for _, q := range qs {
-			cs = shopAdd(cs, "search["+q+"]", miss*0.6/float64(len(qs)))
+			cs = addCand(cs, "search["+q+"]", miss*0.6/float64(len(qs)))
 		}
 
 	case shop.PageResults:
@@ -201,16 +162,16 @@ func (p *Shop) candidates(st *agent.State, v shopView) []shopCand {
 				if i == 2 {
 					break
 				}
-				cs = shopAdd(cs, shopClick(a), w/float64(i+1))
+				cs = addCand(cs, shopClick(a), w/float64(i+1))
 			}
 		}
 		if len(winners) > 0 {
-			cs = shopAdd(cs, expert, we)
+			cs = addCand(cs, expert, we)
 			pickWrong(sameType, miss*0.45)
 			pickWrong(overBudget, miss*0.35)
 		} else {
 			// Nothing fitting here; it does not know that and may settle for what it sees.
-			cs = shopAdd(cs, expert, we)
+			cs = addCand(cs, expert, we)
 			pickWrong(sameType, miss*0.6)
 			pickWrong(overBudget, miss*0.4)
 			if len(sameType)+len(overBudget) == 0 {
@@ -222,29 +183,29 @@ func (p *Shop) candidates(st *agent.State, v shopView) []shopCand {
 		pr, _ := cat.Product(view.ASIN)
 		believed := p.believedNext(g, pr, view.Chosen)
 		if v.Satisfies(view.ASIN) {
-			cs = shopAdd(cs, expert, we)
+			cs = addCand(cs, expert, we)
 			if strings.HasPrefix(expert, "click[") && expert != shopClick(shop.BtnBuyNow) {
 				// Choosing an option: a wrong value of the same group, or buying early.
 				if grp, val := shopOptionGroupOf(pr, expert); grp != nil {
-					cs = shopAdd(cs, shopClick(shopNeighbour(grp.Values, val)), miss*0.15)
+					cs = addCand(cs, shopClick(shopNeighbour(grp.Values, val)), miss*0.15)
 				}
-				cs = shopAdd(cs, shopClick(shop.BtnBuyNow), miss*0.12)
+				cs = addCand(cs, shopClick(shop.BtnBuyNow), miss*0.12)
 			} else {
-				cs = shopAdd(cs, shopClick(shop.BtnFeatures), miss*0.03)
+				cs = addCand(cs, shopClick(shop.BtnFeatures), miss*0.03)
 			}
 		} else {
 			// A wrong product: it notices with the expert's weight, else carries on as if right.
-			cs = shopAdd(cs, expert, we*0.6)
-			cs = shopAdd(cs, believed, miss*0.6)
+			cs = addCand(cs, expert, we*0.6)
+			cs = addCand(cs, believed, miss*0.6)
 		}
 
 	case shop.PageDetail:
-		cs = shopAdd(cs, expert, we+miss*0.2)
-		cs = shopAdd(cs, shopClick(shop.BtnBackToSearch), miss*0.05)
+		cs = addCand(cs, expert, we+miss*0.2)
+		cs = addCand(cs, shopClick(shop.BtnBackToSearch), miss*0.05)
 	}
 	if !hasExpert && len(cs) == 0 {
 		if adm := st.Admissible; len(adm) > 0 {
-			cs = shopAdd(cs, adm[0], 1)
+			cs = addCand(cs, adm[0], 1)
 		}
 	}
 	return cs
@@ -296,53 +257,4 @@ func shopNeighbour(vals []string, val string) string {
 		return vals[i+1]
 	}
 	return vals[i-1]
-}
-
-// shopAvoid drops actions a reflection marked bad at this step; if nothing is left, the expert's
-// action or the first admissible action not marked stands in.
-func shopAvoid(cs []shopCand, st *agent.State, v shopView) []shopCand {
-	step := len(st.Steps)
-	var bad []string
-	for _, r := range st.Reflections {
-		if r.Step == step && r.Action != "" {
-			bad = append(bad, r.Action)
-		}
-	}
-	if len(bad) == 0 {
-		return cs
-	}
-	out := slices.DeleteFunc(slices.Clone(cs), func(c shopCand) bool { return slices.Contains(bad, c.action) })
-	if len(out) > 0 {
-		return out
-	}
-	if a, ok := v.ExpertAction(); ok && !slices.Contains(bad, a) {
-		return []shopCand{{a, 1}}
-	}
-	adm := st.Admissible
-	if adm == nil {
-		adm = v.Admissible()
-	}
-	for _, a := range adm {
-		if !slices.Contains(bad, a) {
-			return []shopCand{{a, 1}}
-		}
-	}
-	return cs
-}
-
-// shopStateRand seeds a generator from the instruction and the history.
-func shopStateRand(st *agent.State) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte("shop\x00"))
-	h.Write([]byte(st.Instruction))
-	for _, s := range st.Steps {
-		h.Write([]byte{0})
-		h.Write([]byte(s.Action))
-		h.Write([]byte{1})
-		h.Write([]byte(s.Observation))
-	}
-	h.Write([]byte{2})
-	h.Write([]byte(st.Observation))
-	x := h.Sum64()
-	return rand.New(rand.NewPCG(x, x^0x51ab_5eed))
 }
