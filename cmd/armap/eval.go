@@ -22,10 +22,8 @@ import (
 	"github.com/armap/armap/pipeline/agent/random"
 	"github.com/armap/armap/pipeline/agent/scripted"
 	"github.com/armap/armap/pipeline/env"
-	"github.com/armap/armap/pipeline/env/game24"
-	"github.com/armap/armap/pipeline/env/household"
+	"github.com/armap/armap/pipeline/env/envs"
 	httpenv "github.com/armap/armap/pipeline/env/http"
-	"github.com/armap/armap/pipeline/env/shop"
 	"github.com/armap/armap/pipeline/llm"
 )
 
@@ -181,27 +179,14 @@ func newEvalCheckCmd() *cobra.Command {
 
 // evalFactory makes the env factory for the section.
 func evalFactory(ctx context.Context, s *EvalSection) (env.Factory, error) {
-	switch s.Env {
-	case "game24":
-		return game24.NewFactory(game24.Options{}), nil
-	case "shop":
-		return shop.NewFactory(shop.Config{Seed: s.EnvSeed})
-	case "household":
-		return household.NewFactory(household.Options{Seed: s.EnvSeed}), nil
-	case "http":
-		if s.HTTPURL == "" {
-			return nil, errors.New("eval: env http needs --http-url")
-		}
-		opt := httpenv.Options{BaseURL: s.HTTPURL}
-		e, err := httpenv.New(ctx, opt)
-		if err != nil {
-			return nil, fmt.Errorf("eval: http env %s: %w", s.HTTPURL, err)
-		}
-		opt.Name = e.Info().Name
-		e.Close()
-		return httpenv.NewFactory(opt), nil
+	if s.Env == "http" && s.HTTPURL == "" {
+		return nil, errors.New("eval: env http needs --http-url")
 	}
-	return nil, fmt.Errorf("eval: unknown env %q (want game24, shop, household or http)", s.Env)
+	f, err := envs.Factory(ctx, s.Env, envs.Options{Seed: s.EnvSeed, HTTP: httpenv.Options{BaseURL: s.HTTPURL}})
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	return f, nil
 }
 
 // evalPolicy makes the policy, and for the llm policy the reflector that asks the same LLM.

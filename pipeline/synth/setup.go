@@ -14,10 +14,8 @@ import (
 	"github.com/armap/armap/pipeline/agent/random"
 	"github.com/armap/armap/pipeline/agent/scripted"
 	"github.com/armap/armap/pipeline/env"
-	"github.com/armap/armap/pipeline/env/game24"
-	"github.com/armap/armap/pipeline/env/household"
+	"github.com/armap/armap/pipeline/env/envs"
 	httpenv "github.com/armap/armap/pipeline/env/http"
-	"github.com/armap/armap/pipeline/env/shop"
 )
 
 // Deps are what Run needs besides the configuration.
@@ -91,31 +89,12 @@ func newSetup(ctx context.Context, cfg Config, deps Deps) (*setup, error) {
 
 // buildFactory makes the env factory Config names.
 func buildFactory(ctx context.Context, cfg Config) (env.Factory, error) {
-	switch cfg.Env {
-	case "game24":
-		return game24.NewFactory(game24.Options{}), nil
-	case "shop":
-		f, err := shop.NewFactory(shop.Config{Seed: cfg.EnvSeed})
-		if err != nil {
-			return nil, fmt.Errorf("synth: shop env: %w", err)
-		}
-		return f, nil
-	case "household":
-		return household.NewFactory(household.Options{Seed: cfg.EnvSeed}), nil
-	case "http":
-		opt := httpenv.Options{BaseURL: cfg.HTTP.BaseURL, Name: cfg.HTTP.Name, Timeout: cfg.HTTP.Timeout}
-		if opt.Name == "" {
-			// Trajectories carry the remote env's own name, so the makers for that kind apply.
-			e, err := httpenv.New(ctx, opt)
-			if err != nil {
-				return nil, fmt.Errorf("synth: http env %s: %w", cfg.HTTP.BaseURL, err)
-			}
-			opt.Name = e.Info().Name
-			e.Close()
-		}
-		return httpenv.NewFactory(opt), nil
+	f, err := envs.Factory(ctx, cfg.Env, envs.Options{Seed: cfg.EnvSeed,
+		HTTP: httpenv.Options{BaseURL: cfg.HTTP.BaseURL, Name: cfg.HTTP.Name, Timeout: cfg.HTTP.Timeout}})
+	if err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
 	}
-	return nil, fmt.Errorf("synth: unknown env %q", cfg.Env)
+	return f, nil
 }
 
 // pickTasks resolves the split (refusing any overlap with the env's test split) and the range.
