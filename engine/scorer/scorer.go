@@ -114,14 +114,23 @@ func (s *Scorer) Close() {
 
 // Score scores one trajectory given as text (tokenized in the caller's goroutine).
 func (s *Scorer) Score(ctx context.Context, instruction string, steps []dataset.Step) (float64, error) {
-	ids, tr, err := s.in.Tokens(&dataset.ScoreRequest{Instruction: instruction, Steps: steps})
+	ids, err := s.encode(&dataset.ScoreRequest{Instruction: instruction, Steps: steps})
 	if err != nil {
 		return 0, err
+	}
+	return s.ScoreIDs(ctx, ids)
+}
+
+// encode is Inputs.Tokens, counting a truncated sequence in Stats.
+func (s *Scorer) encode(r *dataset.ScoreRequest) ([]int32, error) {
+	ids, tr, err := s.in.Tokens(r)
+	if err != nil {
+		return nil, err
 	}
 	if tr {
 		s.truncated.Add(1)
 	}
-	return s.ScoreIDs(ctx, ids)
+	return ids, nil
 }
 
 // ScoreIDs scores one token sequence.
@@ -133,31 +142,19 @@ func (s *Scorer) ScoreIDs(ctx context.Context, ids []int32) (float64, error) {
 	return s.wait(ctx, r)
 }
 
-// ScoreRequests scores many requests (one HTTP call's items) and returns scores in order. The
-// items join the shared queue, so they batch with everyone else's.
+// ScoreRequests scores many requests (one HTTP call's items) and returns scores in order. All
+// are tokenized before any is queued; then they go through ScoreBatch, so they batch with
+// everyone else's and a failure to queue one drops the others.
 func (s *Scorer) ScoreRequests(ctx context.Context, reqs []dataset.ScoreRequest) ([]float64, error) {
-	rs := make([]*request, len(reqs))
+	seqs := make([][]int32, len(reqs))
 	for i := range reqs {
-		ids, tr, err := s.in.Tokens(&reqs[i])
+		ids, err := s.encode(&reqs[i])
 		if err != nil {
 			return nil, fmt.Errorf("item %d (id %q): %w", i, reqs[i].ID, err)
 		}
-		if tr {
-			s.truncated.Add(1)
-		}
-		if rs[i], err = s.submit(ctx, ids); err != nil {
-			return nil, err
-		}
+		seqs[i] = ids
 	}
-	out := make([]float64, len(reqs))
-	for i, r := range rs {
-		v, err := s.wait(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = v
-	}
-	return out, nil
+	return s.ScoreBatch(ctx, seqs)
 }
 
 // ScoreBatch scores many token sequences (one HTTP request's items) and returns their scores in

@@ -204,6 +204,46 @@ func TestScoreBatchOrderAndCancel(t *testing.T) {
 	}
 }
 
+// ScoreRequests scores items in order, like ScoreBatch on their token ids, and an item that
+// cannot be tokenized is named and keeps the others out of the queue.
+func TestScoreRequests(t *testing.T) {
+	m := tinyModel(t)
+	sc := New(m, &Inputs{Vocab: 1024, MaxLen: 64}, Options{MaxBatchTokens: 4096, MaxWait: 5 * time.Millisecond})
+	defer sc.Close()
+	r := rand.New(rand.NewPCG(7, 7))
+	reqs := make([]dataset.ScoreRequest, 6)
+	seqs := make([][]int32, len(reqs))
+	for i := range reqs {
+		seqs[i] = randIDs(r)
+		reqs[i] = dataset.ScoreRequest{ID: fmt.Sprint("r", i), InputIDs: seqs[i]}
+	}
+	got, err := sc.ScoreRequests(context.Background(), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := sc.ScoreBatch(context.Background(), seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d scores for %d requests", len(got), len(want))
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-5 {
+			t.Errorf("item %d: ScoreRequests %v, ScoreBatch %v", i, got[i], want[i])
+		}
+	}
+	before := sc.Stats()
+	bad := append(reqs[:2:2], dataset.ScoreRequest{ID: "too-big", InputIDs: []int32{5, 5000}})
+	_, err = sc.ScoreRequests(context.Background(), bad)
+	if err == nil || !strings.Contains(err.Error(), `item 2 (id "too-big")`) || !strings.Contains(err.Error(), "input_ids[1]") {
+		t.Fatalf("bad item: %v", err)
+	}
+	if st := sc.Stats(); st.Requests != before.Requests {
+		t.Errorf("a request with a bad item queued %d sequences", st.Requests-before.Requests)
+	}
+}
+
 // Requests already queued when a batch starts all go into it, however long the first of them
 // has waited: the batch is not cut short by an expired MaxWait.
 func TestQueuedRequestsFillOneBatch(t *testing.T) {
