@@ -13,6 +13,7 @@ import (
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/atomicfile"
 	"github.com/armap/armap/engine/scorer"
+	"github.com/armap/armap/pipeline/dataset"
 )
 
 func newScoreCmd() *cobra.Command {
@@ -69,16 +70,15 @@ func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if enc := r.encoderOrNil(); enc != nil {
 		in.Enc = enc
 	}
-	var src io.Reader = os.Stdin
-	name := "<stdin>"
-	if sc.Data != "-" && sc.Data != "" {
-		fh, err := os.Open(sc.Data)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		src, name = fh, sc.Data
+	path := sc.Data
+	if path == "" {
+		path = "-"
 	}
+	src, name, err := dataset.OpenInput(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
 	var st scorer.StreamStats
 	run := func(w io.Writer) error {
 		var err error

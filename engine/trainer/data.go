@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 
 	"github.com/armap/armap/engine/packer"
@@ -35,23 +33,16 @@ type DataStats struct {
 // are; text lines need enc (nil means the model has no tokenizer: then text is an error). Every
 // problem is reported with the file, line and field.
 func LoadPairs(path string, enc TextEncoder, vocab, maxLen int) ([]packer.Pair, DataStats, error) {
-	var r io.Reader
-	name := path
-	if path == "-" {
-		r, name = os.Stdin, "<stdin>"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, DataStats{}, fmt.Errorf("training data: %w", err)
-		}
-		defer f.Close()
-		r = f
+	r, name, err := dataset.OpenInput(path)
+	if err != nil {
+		return nil, DataStats{}, fmt.Errorf("training data: %w", err)
 	}
+	defer r.Close()
 	st := DataStats{File: path}
 	var pairs []packer.Pair
 	h := sha256.New()
 	var lens []int
-	err := dataset.ScanJSONL(r, name, func(line int, t *dataset.Triplet) error {
+	err = dataset.ScanJSONL(r, name, func(line int, t *dataset.Triplet) error {
 		if err := t.Validate(); err != nil {
 			return err
 		}

@@ -86,22 +86,28 @@ func ScanJSONL[T any](r io.Reader, name string, fn func(line int, v *T) error) e
 	return nil
 }
 
+// OpenInput opens an input file for reading, where "-" is standard input, and returns the name
+// errors should use for it ("<stdin>" or path). Closing the reader leaves standard input open.
+func OpenInput(path string) (io.ReadCloser, string, error) {
+	if path == "-" {
+		return io.NopCloser(os.Stdin), "<stdin>", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, path, nil
+}
+
 // ReadJSONLFile reads every record of a JSONL file ("-" is standard input).
 func ReadJSONLFile[T any](path string, check func(line int, v *T) error) ([]T, error) {
-	var r io.Reader
-	name := path
-	if path == "-" {
-		r, name = os.Stdin, "<stdin>"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
+	r, name, err := OpenInput(path)
+	if err != nil {
+		return nil, err
 	}
+	defer r.Close()
 	var out []T
-	err := ScanJSONL(r, name, func(line int, v *T) error {
+	err = ScanJSONL(r, name, func(line int, v *T) error {
 		if check != nil {
 			if err := check(line, v); err != nil {
 				return err
