@@ -155,6 +155,18 @@ func (s *Server) lookup(id string) (string, *session, error) {
 	return id, ss, nil
 }
 
+// lookupLocked is lookup, then lock: the session is returned locked.
+func (s *Server) lookupLocked(id string) (string, *session, error) {
+	id, ss, err := s.lookup(id)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := lock(id, ss); err != nil {
+		return "", nil, err
+	}
+	return id, ss, nil
+}
+
 // lock takes a session's lock and checks it was not closed meanwhile.
 func lock(id string, ss *session) error {
 	ss.mu.Lock()
@@ -171,10 +183,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	id, ss, err := s.lookup(req.Session)
-	if err == nil {
-		err = lock(id, ss)
-	}
+	id, ss, err := s.lookupLocked(req.Session)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -206,10 +215,7 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(http.StatusBadRequest, CodeBadRequest, "step needs a session (reset first)"))
 		return
 	}
-	id, ss, err := s.lookup(req.Session)
-	if err == nil {
-		err = lock(id, ss)
-	}
+	_, ss, err := s.lookupLocked(req.Session)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -249,10 +255,7 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(http.StatusBadRequest, CodeBadRequest, "snapshot needs a session"))
 		return
 	}
-	id, ss, err := s.lookup(req.Session)
-	if err == nil {
-		err = lock(id, ss)
-	}
+	_, ss, err := s.lookupLocked(req.Session)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -296,10 +299,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(http.StatusNotFound, CodeUnknownSnapshot, "unknown snapshot %q (expired or from another server)", token))
 		return
 	}
-	id, ss, err := s.lookup(req.Session)
-	if err == nil {
-		err = lock(id, ss)
-	}
+	id, ss, err := s.lookupLocked(req.Session)
 	if err != nil {
 		writeErr(w, err)
 		return
