@@ -403,3 +403,16 @@ func TestNoLeak(t *testing.T) {
 		t.Fatalf("RSS grew by %.1f MB", float64(grow)/1e6)
 	}
 }
+
+// A model with several labels scores with its first one: exactly one float per sequence comes
+// back, never num_seqs * num_labels written into a buffer sized for num_seqs.
+func TestScoreWithSeveralLabels(t *testing.T) {
+	b := openCPU(t)
+	cfg := tinyConfig(Encoder)
+	cfg.NumLabels = 3
+	m := newModel(t, b, cfg, 1)
+	s, err := m.Score(pack([][]int32{{1, 2, 3}, {4, 5}}))
+	if err != nil || len(s) != 2 {
+		t.Fatalf("%v %v", s, err)
+	}
+}

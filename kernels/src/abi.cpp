@@ -315,7 +315,8 @@ armap_status armap_model_score(armap_model* h, const armap_batch* b, float* scor
     need_ptr(scores, "scores buffer");
     c10::InferenceMode im;
     Packed p = pack_batch(m, *b, false);
-    auto r = m.forward(p, false).to(at::kCPU).contiguous();
+    // The reward is the first label: exactly num_seqs floats, whatever num_labels is.
+    auto r = m.forward(p, false).select(1, 0).to(at::kCPU).contiguous();
     std::memcpy(scores, r.data_ptr<float>(), r.nbytes());
   });
 }

@@ -242,7 +242,10 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
     m->gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed + 1);
   } else {
 #ifdef ARMAP_CUDA
-    m->gen = at::cuda::detail::createCUDAGenerator(m->device.index());
+    // The device's default generator, not a private one: flash attention draws its dropout
+    // from it, so seeding, saving and rewinding it (checkpointed recompute) covers every random
+    // draw of the model. Models training in one process on one device share it.
+    m->gen = at::cuda::detail::getDefaultCUDAGenerator(m->device.index());
     m->gen.set_current_seed(opt.seed + 1);
 #endif
   }
@@ -268,6 +271,9 @@ at::Tensor Model::forward(const Packed& p, bool train) {
   const int64_t T = p.tokens.size(0);
   const int64_t nh = cfg.num_heads, nkv = cfg.num_kv_heads, D = head_dim;
   const bool ckpt = train && opt.grad_checkpointing;
+  // A checkpointed layer backpropagates only when its input needs a gradient; with frozen
+  // embeddings (LoRA) it would not, and the adapters inside the layers would never train.
+  auto ckpt_input = [&](at::Tensor t) { return ckpt && !t.requires_grad() ? t.detach().requires_grad_(true) : t; };
   auto run_layer = [&](const std::function<at::Tensor(const at::Tensor&)>& f, const at::Tensor& x) {
     return ckpt ? checkpointed(f, x, &gen) : f(x);
   };
@@ -275,7 +281,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
   if (cfg.family == ARMAP_FAMILY_ENCODER) {
     x = word.index_select(0, p.tokens) + pos.index_select(0, p.positions) + type.select(0, 0);
     x = at::layer_norm(x, {x.size(-1)}, emb_ln_w, emb_ln_b, (double)cfg.norm_eps);
-    x = dropout(cast(*this, x), cfg.hidden_dropout, train, &gen);
+    x = ckpt_input(dropout(cast(*this, x), cfg.hidden_dropout, train, &gen));
     for (auto& L : enc) {
       // Captures by value (and p, L by reference: they outlive backward) because a checkpointed
       // layer runs again during backward, after this frame is gone.
@@ -297,7 +303,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
     pooled = dropout(pooled, cfg.hidden_dropout, train, &gen);
     return apply(*this, classifier, pooled).to(at::kFloat);
   }
-  x = cast(*this, embed.index_select(0, p.tokens));
+  x = ckpt_input(cast(*this, embed.index_select(0, p.tokens)));
   auto cos = rope_cos.index_select(0, p.positions).unsqueeze(1).to(compute);
   auto sin = rope_sin.index_select(0, p.positions).unsqueeze(1).to(compute);
   for (auto& L : dec) {

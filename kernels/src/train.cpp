@@ -124,7 +124,8 @@ void Trainer::update(armap_step_stats* out) {
 #if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
   if (m->device.is_cuda()) {
     // PyTorch's fused multi-tensor AdamW: one kernel launch per group instead of ~6 per tensor.
-    // It advances the per-tensor step counters itself and applies the same bias corrections.
+    // It only reads the step tensors (torch.optim increments them before the call), so they hold
+    // the count including this step, as the bias corrections of the CPU path below use.
     for (int g = 0; g < 2; g++) {
       std::vector<at::Tensor> ps, gs, m1, m2, steps;
       for (size_t j = 0; j < trainable.size(); j++) {
@@ -135,7 +136,7 @@ void Trainer::update(armap_step_stats* out) {
         gs.push_back(grads[j]);
         m1.push_back(exp_avg[j]);
         m2.push_back(exp_avg_sq[j]);
-        steps.push_back(at::full({}, (double)step, at::TensorOptions().dtype(at::kFloat).device(m->device)));
+        steps.push_back(at::full({}, (double)(step + 1), at::TensorOptions().dtype(at::kFloat).device(m->device)));
       }
       if (ps.empty()) continue;
       at::_fused_adamw_(ps, gs, m1, m2, {}, steps, lr, cfg.beta1, cfg.beta2, g == 0 ? cfg.weight_decay : 0.0, cfg.eps,
