@@ -230,8 +230,7 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 	if r.Dir == "" {
 		return nil, "", nil, fmt.Errorf("eval needs a trained model directory, %q, or %q; not the preset %q", evalModelOracle, evalModelRandom, s.Model)
 	}
-	enc := r.encoderOrNil()
-	if enc == nil {
+	if r.Tok == nil {
 		return nil, "", nil, fmt.Errorf("eval: model %s has no tokenizer.json (give --tokenizer): planners score text", s.Model)
 	}
 	b, err := openBackend(cfg)
@@ -244,7 +243,7 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 	}
 	opt := scorer.DefaultOptions()
 	opt.MaxBatchTokens = max(s.BatchTokens, r.MaxLen)
-	sc := scorer.New(m, &scorer.Inputs{Enc: enc, Vocab: r.Cfg.VocabSize, MaxLen: r.MaxLen}, opt)
+	sc := scorer.New(m, r.scorerInputs(), opt)
 	closeAll := func() {
 		sc.Close()
 		m.Close()

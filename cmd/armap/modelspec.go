@@ -8,6 +8,7 @@ import (
 
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/model"
+	"github.com/armap/armap/engine/scorer"
 	"github.com/armap/armap/engine/trainer"
 	"github.com/armap/armap/pipeline/render"
 	"github.com/armap/armap/pipeline/tokenizer"
@@ -84,6 +85,12 @@ func (r *resolved) encoderOrNil() trainer.TextEncoder {
 		return nil
 	}
 	return &render.Encoder{Tok: r.Tok, MaxLen: r.MaxLen}
+}
+
+// scorerInputs are what a scorer of the model reads requests with; without a tokenizer only
+// input_ids requests are accepted.
+func (r *resolved) scorerInputs() *scorer.Inputs {
+	return &scorer.Inputs{Enc: r.encoderOrNil(), Vocab: r.Cfg.VocabSize, MaxLen: r.MaxLen}
 }
 
 // build creates the model: loaded from the directory, or from scratch for a preset.

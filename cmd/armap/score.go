@@ -66,10 +66,7 @@ func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		return err
 	}
 	defer m.Close()
-	in := &scorer.Inputs{Vocab: r.Cfg.VocabSize, MaxLen: r.MaxLen}
-	if enc := r.encoderOrNil(); enc != nil {
-		in.Enc = enc
-	}
+	in := r.scorerInputs()
 	path := sc.Data
 	if path == "" {
 		path = "-"

@@ -107,10 +107,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		return err
 	}
 	defer m.Close()
-	in := &scorer.Inputs{Vocab: r.Cfg.VocabSize, MaxLen: r.MaxLen}
-	if enc := r.encoderOrNil(); enc != nil {
-		in.Enc = enc
-	} else {
+	in := r.scorerInputs()
+	if in.Enc == nil {
 		fmt.Fprintf(log, "serve: %s has no tokenizer.json: only input_ids items are accepted\n", sc.Model)
 	}
 	s := scorer.New(m, in, sc.ScorerOptions())
