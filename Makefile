@@ -19,7 +19,9 @@ ARMAP_LDFLAGS := -shared -L$(TORCH_LIB) -Wl,--no-as-needed -ltorch -ltorch_cpu -
 KERNEL_SRCS := $(wildcard kernels/src/*.cpp)
 KERNEL_OBJS := $(patsubst kernels/src/%.cpp,build/cpu/%.o,$(KERNEL_SRCS))
 KERNEL_HDRS := kernels/include/armap.h kernels/src/internal.h
-GO_SRCS := $(shell find cmd engine cgo pipeline -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod
+# configs/ is embedded in the binary and cgo includes the ABI header: both rebuild bin/armap.
+GO_SRCS := $(shell find cmd engine cgo pipeline -name '*.go' -not -name '*_test.go' 2>/dev/null) \
+	$(wildcard configs/*.yaml configs/models/*.yaml) kernels/include/armap.h cgo/shim.h go.mod go.sum
 
 APT_PACKAGES := g++ make libtorch-dev libopenblas0-openmp libgloo-dev
 DEMO_OUT ?= runs/demo

@@ -16,6 +16,7 @@ ABI=1
 if command -v python3 >/dev/null && python3 -c 'import torch' 2>/dev/null; then
   ABI=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
 fi
+rm -rf "$OUT/cuda"  # objects of deleted sources must not be linked
 mkdir -p "$OUT/cuda"
 FLAGS=(-O2 -std=c++17 -fPIC -fvisibility=hidden -DARMAP_CUDA -D_GLIBCXX_USE_CXX11_ABI=$ABI
        -Ikernels/include -I"$TD/include" -I"$TD/include/torch/csrc/api/include" -I"$CUDA_HOME/include")

@@ -223,16 +223,23 @@ func newBenchCheckCmd() *cobra.Command {
 				bad++
 			}
 		}
-		curve, err := bench.CheckCurve(b, deviceOf(cfg.Device), cgo.BF16, 30, 0.05)
-		if err != nil {
-			return err
+		var curves []*bench.CurveCheck
+		for _, c := range []struct {
+			dt  cgo.DType
+			tol float64
+		}{{cgo.F32, 1e-3}, {cgo.BF16, 0.05}} {
+			curve, err := bench.CheckCurve(b, deviceOf(cfg.Device), c.dt, 30, c.tol)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "train curve %s vs CPU f32: max |loss diff| %.4f over %d steps (loss %.3f -> %.3f) %v\n",
+				curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1], map[bool]string{true: "ok", false: "FAIL"}[curve.OK])
+			if !curve.OK {
+				bad++
+			}
+			curves = append(curves, curve)
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "train curve bf16 vs f32: max |loss diff| %.4f over %d steps (f32 %.3f -> %.3f) %v\n",
-			curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1], map[bool]string{true: "ok", false: "FAIL"}[curve.OK])
-		if !curve.OK {
-			bad++
-		}
-		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "train_curve": curve}); err != nil {
+		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "train_curves": curves}); err != nil {
 			return err
 		}
 		if bad > 0 {

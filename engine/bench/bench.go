@@ -139,8 +139,9 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	if w.MaxLen > mc.MaxPositions {
 		return nil, fmt.Errorf("%s: sequences of %d tokens exceed %s's %d positions", w.Name, w.MaxLen, w.Model, mc.MaxPositions)
 	}
+	// The preset's dropout stays on for training, as the peers train HF models in train mode
+	// with their default dropout (0.1 for BERT).
 	cfg := mc.Backend()
-	cfg.HiddenDropout, cfg.AttentionDropout = 0, 0 // as the peers' eval-free timing: dropout costs nothing here either way
 	m, err := b.NewModel(cfg, cgo.ModelOptions{Device: opt.Device, ComputeDType: opt.DType, Seed: opt.Seed})
 	if err != nil {
 		return nil, err

@@ -372,7 +372,8 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		sum.TokensPerS, sum.PairsPerS, sum.TrainSecond = float64(trainTokens)/trainSeconds, float64(trainPairs)/trainSeconds, trainSeconds
 	}
 	state.Step = step
-	if err := saveFinal(ctx, opt, state, sum); err != nil {
+	// The run is complete: a late Ctrl-C must not throw its result away.
+	if err := saveFinal(context.WithoutCancel(ctx), opt, state, sum); err != nil {
 		return sum, err
 	}
 	return sum, nil
