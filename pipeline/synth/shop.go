@@ -29,45 +29,15 @@ func refineShopGoal(b *purchase, rng *rand.Rand) *shop.Goal {
 			g.Options = append(g.Options, shop.GoalOption{Name: grp.Name, Value: v})
 		}
 	}
-	g.PriceUpper = shopCeiling(p.Price, rng)
+	g.PriceUpper = shop.PriceCeiling(rng, p.Price)
 	g.Instruction = shopInstruction(g, rng)
 	return g
-}
-
-// shopCeiling follows WebShop's price goals: two of the first four multiples of ten above the
-// price, the larger one; none (1e6) when there are not two.
-func shopCeiling(price float64, rng *rand.Rand) float64 {
-	var xs []float64
-	for v := 10.0; v < 1000 && len(xs) < 4; v += 10 {
-		if v > price {
-			xs = append(xs, v)
-		}
-	}
-	if len(xs) < 2 {
-		return 1e6
-	}
-	a := rng.IntN(len(xs))
-	b := rng.IntN(len(xs) - 1)
-	if b >= a {
-		b++
-	}
-	return max(xs[a], xs[b])
-}
-
-func andList(xs []string) string {
-	switch len(xs) {
-	case 0:
-		return ""
-	case 1:
-		return xs[0]
-	}
-	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
 }
 
 // shopInstruction writes a goal in the style of the shop env's instructions (lower case, the
 // attributes, the options, ", and price lower than X dollars").
 func shopInstruction(g *shop.Goal, rng *rand.Rand) string {
-	attrs := andList(g.Attributes)
+	attrs := shop.PhraseList(g.Attributes)
 	var opts string
 	if len(g.Options) > 0 {
 		parts := make([]string, len(g.Options))
@@ -87,7 +57,7 @@ func shopInstruction(g *shop.Goal, rng *rand.Rand) string {
 					parts[i] = o.Name + " " + o.Value
 				}
 			}
-			opts = " in " + andList(parts)
+			opts = " in " + shop.PhraseList(parts)
 		}
 	}
 	var head string

@@ -214,8 +214,8 @@ func titleCase(s string) string {
 	return strings.Join(w, " ")
 }
 
-// phraseList joins phrases as English does: "a", "a and b", "a, b and c".
-func phraseList(xs []string) string {
+// PhraseList joins phrases as English does: "a", "a and b", "a, b and c".
+func PhraseList(xs []string) string {
 	switch len(xs) {
 	case 0:
 		return ""
@@ -283,7 +283,7 @@ func drawProduct(rng *rand.Rand, cat *categorySpec, typ *typeSpec) (Product, boo
 	case 0:
 		p.Title = fmt.Sprintf("%s %s%s, %s", p.Brand, audPrefix, p.Name, strings.Join(titled, ", "))
 	case 1:
-		p.Title = fmt.Sprintf("%s %s %s%s with %s", p.Brand, filler, audPrefix, p.Name, phraseList(titled))
+		p.Title = fmt.Sprintf("%s %s %s%s with %s", p.Brand, filler, audPrefix, p.Name, PhraseList(titled))
 	case 2:
 		p.Title = fmt.Sprintf("%s %s%s by %s - %s", titled[0], audPrefix, p.Name, p.Brand, strings.Join(titled[1:], ", "))
 	case 3:
@@ -303,7 +303,7 @@ func drawProduct(rng *rand.Rand, cat *categorySpec, typ *typeSpec) (Product, boo
 	attrsShuffled := append([]string(nil), p.Attributes...)
 	rng.Shuffle(len(attrsShuffled), func(i, j int) { attrsShuffled[i], attrsShuffled[j] = attrsShuffled[j], attrsShuffled[i] })
 	p.Description = fill(pick(rng, cat.intros)) + " " +
-		strings.Replace(pick(rng, cat.middles), "{attrs}", phraseList(attrsShuffled), 1) + " " +
+		strings.Replace(pick(rng, cat.middles), "{attrs}", PhraseList(attrsShuffled), 1) + " " +
 		fill(pick(rng, cat.closers))
 	for _, a := range p.Attributes {
 		p.Features = append(p.Features, strings.ToUpper(a)+": "+pick(rng, cat.benefits))

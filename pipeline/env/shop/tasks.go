@@ -90,14 +90,14 @@ func (c *Catalog) Goal(task int) (*Goal, error) {
 	for _, grp := range p.Options {
 		g.Options = append(g.Options, GoalOption{Name: grp.Name, Value: pick(rng, grp.Values)})
 	}
-	g.PriceUpper = priceCeiling(rng, p.Price)
+	g.PriceUpper = PriceCeiling(rng, p.Price)
 	g.Instruction = instruction(rng, g)
 	return g, nil
 }
 
-// priceCeiling follows WebShop: of the first four multiples of ten above the price, sample two
-// and keep the larger.
-func priceCeiling(rng *rand.Rand, price float64) float64 {
+// PriceCeiling is WebShop's price goal for a product: of the first four multiples of ten above
+// its price, sample two and keep the larger; 1e6 (no ceiling) when there are not two.
+func PriceCeiling(rng *rand.Rand, price float64) float64 {
 	var xs []float64
 	for i := 1; i < 100 && len(xs) < 4; i++ {
 		if v := 10 * float64(i); v > price {
@@ -129,7 +129,7 @@ func optionPhrase(o GoalOption) string {
 }
 
 func instruction(rng *rand.Rand, g *Goal) string {
-	attrs := phraseList(g.Attributes)
+	attrs := PhraseList(g.Attributes)
 	var opts string
 	if len(g.Options) > 0 {
 		if rng.IntN(2) == 0 {
@@ -143,7 +143,7 @@ func instruction(rng *rand.Rand, g *Goal) string {
 			for i, o := range g.Options {
 				parts[i] = optionPhrase(o)
 			}
-			opts = " in " + phraseList(parts)
+			opts = " in " + PhraseList(parts)
 		}
 	}
 	var head string
