@@ -47,6 +47,11 @@ type Scorer struct {
 	queue   chan *request
 	done    chan struct{}
 	closing sync.Once
+	// gate orders submissions against Close: a request is either queued before the batcher is
+	// told to stop (and then drained and answered) or refused with ErrClosed, never queued
+	// after the batcher has gone.
+	gate   sync.RWMutex
+	closed bool
 	wg      sync.WaitGroup
 
 	OnBatch func(BatchInfo) // optional observer, called from the batching goroutine
@@ -108,7 +113,12 @@ func (s *Scorer) Stats() Stats {
 
 // Close stops accepting requests, finishes the queued ones and stops the batcher.
 func (s *Scorer) Close() {
-	s.closing.Do(func() { close(s.done) })
+	s.closing.Do(func() {
+		s.gate.Lock()
+		s.closed = true
+		close(s.done)
+		s.gate.Unlock()
+	})
 	s.wg.Wait()
 }
 
@@ -197,10 +207,10 @@ func (s *Scorer) submit(ctx context.Context, ids []int32) (*request, error) {
 			return nil, fmt.Errorf("scorer: token id %d at position %d is outside the vocabulary [0, %d)", id, i, s.in.Vocab)
 		}
 	}
-	select {
-	case <-s.done:
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.closed {
 		return nil, ErrClosed
-	default:
 	}
 	r := &request{ctx: ctx, ids: ids, at: time.Now(), ready: make(chan struct{})}
 	select {

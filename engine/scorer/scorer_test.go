@@ -96,8 +96,11 @@ func TestConcurrentEqualsOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := sc.Stats()
-	if st.Requests != 200 || st.Batches >= 200 || maxSeqs < 2 {
-		t.Fatalf("no batching happened: %+v, largest batch %d", st, maxSeqs)
+	mu.Lock()
+	largest := maxSeqs
+	mu.Unlock()
+	if st.Requests != 200 || st.Batches >= 200 || largest < 2 {
+		t.Fatalf("no batching happened: %+v, largest batch %d", st, largest)
 	}
 }
 
@@ -290,5 +293,34 @@ func TestQueuedRequestsFillOneBatch(t *testing.T) {
 	defer mu.Unlock()
 	if len(sizes) != 2 || sizes[1] != 40 {
 		t.Fatalf("batch sizes %v, want [1 40]", sizes)
+	}
+}
+
+// Submissions racing Close are either answered or refused with ErrClosed; none is left
+// waiting forever.
+func TestCloseRacingSubmitsNeverStrands(t *testing.T) {
+	m := tinyModel(t)
+	for round := 0; round < 20; round++ {
+		sc := New(m, &Inputs{Vocab: 1024, MaxLen: 512}, Options{MaxBatchTokens: 256, MaxWait: time.Millisecond})
+		var wg sync.WaitGroup
+		stranded := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, err := sc.ScoreIDs(ctx, []int32{int32(i), 2, 3})
+				if err != nil && !errors.Is(err, ErrClosed) {
+					stranded <- err
+				}
+			}(i)
+		}
+		sc.Close()
+		wg.Wait()
+		close(stranded)
+		for err := range stranded {
+			t.Fatalf("round %d: %v", round, err)
+		}
 	}
 }
