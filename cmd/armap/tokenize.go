@@ -42,7 +42,6 @@ func newTokenizeCmd() *cobra.Command {
 			return err
 		}
 		w := bufio.NewWriter(cmd.OutOrStdout())
-		defer w.Flush()
 		enc := json.NewEncoder(w)
 		type in struct {
 			Text     *string `json:"text"`
@@ -52,7 +51,7 @@ func newTokenizeCmd() *cobra.Command {
 			IDs     []int32 `json:"ids"`
 			TypeIDs []int32 `json:"type_ids,omitempty"`
 		}
-		return dataset.ScanJSONL(cmd.InOrStdin(), "<stdin>", func(line int, v *in) error {
+		err = dataset.ScanJSONL(cmd.InOrStdin(), "<stdin>", func(line int, v *in) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -65,6 +64,10 @@ func newTokenizeCmd() *cobra.Command {
 			}
 			return enc.Encode(out{IDs: tok.EncodeIDs(*v.Text, !noSpecial)})
 		})
+		if ferr := w.Flush(); err == nil && ferr != nil {
+			err = fmt.Errorf("write: %w", ferr)
+		}
+		return err
 	})
 }
 

@@ -297,6 +297,9 @@ func taskResult(r planner.Result) TaskResult {
 
 // ParseTasks reads a task range: comma-separated task numbers and inclusive ranges
 // ("900-999", "0-9,20"), or a split name the env knows ("test", "train").
+// maxTasks bounds one evaluation's task list.
+const maxTasks = 1_000_000
+
 func ParseTasks(spec string, e env.Env) ([]int, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
@@ -330,6 +333,10 @@ func ParseTasks(spec string, e env.Env) ([]int, error) {
 		}
 		if n > 0 && b >= n {
 			return nil, fmt.Errorf("eval: task range %q: task %d out of range (env %s has %d tasks, 0-%d)", spec, b, e.Name(), n, n-1)
+		}
+		// An env that cannot tell its task count (http) still gets a bounded list.
+		if len(out)+b-a+1 > maxTasks {
+			return nil, fmt.Errorf("eval: task range %q: more than %d tasks", spec, maxTasks)
 		}
 		for t := a; t <= b; t++ {
 			if seen[t] {

@@ -100,7 +100,9 @@ func (ep *episode) expandNode(n *mnode, k int, rng *rand.Rand) error {
 // uct picks the child to descend into: the first unvisited one, else the highest
 // mean + c*sqrt(ln N / n); the first on ties.
 func (n *mnode) uct(c float64) *mnode {
-	var bestChild *mnode
+	// The first child stands in when no value compares (scores are finite, but keep the walk
+	// total rather than dereference nil).
+	bestChild := n.children[0]
 	bestU := math.Inf(-1)
 	lnN := math.Log(float64(max(n.visits, 1)))
 	for _, ch := range n.children {

@@ -159,8 +159,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Beam.Expand != "policy" && c.Beam.Expand != "admissible" {
 		bad("beam.expand", c.Beam.Expand, `"policy" or "admissible"`)
 	}
-	if c.MCTS.Exploration < 0 || math.IsNaN(c.MCTS.Exploration) {
-		bad("mcts.exploration", c.MCTS.Exploration, "a number >= 0")
+	if c.MCTS.Exploration < 0 || math.IsNaN(c.MCTS.Exploration) || math.IsInf(c.MCTS.Exploration, 0) {
+		bad("mcts.exploration", c.MCTS.Exploration, "a finite number >= 0")
 	}
 	if !(c.MCTS.Gamma > 0 && c.MCTS.Gamma <= 1) {
 		bad("mcts.gamma", c.MCTS.Gamma, "a number in (0, 1]")
@@ -392,8 +392,8 @@ func (ep *episode) score(c *cand) error {
 	if err != nil {
 		return fmt.Errorf("reward model: %w", err)
 	}
-	if math.IsNaN(s) {
-		return errors.New("reward model: NaN score")
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return fmt.Errorf("reward model: non-finite score %v", s)
 	}
 	c.scored, c.score, c.value = true, s, ep.p.cfg.Target.Value(s, c.traj)
 	return nil
@@ -405,6 +405,9 @@ func (ep *episode) scoreRaw(steps []dataset.Step) (float64, error) {
 	s, err := ep.p.rm.Score(ep.ctx, ep.instr, steps)
 	if err != nil {
 		return 0, fmt.Errorf("reward model: %w", err)
+	}
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return 0, fmt.Errorf("reward model: non-finite score %v", s)
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/armap/armap/pipeline/agent"
@@ -174,3 +175,22 @@ func TestRandomRM(t *testing.T) {
 func newRand(i uint64) *rand.Rand { return rand.New(rand.NewPCG(i, 99)) }
 
 func st(action, obs string) dataset.Step { return dataset.Step{Action: action, Observation: obs} }
+
+// constRM gives every trajectory the same score.
+type constRM float64
+
+func (c constRM) Score(context.Context, string, []dataset.Step) (float64, error) { return float64(c), nil }
+
+// A reward model that answers with a non-finite score is an error for every method, not a
+// crash (MCTS) or a silent -Inf answer.
+func TestNonFiniteScoreIsAnError(t *testing.T) {
+	fx := fixtures(t, 1)[0]
+	for _, v := range []float64{math.Inf(-1), math.Inf(1), math.NaN()} {
+		for _, m := range []string{BestOfN, MCTS, Beam, Reflexion} {
+			p := newPlanner(t, fx, constRM(v), DefaultConfig())
+			if _, err := p.Plan(context.Background(), m, fx.tasks[0]); err == nil || !strings.Contains(err.Error(), "non-finite") {
+				t.Errorf("%s with score %v: %v", m, v, err)
+			}
+		}
+	}
+}

@@ -186,7 +186,9 @@ func (m *bpeModel) tokenize(s string, dst []token) []token {
 	}
 	syms := m.mergeWord(s)
 	if m.cache != nil && len(s) < maxCachedLen {
-		m.cache.put(s, syms)
+		// s may view a whole request's buffer (unsafe.String); a cached view would keep that
+		// buffer alive as long as the cache lives.
+		m.cache.put(strings.Clone(s), syms)
 	}
 	return m.toTokens(syms, dst)
 }
