@@ -179,7 +179,9 @@ func st(action, obs string) dataset.Step { return dataset.Step{Action: action, O
 // constRM gives every trajectory the same score.
 type constRM float64
 
-func (c constRM) Score(context.Context, string, []dataset.Step) (float64, error) { return float64(c), nil }
+func (c constRM) Score(context.Context, string, []dataset.Step) (float64, error) {
+	return float64(c), nil
+}
 
 // A reward model that answers with a non-finite score is an error for every method, not a
 // crash (MCTS) or a silent -Inf answer.

@@ -52,7 +52,7 @@ type Scorer struct {
 	// after the batcher has gone.
 	gate   sync.RWMutex
 	closed bool
-	wg      sync.WaitGroup
+	wg     sync.WaitGroup
 
 	OnBatch func(BatchInfo) // optional observer, called from the batching goroutine
 
