@@ -19,12 +19,14 @@ start=$(date +%s)
 step() { echo; echo "== $* ($(( $(date +%s) - start )) s)"; }
 
 step "synthesize triplets"
-for env in game24 shop; do
-  "$ARMAP" synth --config "$CONFIG" --env "$env" --triplets "$TRIPLETS" --seed 1 --out "$OUT/data/$env.jsonl" \
-    --summary "$OUT/data/$env.summary.json"
-  # held-out pairs for the training curve: other seeds, so other trajectories
-  "$ARMAP" synth --config "$CONFIG" --env "$env" --triplets "$HELDOUT" --seed 2 --out "$OUT/data/$env.heldout.jsonl" >/dev/null
-done
+# Training and held-out pairs come from disjoint train-split tasks (the test tasks, which the
+# planners are evaluated on, are never synthesized from): game24 puzzles 0-899 / 1000-1361,
+# shop tasks 100-2999 / 3000-3399.
+synth() { "$ARMAP" synth --config "$CONFIG" --env "$1" --tasks "$2" --triplets "$3" --seed "$4" --out "$5" "${@:6}"; }
+synth game24 0-899 "$TRIPLETS" 1 "$OUT/data/game24.jsonl" --summary "$OUT/data/game24.summary.json"
+synth game24 1000-1361 "$HELDOUT" 2 "$OUT/data/game24.heldout.jsonl" >/dev/null
+synth shop 100-2999 "$TRIPLETS" 1 "$OUT/data/shop.jsonl" --summary "$OUT/data/shop.summary.json"
+synth shop 3000-3399 "$HELDOUT" 2 "$OUT/data/shop.heldout.jsonl" >/dev/null
 
 step "train the tokenizer"
 "$ARMAP" tokenizer train --config "$CONFIG" --data "$OUT/data/game24.jsonl,$OUT/data/shop.jsonl" --out "$OUT/tokenizer.json"
