@@ -298,7 +298,7 @@ func (w *worker) perturbItem(ctx context.Context, task int, sl slot, rng *rand.R
 			return nil, err
 		}
 	} else {
-		neg, kind, err = w.perturb(ctx, task, posTr, sl.kind, rng, out)
+		neg, kind, err = w.perturb(ctx, task, posTr, goal, sl.kind, rng, out)
 		if err != nil {
 			return nil, err
 		}
@@ -313,7 +313,9 @@ func (w *worker) perturbItem(ctx context.Context, task int, sl slot, rng *rand.R
 
 // perturb makes a negative of kind, or of another allowed perturbation kind (in an order drawn
 // from rng) when kind does not apply to this positive. It returns kind "" when none applied.
-func (w *worker) perturb(ctx context.Context, task int, pos dataset.Trajectory, kind string, rng *rand.Rand, out *outcome) (run, string, error) {
+// goal is the shop goal pos fulfils when the instruction was refined (nil: the task's own), so
+// the kind is chosen against the instruction the triplet carries.
+func (w *worker) perturb(ctx context.Context, task int, pos dataset.Trajectory, goal *shop.Goal, kind string, rng *rand.Rand, out *outcome) (run, string, error) {
 	s := w.s
 	others := slices.DeleteFunc(slices.Clone(s.perturb), func(k string) bool { return k == kind })
 	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
@@ -328,7 +330,7 @@ func (w *worker) perturb(ctx context.Context, task int, pos dataset.Trajectory, 
 			tr, err = scripted.Game24Negative(pos, k, rng)
 			got = k
 		case "shop":
-			tr, err = scripted.ShopNegativeOfKind(ctx, w.e, task, pos, k, rng)
+			tr, err = scripted.ShopNegativeOfKindFor(ctx, w.e, task, pos, k, goal, rng)
 			got = k
 		case "household":
 			// The household maker draws its kind; ask again (a few times) for the one wanted.

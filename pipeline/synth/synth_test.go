@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +221,60 @@ func TestRefineShopGoalIsFulfilledByThePurchase(t *testing.T) {
 			t.Fatalf("goal %+v for chosen %v price %v", g, chosen, p.Price)
 		}
 	}
+}
+
+// TestShopRefinedNegativesAreLabelledForTheRefinedGoal checks meta.negative against the
+// instruction a refined triplet carries, not the task's own goal: an over_budget negative buys
+// above the refined ceiling, a wrong_item one buys something the refined goal does not rate 1.
+func TestShopRefinedNegativesAreLabelledForTheRefinedGoal(t *testing.T) {
+	cat, err := shop.NewCatalog(shop.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("shop", 300, 3)
+	cfg.Skill = 0.3 // more failed explorations, so more purchases to refine
+	cfg.Mix = Mix{Perturb: 1}
+	sum, _, ts := synth(t, cfg, Deps{Factory: func() (env.Env, error) { return shop.NewWithCatalog(cat), nil }})
+	checkTriplets(t, sum, ts, cfg.Triplets)
+	ceilingRe := regexp.MustCompile(`price lower than ([0-9.]+) dollars$`)
+	checked := map[string]int{}
+	for _, tr := range ts {
+		kind, _ := tr.Meta["negative"].(string)
+		if tr.Meta["refined"] != "offline" || (kind != "over_budget" && kind != "wrong_item") {
+			continue
+		}
+		m := ceilingRe.FindStringSubmatch(tr.Instruction)
+		if m == nil {
+			continue // no ceiling in the instruction: nothing is over budget
+		}
+		ceiling, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatalf("%s: ceiling %q: %v", tr.ID, m[1], err)
+		}
+		// the product bought: the last product click of the rejected side
+		var bought *shop.Product
+		for _, st := range tr.Rejected.Steps {
+			if a, ok := strings.CutPrefix(st.Action, "click["); ok {
+				if p, ok := cat.Product(strings.TrimSuffix(a, "]")); ok {
+					bought = p
+				}
+			}
+		}
+		if bought == nil {
+			t.Fatalf("%s: the rejected side opens no product", tr.ID)
+		}
+		checked[kind]++
+		switch {
+		case kind == "over_budget" && bought.Price <= ceiling:
+			t.Errorf("%s: over_budget negative bought %s at %.2f, within the refined ceiling %.2f (%q)", tr.ID, bought.ASIN, bought.Price, ceiling, tr.Instruction)
+		case kind == "wrong_item" && *tr.Rejected.EnvReward >= 1:
+			t.Errorf("%s: wrong_item negative fulfils the refined instruction %q", tr.ID, tr.Instruction)
+		}
+	}
+	if checked["over_budget"] == 0 || checked["wrong_item"] == 0 {
+		t.Fatalf("no refined over_budget or wrong_item negatives to check: %v", checked)
+	}
+	t.Logf("refined negatives checked: %v", checked)
 }
 
 func TestDedupDropsRepeats(t *testing.T) {

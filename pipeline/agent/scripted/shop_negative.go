@@ -60,6 +60,16 @@ var errNotApplicable = errors.New("not applicable")
 // ShopNegativeOfKind makes a negative of one kind; the error wraps a "not applicable" cause when
 // the positive offers no place for that kind or the change did not lower the reward.
 func ShopNegativeOfKind(ctx context.Context, e env.Env, task int, pos dataset.Trajectory, kind string, rng *rand.Rand) (dataset.Trajectory, error) {
+	return ShopNegativeOfKindFor(ctx, e, task, pos, kind, nil, rng)
+}
+
+// ShopNegativeOfKindFor is ShopNegativeOfKind for a positive that fulfils goal instead of the
+// task's own goal (synthesis rewrites a purchase's instruction to what was bought); nil means the
+// task's goal. The kind is chosen against goal, so that an over_budget negative costs more than
+// goal's ceiling and a wrong_item one does not fulfil goal, and the negative's EnvReward and
+// Success are its rating for goal (what pos.EnvReward must be too), not the env's reward for
+// the task.
+func ShopNegativeOfKindFor(ctx context.Context, e env.Env, task int, pos dataset.Trajectory, kind string, goal *shop.Goal, rng *rand.Rand) (dataset.Trajectory, error) {
 	se, ok := e.(shopNegEnv)
 	if !ok {
 		return dataset.Trajectory{}, fmt.Errorf("shop negative: env %T is not a shop env", e)
@@ -130,11 +140,14 @@ func ShopNegativeOfKind(ctx context.Context, e env.Env, task int, pos dataset.Tr
 			if se.View().Kind != shop.PageResults {
 				return na("the item was not opened from a results page")
 			}
-			g := se.Goal()
+			g, fits := se.Goal(), se.Satisfies
+			if goal != nil {
+				g, fits = goal, func(a string) bool { return shopFulfils(se.Catalog(), a, goal) }
+			}
 			var pool, fallback []string
 			for _, a := range se.View().Results {
 				pr, _ := se.Catalog().Product(a)
-				if se.Satisfies(a) || pr.Query != g.Query {
+				if fits(a) || pr.Query != g.Query {
 					continue
 				}
 				switch {
@@ -192,6 +205,15 @@ func ShopNegativeOfKind(ctx context.Context, e env.Env, task int, pos dataset.Tr
 	if len(tr.Steps) == 0 || !se.View().Done {
 		return dataset.Trajectory{}, na("the replay did not end with a purchase")
 	}
+	if goal != nil {
+		v := se.View()
+		pr, ok := se.Catalog().Product(v.ASIN)
+		if !ok {
+			return dataset.Trajectory{}, fmt.Errorf("shop negative: task %d: bought %q, not in the catalog", task, v.ASIN)
+		}
+		r := shop.ComputeReward(pr, pr.Price, v.Chosen, goal).Total
+		tr.EnvReward, tr.Success = r, r >= 1
+	}
 	if tr.EnvReward >= pos.EnvReward {
 		return dataset.Trajectory{}, na(fmt.Sprintf("reward %v is not below the positive's %v", tr.EnvReward, pos.EnvReward))
 	}
@@ -215,4 +237,22 @@ func shopRun(ctx context.Context, e env.Env, tr *dataset.Trajectory, acts []stri
 		}
 	}
 	return nil
+}
+
+// shopFulfils reports whether buying asin with g's options (those it offers) earns g's full
+// reward: the shop env's Satisfies for a goal that is not the current task's.
+func shopFulfils(cat *shop.Catalog, asin string, g *shop.Goal) bool {
+	p, ok := cat.Product(asin)
+	if !ok || p.Price > g.PriceUpper {
+		return false
+	}
+	chosen := make(map[string]string, len(g.Options))
+	for _, o := range g.Options {
+		grp := p.Group(o.Name)
+		if grp == nil || !slices.Contains(grp.Values, o.Value) {
+			return false
+		}
+		chosen[o.Name] = o.Value
+	}
+	return shop.ComputeReward(p, p.Price, chosen, g).Total >= 1-1e-9
 }

@@ -417,6 +417,46 @@ func TestShopNegative(t *testing.T) {
 	}
 }
 
+// TestShopNegativeForAnotherGoal makes negatives for a goal that is not the task's (a tighter
+// ceiling, just above what the positive paid): the kinds must hold against that goal, and the
+// negative's reward is its rating for it.
+func TestShopNegativeForAnotherGoal(t *testing.T) {
+	e := newShopEnv(t)
+	rng := rand.New(rand.NewPCG(5, 5))
+	made := map[string]int{}
+	for task := 0; task < 60; task++ {
+		pos := shopExpertTrajectory(t, e, task)
+		bought, _ := e.Catalog().Product(e.View().ASIN)
+		g := *e.Goal()
+		g.PriceUpper = bought.Price * 1.01
+		pos.EnvReward = shop.ComputeReward(bought, bought.Price, e.View().Chosen, &g).Total
+		if pos.EnvReward < 1 {
+			t.Fatalf("task %d: the tightened goal rates the expert's purchase %v", task, pos.EnvReward)
+		}
+		for _, kind := range []string{ShopNegOverBudget, ShopNegWrongItem} {
+			neg, err := ShopNegativeOfKindFor(shopBg, e, task, pos, kind, &g, rng)
+			if errors.Is(err, errNotApplicable) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("task %d %s: %v", task, kind, err)
+			}
+			made[kind]++
+			p, _ := e.Catalog().Product(e.View().ASIN)
+			info := shop.ComputeReward(p, p.Price, e.View().Chosen, &g)
+			if neg.EnvReward != info.Total || neg.EnvReward >= 1 || neg.Success {
+				t.Fatalf("task %d %s: reward %v, the goal rates it %+v", task, kind, neg.EnvReward, info)
+			}
+			if kind == ShopNegOverBudget && info.PriceOK {
+				t.Fatalf("task %d: over budget bought %s at %.2f, within the goal's %.2f", task, p.ASIN, p.Price, g.PriceUpper)
+			}
+		}
+	}
+	if made[ShopNegOverBudget] < 5 || made[ShopNegWrongItem] < 5 {
+		t.Errorf("negatives made for the other goal: %v", made)
+	}
+}
+
 func BenchmarkShopAct(b *testing.B) {
 	e := newShopEnv(b)
 	p := mustShop(b, 0.35)
