@@ -77,7 +77,8 @@ type Config struct {
 	// split are refused: the test tasks are held out for evaluation.
 	Split string `mapstructure:"split"`
 	// Tasks optionally narrows the tasks to a range "lo-hi" (inclusive), e.g. for http envs,
-	// which have no named splits.
+	// which have no named splits (their /info test_tasks are refused all the same); for an env
+	// that does not say how many tasks it has (num_tasks 0) the range is taken as given.
 	Tasks string `mapstructure:"tasks"`
 	// EnvSeed is the seed of the generated worlds (shop catalog, household scenes); 0 keeps the
 	// env's default. Planners must use the same value to see the same worlds.

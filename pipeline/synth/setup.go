@@ -97,6 +97,10 @@ func buildFactory(ctx context.Context, cfg Config) (env.Factory, error) {
 	return f, nil
 }
 
+// maxUnsizedTasks bounds the range taken as given from an env that does not say how many tasks it
+// has: every task number in it is held in memory.
+const maxUnsizedTasks = 1 << 20
+
 // pickTasks resolves the split (refusing any overlap with the env's test split) and the range.
 func (s *setup) pickTasks(e env.Env) error {
 	cfg := s.cfg
@@ -122,14 +126,50 @@ func (s *setup) pickTasks(e env.Env) error {
 			}
 		}
 	} else {
-		// No named splits (http): every task, unless a range narrows them.
+		// No named splits (http): every task, unless a range narrows them; the test tasks the
+		// server names in /info are held out.
 		if cfg.Split != "train" && cfg.Split != "all" {
 			return fmt.Errorf("synth: env %s has no named splits; use tasks: lo-hi instead of split %q", s.name, cfg.Split)
 		}
-		for i := 0; i < e.NumTasks(); i++ {
-			tasks = append(tasks, i)
+		var isTest func(int) bool
+		if he, ok := e.(*httpenv.Env); ok && len(he.Info().TestTasks) > 0 {
+			isTest = he.Info().IsTestTask
 		}
-		if cfg.Tasks == "" {
+		switch {
+		case cfg.Tasks != "" && e.NumTasks() == 0:
+			// The env cannot tell how many tasks it has: the range is taken as given, and a
+			// task past the end fails at Reset.
+			lo, hi, _ := parseRange(cfg.Tasks)
+			if hi-lo >= maxUnsizedTasks {
+				return fmt.Errorf("synth: tasks %q spans %d tasks; env %s does not say how many it has (num_tasks 0), and a range over %d is taken for a typo", cfg.Tasks, hi-lo+1, s.name, maxUnsizedTasks)
+			}
+			for i := lo; i <= hi; i++ {
+				tasks = append(tasks, i)
+			}
+		default:
+			for i := 0; i < e.NumTasks(); i++ {
+				tasks = append(tasks, i)
+			}
+		}
+		if isTest != nil {
+			n := len(tasks)
+			if cfg.Tasks != "" {
+				lo, hi, _ := parseRange(cfg.Tasks)
+				held := 0
+				for _, t := range tasks {
+					if t >= lo && t <= hi && isTest(t) {
+						held++
+					}
+				}
+				if held > 0 {
+					return fmt.Errorf("synth: tasks %q hold %d tasks of the %s test split (the server's test_tasks %v), which is held out for evaluation", cfg.Tasks, held, s.name, e.(*httpenv.Env).Info().TestTasks)
+				}
+			}
+			tasks = slices.DeleteFunc(tasks, isTest)
+			if cfg.Tasks == "" {
+				s.notes = append(s.notes, fmt.Sprintf("env %s has no named splits: drawing from its %d tasks outside the test tasks the server names (%d held out)", s.name, len(tasks), n-len(tasks)))
+			}
+		} else if cfg.Tasks == "" {
 			s.notes = append(s.notes, fmt.Sprintf("env %s has no splits: drawing from all %d tasks (set tasks: lo-hi to hold some out)", s.name, len(tasks)))
 		}
 	}
@@ -138,6 +178,9 @@ func (s *setup) pickTasks(e env.Env) error {
 		tasks = slices.DeleteFunc(tasks, func(t int) bool { return t < lo || t > hi })
 	}
 	if len(tasks) == 0 {
+		if e.NumTasks() == 0 && cfg.Tasks == "" {
+			return fmt.Errorf("synth: env %s does not say how many tasks it has (num_tasks 0); set tasks: lo-hi", s.name)
+		}
 		return fmt.Errorf("synth: no tasks to draw from (env %s, split %q, tasks %q)", s.name, cfg.Split, cfg.Tasks)
 	}
 	s.tasks = tasks

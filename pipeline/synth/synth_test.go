@@ -443,6 +443,92 @@ func TestHTTPEnv(t *testing.T) {
 	}
 }
 
+// unsizedShop is a shop env that does not say how many tasks it has (num_tasks 0 over http).
+type unsizedShop struct{ *shop.Env }
+
+func (unsizedShop) NumTasks() int { return 0 }
+
+func TestHTTPEnvTaskRangeAndTestSplit(t *testing.T) {
+	f, err := shop.NewFactory(shop.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(f env.Factory) string {
+		srv, err := httpenv.NewServer(f, httpenv.ServerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(srv)
+		t.Cleanup(hs.Close)
+		return hs.URL
+	}
+	sized := serve(f)
+	unsized := serve(func() (env.Env, error) {
+		e, err := f()
+		if err != nil {
+			return nil, err
+		}
+		return unsizedShop{e.(*shop.Env)}, nil
+	})
+	taskOf := func(tr dataset.Triplet) int {
+		id, _ := tr.Meta["task_id"].(string)
+		n, err := strconv.Atoi(strings.TrimPrefix(id, "shop/"))
+		if err != nil {
+			t.Fatalf("%s: task_id %q", tr.ID, id)
+		}
+		return n
+	}
+	run := func(base, tasks string) (Summary, []dataset.Triplet, string, error) {
+		cfg := testConfig("http", 12, 4)
+		cfg.HTTP.BaseURL, cfg.Policy, cfg.Tasks = base, PolicyRandom, tasks
+		cfg.Out = filepath.Join(t.TempDir(), "x.jsonl")
+		var log bytes.Buffer
+		sum, err := Run(context.Background(), cfg, Deps{Log: &log})
+		if err != nil {
+			return sum, nil, log.String(), err
+		}
+		_, _, ts := synth(t, cfg, Deps{})
+		return sum, ts, log.String(), nil
+	}
+
+	// num_tasks 0: the range is used as given.
+	sum, ts, _, err := run(unsized, "150-170")
+	if err != nil {
+		t.Fatalf("num_tasks 0 with tasks 150-170: %v", err)
+	}
+	checkTriplets(t, sum, ts, 12)
+	for _, tr := range ts {
+		if n := taskOf(tr); n < 150 || n > 170 {
+			t.Errorf("%s: task %d outside 150-170", tr.ID, n)
+		}
+	}
+	// ... and without a range there is nothing to draw from, said plainly.
+	if _, _, _, err := run(unsized, ""); err == nil || !strings.Contains(err.Error(), "num_tasks 0") {
+		t.Errorf("num_tasks 0 without tasks: got %v", err)
+	}
+
+	// The server names the shop's test tasks (0-99): a range into them is refused, sized or not.
+	for _, base := range []string{sized, unsized} {
+		if _, _, _, err := run(base, "90-120"); err == nil || !strings.Contains(err.Error(), "test split") {
+			t.Errorf("tasks 90-120 over the test tasks: got %v", err)
+		}
+	}
+	// Without a range, every task is drawn outside them.
+	sum, ts, log, err := run(sized, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTriplets(t, sum, ts, 12)
+	for _, tr := range ts {
+		if n := taskOf(tr); n < shop.NumTest {
+			t.Errorf("%s: drew test task %d", tr.ID, n)
+		}
+	}
+	if !strings.Contains(log, "held out") {
+		t.Errorf("the summary does not say that the test tasks are held out:\n%s", log)
+	}
+}
+
 // A factory override is used as given (planners and tests hand in their own env builds).
 func TestFactoryOverride(t *testing.T) {
 	f, err := shop.NewFactory(shop.Config{Seed: 9, Products: 1000})

@@ -157,6 +157,9 @@ func New(ctx context.Context, opt Options) (*Env, error) {
 	if e.info.Protocol > ProtocolVersion {
 		return nil, fmt.Errorf("httpenv: %s speaks protocol %d, this client %d", o.BaseURL, e.info.Protocol, ProtocolVersion)
 	}
+	if err := e.info.check(); err != nil {
+		return nil, fmt.Errorf("httpenv: GET %s/info: %w", o.BaseURL, err)
+	}
 	return e, nil
 }
 

@@ -296,6 +296,56 @@ func TestMalformedAnswer(t *testing.T) {
 	}
 }
 
+// The server publishes its env's test split in /info; the client checks the field.
+func TestInfoTestTasks(t *testing.T) {
+	ts, _, f := start(t, ServerOptions{})
+	e := client(t, ts.URL, Options{})
+	local, _ := household.New(household.Options{Seed: 1})
+	test, _ := local.Split("test")
+	in := e.Info()
+	if len(in.TestTasks) != 1 || in.TestTasks[0][0] != test[0] || in.TestTasks[0][1] != test[len(test)-1] {
+		t.Fatalf("test_tasks %v, want the household test split %d-%d", in.TestTasks, test[0], test[len(test)-1])
+	}
+	for _, task := range []int{0, test[0] - 1, test[0], test[len(test)-1], test[len(test)-1] + 1} {
+		if got, want := in.IsTestTask(task), slices.Contains(test, task); got != want {
+			t.Errorf("IsTestTask(%d) = %v, want %v", task, got, want)
+		}
+	}
+	if got := taskRanges([]int{7, 3, 4, 5, 9, 4}); fmt.Sprint(got) != "[[3 5] [7 7] [9 9]]" {
+		t.Errorf("taskRanges: %v", got)
+	}
+
+	for _, tc := range []struct{ info, want string }{
+		{`{"name": "x", "num_tasks": 10, "test_tasks": [[0, 1, 2]]}`, "test_tasks[0]"},
+		{`{"name": "x", "num_tasks": 10, "test_tasks": [[5, 2]]}`, "test_tasks[0]"},
+		{`{"name": "x", "num_tasks": 10, "test_tasks": [[0, 1], [8, 10]]}`, "test_tasks[1]"},
+		{`{"name": "x", "num_tasks": 10, "test_tasks": [3, 4]}`, "decode answer"},
+	} {
+		f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+			if r.URL.Path == "/info" {
+				w.Write([]byte(tc.info))
+				return true
+			}
+			return false
+		}
+		_, err := New(bg, Options{BaseURL: ts.URL})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "/info") {
+			t.Errorf("info %s: got %v, want an error naming /info and %s", tc.info, err, tc.want)
+		}
+	}
+	// num_tasks 0 ("cannot tell") bounds no range.
+	f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if r.URL.Path == "/info" {
+			w.Write([]byte(`{"name": "x", "num_tasks": 0, "test_tasks": [[100, 199]]}`))
+			return true
+		}
+		return false
+	}
+	if e, err := New(bg, Options{BaseURL: ts.URL}); err != nil || !e.Info().IsTestTask(150) {
+		t.Errorf("num_tasks 0 with test_tasks: %v", err)
+	}
+}
+
 func TestTimeoutAndCancel(t *testing.T) {
 	ts, _, f := start(t, ServerOptions{})
 	f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {

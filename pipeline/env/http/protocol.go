@@ -10,7 +10,7 @@
 // workers: each worker's episode lives in a session, named by an id the server assigns.
 //
 //	GET  {base}/info
-//	     -> {"name": "alfworld", "num_tasks": 134, "protocol": 1}
+//	     -> {"name": "alfworld", "num_tasks": 134, "protocol": 1, "test_tasks": [[0, 99]]}
 //	POST {base}/reset    {"session": "" | "<id>", "task": 7}
 //	     -> {"session": "<id>", "task_id": "alfworld/7", "instruction": "...",
 //	         "observation": "...", "admissible": ["go to cabinet 1", ...] | null}
@@ -22,6 +22,10 @@
 //	     -> {"session": "<id>"}
 //	POST {base}/close    {"session": "<id>"}
 //	     -> {}
+//
+// num_tasks is 0 when the server cannot tell how many tasks it has. The optional test_tasks lists
+// the tasks held out for evaluation as inclusive [lo, hi] ranges; synthesis refuses to draw from
+// them. Server publishes the "test" split of an env that implements env.Splits.
 //
 // An empty session in reset or restore asks the server to open a new one; its id comes back in
 // the answer and names the session from then on. A snapshot may be restored into any session of
@@ -40,7 +44,11 @@
 // failures with exponential backoff (honouring Retry-After), and reports other errors at once.
 package httpenv
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+)
 
 // ProtocolVersion is the protocol version this package speaks.
 const ProtocolVersion = 1
@@ -48,8 +56,50 @@ const ProtocolVersion = 1
 // Info is the answer to GET /info.
 type Info struct {
 	Name     string `json:"name"`
-	NumTasks int    `json:"num_tasks"`
+	NumTasks int    `json:"num_tasks"` // 0: the server cannot tell
 	Protocol int    `json:"protocol,omitempty"`
+	// TestTasks are the tasks held out for evaluation, as inclusive [lo, hi] ranges (none when
+	// the server does not say).
+	TestTasks [][]int `json:"test_tasks,omitempty"`
+}
+
+// check reports a malformed answer, naming the field.
+func (in Info) check() error {
+	for i, r := range in.TestTasks {
+		switch {
+		case len(r) != 2:
+			return fmt.Errorf("test_tasks[%d]: %v is not a range [lo, hi]", i, r)
+		case r[0] < 0 || r[1] < r[0]:
+			return fmt.Errorf("test_tasks[%d]: [%d, %d] is not a range with 0 <= lo <= hi", i, r[0], r[1])
+		case in.NumTasks > 0 && r[1] >= in.NumTasks:
+			return fmt.Errorf("test_tasks[%d]: [%d, %d] reaches past num_tasks %d", i, r[0], r[1], in.NumTasks)
+		}
+	}
+	return nil
+}
+
+// IsTestTask reports whether task lies in one of the TestTasks ranges.
+func (in Info) IsTestTask(task int) bool {
+	for _, r := range in.TestTasks {
+		if len(r) == 2 && task >= r[0] && task <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// taskRanges compacts task numbers into sorted inclusive [lo, hi] ranges.
+func taskRanges(tasks []int) [][]int {
+	ts := slices.Sorted(slices.Values(tasks))
+	var out [][]int
+	for _, t := range ts {
+		if n := len(out); n > 0 && t <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], t)
+			continue
+		}
+		out = append(out, []int{t, t})
+	}
+	return out
 }
 
 type resetRequest struct {

@@ -69,6 +69,13 @@ func NewServer(factory env.Factory, opt ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("httpenv server: make env: %w", err)
 	}
 	info := Info{Name: probe.Name(), NumTasks: probe.NumTasks(), Protocol: ProtocolVersion}
+	if sp, ok := probe.(env.Splits); ok {
+		// Publish the held-out split, so that clients synthesizing from this server can keep
+		// out of it; an env without a "test" split publishes none.
+		if test, err := sp.Split("test"); err == nil {
+			info.TestTasks = taskRanges(test)
+		}
+	}
 	if err := probe.Close(); err != nil {
 		return nil, fmt.Errorf("httpenv server: close probe env: %w", err)
 	}
