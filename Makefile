@@ -74,7 +74,9 @@ test-go:
 bench: build
 	ARMAP_BACKEND=$(CURDIR)/build/libarmap_cpu.so $(GO) test -run '^$$' -bench . -benchtime 3x ./engine/... ./cgo/...
 	bin/armap bench train --model tiny
-	bin/armap bench train --model bert-mini
+	@# bert-mini against the CPU peer in the same run, when shared/ is beside the checkout
+	if [ -f ../shared/bench/cpu_peer.py ] && [ -x /usr/bin/python3 ]; then \
+		bin/armap bench train --peer ../shared/bench/cpu_peer.py; else bin/armap bench train; fi
 
 demo: deps
 	$(MAKE) -j$(JOBS) backend
