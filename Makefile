@@ -75,7 +75,7 @@ bench: build
 	ARMAP_BACKEND=$(CURDIR)/build/libarmap_cpu.so $(GO) test -run '^$$' -bench . -benchtime 3x ./engine/... ./cgo/...
 	bin/armap bench train --model tiny
 	@# bert-mini against the CPU peer in the same run, when shared/ is beside the checkout
-	if [ -f ../shared/bench/cpu_peer.py ] && [ -x /usr/bin/python3 ]; then \
+	if [ -f ../shared/bench/cpu_peer.py ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
 		bin/armap bench train --peer ../shared/bench/cpu_peer.py; else bin/armap bench train; fi
 
 demo: deps
