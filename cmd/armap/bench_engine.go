@@ -80,7 +80,7 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 	c.Flags().String("peer", "", "path to cpu_peer.py to run side by side (needs /usr/bin/python3 with python3-torch)")
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
 	c.Flags().Int("threads", 0, "intra-op threads (0 = all cores)")
-	a.l.bind(c, "threads", "threads")
+	a.l.bind("threads", "threads")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		names, _ := cmd.Flags().GetString("workloads")
 		preset, _ := cmd.Flags().GetString("model")
@@ -151,7 +151,7 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 	c.Flags().Int("shrink", 1, "divide model sizes by N (smoke runs)")
 	c.Flags().Int("steps", 0, "override timed steps per workload")
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
-	a.l.bind(c, "device", "device")
+	a.l.bind("device", "device")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		names, _ := cmd.Flags().GetString("workloads")
 		dts, _ := cmd.Flags().GetString("dtype")
@@ -205,7 +205,7 @@ func newBenchCheckCmd() *cobra.Command {
 	}
 	c.Flags().String("device", "cuda", "device to check against the CPU path")
 	c.Flags().String("fixtures", "../shared/fixtures/hf", "folder with models/{bert,llama,qwen2}_tiny")
-	a.l.bind(c, "device", "device")
+	a.l.bind("device", "device")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		fx, _ := cmd.Flags().GetString("fixtures")
 		b, err := openBackend(cfg)

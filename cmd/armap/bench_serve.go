@@ -95,8 +95,8 @@ them); nothing is trained. Sequence lengths are uniform in [--min-len, --max-len
 	f.String("out", "", "write the JSON report here (atomically) instead of stdout")
 	f.String("device", "cpu", "cpu or cuda")
 	f.Int("threads", 0, "intra-op threads (0 = all cores)")
-	a.l.bind(c, "device", "device")
-	a.l.bind(c, "threads", "threads")
+	a.l.bind("device", "device")
+	a.l.bind("threads", "threads")
 	return a.command(c, runBenchServe)
 }
 

@@ -35,10 +35,10 @@ func newLoader() *loader {
 	return &loader{v: v, binds: map[string]string{}}
 }
 
-// bind ties a flag of cmd to a configuration key.
-func (l *loader) bind(cmd *cobra.Command, flag, key string) {
+// bind ties a flag to a configuration key; the flag itself is looked up at load time, after
+// cobra has parsed the command line.
+func (l *loader) bind(flag, key string) {
 	l.binds[flag] = key
-	_ = cmd // flags are looked up at load time, after cobra parsed them
 }
 
 // defaults registers every leaf of def (via mapstructure tags) as a key with its default, so

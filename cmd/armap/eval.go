@@ -100,7 +100,7 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 		{"device", "device", "cpu", "cpu or cuda"},
 	} {
 		f.String(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	for _, s := range []struct {
 		flag, key, usage string
@@ -114,7 +114,7 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 		{"threads", "threads", "intra-op threads (0 = all cores)", 0},
 	} {
 		f.Int(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	for _, s := range []struct {
 		flag, key, usage string
@@ -125,14 +125,14 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 		{"target-price", "eval.planner.target.price", "custom target: penalty per dollar spent (shop)", 0},
 	} {
 		f.Float64(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	f.StringSlice("methods", d.Methods, "methods to run, comma-separated")
-	a.l.bind(c, "methods", "eval.methods")
+	a.l.bind("methods", "eval.methods")
 	f.Uint64("seed", 42, "seed of every random choice (per task: derived from seed and task)")
-	a.l.bind(c, "seed", "seed")
+	a.l.bind("seed", "seed")
 	f.Uint64("env-seed", 0, "seed of the generated worlds (shop catalog, household scenes); use synthesis' value")
-	a.l.bind(c, "env-seed", "eval.env_seed")
+	a.l.bind("env-seed", "eval.env_seed")
 	c = a.command(c, runEval)
 	c.AddCommand(newEvalCheckCmd())
 	return c

@@ -22,8 +22,8 @@ func newInfoCmd() *cobra.Command {
 	c.Flags().String("device", "cpu", "backend to load: cpu or cuda")
 	c.Flags().Int("threads", 0, "intra-op threads (0 = all cores)")
 	c.Flags().Bool("json", false, "print JSON")
-	a.l.bind(c, "device", "device")
-	a.l.bind(c, "threads", "threads")
+	a.l.bind("device", "device")
+	a.l.bind("threads", "threads")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		b, err := openBackend(cfg)
 		if err != nil {

@@ -40,7 +40,7 @@ counted. Statistics go to stderr.`,
 	for flag, key := range map[string]string{"model": "score.model", "data": "score.data", "out": "score.out",
 		"tokenizer": "score.tokenizer", "batch-tokens": "score.batch_tokens", "max-length": "score.max_length",
 		"device": "device", "threads": "threads"} {
-		a.l.bind(c, flag, key)
+		a.l.bind(flag, key)
 	}
 	return a.command(c, runScore)
 }

@@ -64,10 +64,10 @@ answers the requests in flight and exits 0.`,
 	f.Int("threads", 0, "intra-op threads (0 = all cores)")
 	for _, flag := range []string{"model", "tokenizer", "addr", "max-body-bytes", "max-items", "max-input-tokens", "truncate",
 		"api-key-env", "max-batch-tokens", "max-wait", "queue-limit", "read-timeout", "write-timeout", "shutdown-timeout"} {
-		a.l.bind(c, flag, "serve."+flagKey(flag))
+		a.l.bind(flag, "serve."+flagKey(flag))
 	}
-	a.l.bind(c, "device", "device")
-	a.l.bind(c, "threads", "threads")
+	a.l.bind("device", "device")
+	a.l.bind("threads", "threads")
 	return a.command(c, runServe)
 }
 

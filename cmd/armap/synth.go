@@ -58,7 +58,7 @@ household ` + strings.Join(synth.AllKinds("household", false), ", ") + `.`,
 		{"llm-model", "llm.model", "", "model name served at --llm-base-url"},
 	} {
 		f.String(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	for _, s := range []struct {
 		flag, key, usage string
@@ -73,7 +73,7 @@ household ` + strings.Join(synth.AllKinds("household", false), ", ") + `.`,
 		{"max-consecutive-failures", "synth.max_consecutive_failures", "LLM/env failures in a row that end the run", d.MaxConsecutiveFailures},
 	} {
 		f.Int(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	for _, s := range []struct {
 		flag, key, usage string
@@ -86,14 +86,14 @@ household ` + strings.Join(synth.AllKinds("household", false), ", ") + `.`,
 		{"mix-llm", "synth.mix.llm", "weight of LLM-written wrong answers (game24, needs the llm: section)", d.Mix.LLM},
 	} {
 		f.Float64(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	f.Uint64("seed", 42, "seed of every random choice")
-	a.l.bind(c, "seed", "seed")
+	a.l.bind("seed", "seed")
 	f.Uint64("env-seed", 0, "seed of the generated worlds (shop catalog, household scenes); 0: the env's default")
-	a.l.bind(c, "env-seed", "synth.env_seed")
+	a.l.bind("env-seed", "synth.env_seed")
 	f.StringSlice("kinds", nil, "negative kinds to make (default: all of the env's)")
-	a.l.bind(c, "kinds", "synth.kinds")
+	a.l.bind("kinds", "synth.kinds")
 	return a.command(c, runSynth)
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -87,8 +88,8 @@ HuggingFace tokenizer.json; from-scratch presets take their vocabulary size from
 	c.Flags().Int("vocab-size", d.VocabSize, "vocabulary size, special tokens included")
 	c.Flags().String("out", "tokenizer.json", "output tokenizer.json")
 	c.Flags().Int("min-frequency", d.MinFrequency, "stop merging below this pair count (0: HF default)")
-	a.l.bind(c, "vocab-size", "tokenizer.vocab_size")
-	a.l.bind(c, "min-frequency", "tokenizer.min_frequency")
+	a.l.bind("vocab-size", "tokenizer.vocab_size")
+	a.l.bind("min-frequency", "tokenizer.min_frequency")
 	parent.AddCommand(a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		files, _ := cmd.Flags().GetString("data")
 		out, _ := cmd.Flags().GetString("out")
@@ -134,15 +135,5 @@ HuggingFace tokenizer.json; from-scratch presets take their vocabulary size from
 }
 
 func splitList(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' })
 }

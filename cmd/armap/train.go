@@ -39,7 +39,7 @@ tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
 		{"dtype", "train.dtype", d.DType, "compute dtype: f32, or bf16 (CUDA autocast)"},
 	} {
 		f.String(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	for _, s := range []struct {
 		flag, key, usage string
@@ -59,16 +59,16 @@ tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
 		{"lora-rank", "train.lora.rank", "LoRA rank (0: full fine-tuning)", d.LoRA.Rank},
 	} {
 		f.Int(s.flag, s.def, s.usage)
-		a.l.bind(c, s.flag, s.key)
+		a.l.bind(s.flag, s.key)
 	}
 	f.Float64("lr", d.LR, "peak learning rate")
-	a.l.bind(c, "lr", "train.lr")
+	a.l.bind("lr", "train.lr")
 	f.Uint64("seed", 42, "seed for initialization, data order and dropout")
-	a.l.bind(c, "seed", "seed")
+	a.l.bind("seed", "seed")
 	f.Bool("resume", false, "continue from the newest checkpoint in --out")
-	a.l.bind(c, "resume", "train.resume")
+	a.l.bind("resume", "train.resume")
 	f.Bool("grad-checkpointing", false, "recompute activations in backward to save memory")
-	a.l.bind(c, "grad-checkpointing", "train.grad_checkpointing")
+	a.l.bind("grad-checkpointing", "train.grad_checkpointing")
 	return a.command(c, runTrain)
 }
 
