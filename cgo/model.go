@@ -105,6 +105,9 @@ type ModelOptions struct {
 	LoRARank          int
 	LoRAAlpha         float32
 	LoRATargets       int
+	// NoCUDAGraphs makes every CUDA scoring call run the eager forward instead of replaying a
+	// captured graph (for comparisons, or if a driver misbehaves under capture).
+	NoCUDAGraphs bool
 }
 
 // TensorInfo describes one named tensor.
@@ -152,7 +155,7 @@ func (b *Backend) NewModel(cfg ModelConfig, opt ModelOptions) (*Model, error) {
 	co := C.armap_model_options{
 		device: C.int32_t(opt.Device), device_index: C.int32_t(opt.DeviceIndex), compute_dtype: C.int32_t(opt.ComputeDType),
 		grad_checkpointing: b2i(opt.GradCheckpointing), seed: C.uint64_t(opt.Seed), lora_rank: C.int32_t(opt.LoRARank),
-		lora_alpha: C.float(opt.LoRAAlpha), lora_targets: C.int32_t(opt.LoRATargets),
+		lora_alpha: C.float(opt.LoRAAlpha), lora_targets: C.int32_t(opt.LoRATargets), cuda_graphs: -b2i(opt.NoCUDAGraphs),
 	}
 	var h *C.armap_model
 	var e C.armap_error

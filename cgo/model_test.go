@@ -416,3 +416,73 @@ func TestScoreWithSeveralLabels(t *testing.T) {
 		t.Fatalf("%v %v", s, err)
 	}
 }
+
+// Scoring keeps bf16 copies of the weights between calls; every write to the weights (an
+// optimizer step, a tensor written by the host) must be seen by the next score.
+func TestScoreSeesNewWeights(t *testing.T) {
+	b := openCPU(t)
+	for _, fam := range []Family{Encoder, Decoder} {
+		t.Run(fam.String(), func(t *testing.T) {
+			cfg := tinyConfig(fam)
+			open := func() *Model {
+				m, err := b.NewModel(cfg, ModelOptions{Seed: 9, ComputeDType: BF16})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { m.Close() })
+				return m
+			}
+			// copyOf scores bt with a fresh model holding m's current weights: no cached copies.
+			copyOf := func(m *Model, bt *Batch) []float32 {
+				fresh := open()
+				infos, err := m.Tensors()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ti := range infos {
+					buf := make([]float32, ti.Numel)
+					if err := m.ReadTensor(ti.Name, buf); err != nil {
+						t.Fatal(err)
+					}
+					if err := fresh.WriteTensor(ti.Name, buf); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s, err := fresh.Score(bt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			m := open()
+			bt := pairBatch(5)
+			before, err := m.Score(bt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			trainSteps(t, m, bt, 3)
+			after, _ := m.Score(bt)
+			if maxDiff(before, after) == 0 {
+				t.Fatal("three optimizer steps left the scores unchanged")
+			}
+			if d := maxDiff(after, copyOf(m, bt)); d != 0 {
+				t.Fatalf("scores after training differ from a fresh copy of the weights by %g: stale cached weights", d)
+			}
+			head := map[Family]string{Encoder: "classifier.weight", Decoder: "score.weight"}[fam]
+			w := make([]float32, cfg.HiddenSize)
+			for i := range w {
+				w[i] = float32(i%5) * 0.1
+			}
+			if err := m.WriteTensor(head, w); err != nil {
+				t.Fatal(err)
+			}
+			written, _ := m.Score(bt)
+			if maxDiff(written, after) == 0 {
+				t.Fatal("writing the head left the scores unchanged")
+			}
+			if d := maxDiff(written, copyOf(m, bt)); d != 0 {
+				t.Fatalf("scores after a write differ from a fresh copy by %g", d)
+			}
+		})
+	}
+}

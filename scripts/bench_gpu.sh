@@ -1,52 +1,67 @@
 #!/usr/bin/env bash
-# The GPU check, as one command on a CUDA host, from the repository root:
+# The GPU check, as one command on a CUDA host, from the repository root. Phases, in order:
 #   build  builds build/libarmap_cuda.so (scripts/build_cuda.sh) unless it is there;
 #   check  correctness on the GPU against the CPU path of the same backend (fixture rewards f32
-#          1e-4, bf16 2e-2; f32 and bf16 training curves against the CPU float32 one);
-#   peer   the peer scripts (HF transformers + PyTorch) on the same card;
-#   armap  armap's workloads, merged with the peer figures into
-#          bench/results/<date>-<card>.json with issue 6's ratios.
-# PHASES selects phases (default "build check peer armap"), so the work can be split over calls
-# that each stay under a time limit. Needs bin/armap (built on any x86-64 Linux with
+#          1e-4, bf16 2e-2; CUDA graphs against eager; checkpointing with dropout; f32 and bf16
+#          training curves against the CPU float32 one);
+#   armap  armap's workloads (T1-T3, S1-S4) into bench/results/<date>-<card>.json;
+#   peer   the peer scripts (HF transformers + PyTorch) on the same card, whose figures are then
+#          merged into that file with issue 6's ratios.
+# armap runs before the peers so that a run cut short keeps armap's figures. PHASES selects
+# phases (default "build check armap peer"). Needs bin/armap (built on any x86-64 Linux with
 # `make armap`), python3 with torch and transformers.
 #   PEER_DIR  folder with peer_bench.py and varlen_bench.py (default ../shared/bench or .dev/peer)
 #   FIXTURES  the HF fixtures (default ../shared/fixtures/hf or .dev/fixtures/hf)
-#   WORK      where intermediate JSON goes (default .dev/gpu, kept between calls)
+#   WORK      where intermediate JSON goes (default .dev/gpu)
+# Where $OUT is set (the device tool), the log and every JSON file are copied there as they appear.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pick() { for d in "$@"; do [ -e "$d" ] && { (cd "$d" && pwd); return; }; done; echo ""; }
 PEER_DIR=${PEER_DIR:-$(pick ../shared/bench .dev/peer)}
 FIXTURES=${FIXTURES:-$(pick ../shared/fixtures/hf .dev/fixtures/hf)}
-PHASES=${PHASES:-build check peer armap}
+PHASES=${PHASES:-build check armap peer}
 RESULTS=${RESULTS:-bench/results}
 WORK=${WORK:-.dev/gpu}
 mkdir -p "$RESULTS" "$WORK"
 WORK=$(cd "$WORK" && pwd)
 has() { [[ " $PHASES " == *" $1 "* ]]; }
+save() { [ -n "${OUT:-}" ] && cp "$@" "$OUT/" 2>/dev/null; true; }
+t0=$(date +%s)
+phase() { echo "== $1 (at $(( $(date +%s) - t0 )) s)"; }
 rc=0
 [ -x bin/armap ] || { echo "bench_gpu: bin/armap missing (build it with make armap and carry bin/)" >&2; exit 1; }
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,temperature.gpu --format=csv,noheader || true
 if has build && { [ ! -f build/libarmap_cuda.so ] || [ -n "${REBUILD:-}" ]; }; then
+  phase build
   scripts/build_cuda.sh || exit 1
 fi
 export ARMAP_BACKEND=$PWD/build/libarmap_cuda.so
 bin/armap info --device cuda || exit 1
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -c 'A-Za-z0-9\n' '-' | sed 's/-*$//')
+out="$RESULTS/$(date -u +%F)-${card:-gpu}.json"
 if has check; then
   [ -n "$FIXTURES" ] || { echo "bench_gpu: no fixtures (set FIXTURES)" >&2; exit 1; }
-  echo "== correctness"
-  timeout 180 bin/armap bench check --device cuda --fixtures "$FIXTURES" > "$WORK/check.json" || rc=1
+  phase "correctness"
+  timeout 200 bin/armap bench check --device cuda --fixtures "$FIXTURES" > "$WORK/check.json" || rc=1
+  save "$WORK/check.json"
+fi
+if has armap; then
+  phase "armap"
+  timeout 240 bin/armap bench gpu --device cuda --out "$out" || rc=1
+  save "$out"
 fi
 if has peer; then
   [ -n "$PEER_DIR" ] && [ -f "$PEER_DIR/peer_bench.py" ] || { echo "bench_gpu: no peer scripts (set PEER_DIR)" >&2; exit 1; }
-  echo "== peer (HF transformers + PyTorch) from $PEER_DIR"
-  (cd "$WORK" && OUT="$WORK" PYTHONUNBUFFERED=1 timeout 300 python3 "$PEER_DIR/peer_bench.py") || rc=1
+  phase "peer (HF transformers + PyTorch) from $PEER_DIR"
   (cd "$WORK" && OUT="$WORK" PYTHONUNBUFFERED=1 timeout 150 python3 "$PEER_DIR/varlen_bench.py") || rc=1
+  save "$WORK/varlen_bench.json"
+  (cd "$WORK" && OUT="$WORK" PYTHONUNBUFFERED=1 timeout 300 python3 "$PEER_DIR/peer_bench.py") || rc=1
+  save "$WORK/peer_bench.json"
+  if [ -f "$out" ]; then
+    bin/armap bench merge "$out" --peer-dir "$WORK" || rc=1
+    save "$out"
+  fi
 fi
-if has armap; then
-  echo "== armap"
-  card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -c 'A-Za-z0-9\n' '-' | sed 's/-*$//')
-  out="$RESULTS/$(date +%F)-${card:-gpu}.json"
-  timeout 240 bin/armap bench gpu --device cuda --peer-dir "$WORK" --out "$out" || rc=1
-  [ -n "${OUT:-}" ] && cp "$out" "$WORK"/*.json "$OUT/" 2>/dev/null
-  echo "bench_gpu: wrote $out"
-fi
+phase "done"
+[ -f "$out" ] && echo "bench_gpu: wrote $out"
 exit $rc

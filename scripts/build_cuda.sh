@@ -22,15 +22,23 @@ FLAGS=(-O2 -std=c++17 -fPIC -fvisibility=hidden -DARMAP_CUDA -D_GLIBCXX_USE_CXX1
        -Ikernels/include -I"$TD/include" -I"$TD/include/torch/csrc/api/include" -I"$CUDA_HOME/include")
 t0=$(date +%s)
 pids=()
+srcs=()
 for src in kernels/src/*.cpp; do
-  obj="$OUT/cuda/$(basename "${src%.cpp}").o"
-  g++ "${FLAGS[@]}" -c "$src" -o "$obj" &
+  name=$(basename "${src%.cpp}")
+  g++ "${FLAGS[@]}" -c "$src" -o "$OUT/cuda/$name.o" 2> "$OUT/cuda/$name.log" &
   pids+=($!)
+  srcs+=("$name")
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 0.2; done
 done
 fail=0
-for p in "${pids[@]}"; do wait "$p" || fail=1; done
-[ $fail = 0 ] || { echo "build_cuda: compile failed" >&2; exit 1; }
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    fail=1
+    echo "build_cuda: kernels/src/${srcs[$i]}.cpp failed:" >&2
+    grep -E "error|note: candidate" "$OUT/cuda/${srcs[$i]}.log" | head -20 >&2
+  fi
+done
+[ $fail = 0 ] || { echo "build_cuda: compile failed (full logs in $OUT/cuda/*.log)" >&2; exit 1; }
 g++ -shared -o "$OUT/libarmap_cuda.so" "$OUT"/cuda/*.o -L"$TD/lib" -Wl,-rpath,"$TD/lib" \
   -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10 -Wl,--as-needed \
   -L"$CUDA_HOME/lib64" -lcudart

@@ -25,6 +25,7 @@ func newBenchCmd() *cobra.Command {
 		newBenchServeCmd,
 		newBenchTrainCmd,
 		newBenchGPUCmd,
+		newBenchMergeCmd,
 		newBenchCheckCmd,
 	} {
 		c.AddCommand(mk())

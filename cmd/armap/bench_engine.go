@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -35,7 +37,26 @@ func selectWorkloads(all []bench.Workload, names string) ([]bench.Workload, erro
 	return out, nil
 }
 
+// gitCommit names the commit the binary was built from (Go records it at build time, so a
+// binary carried to a host without the repository still knows), else the checkout's HEAD.
 func gitCommit() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if len(rev) >= 7 {
+			if dirty {
+				return rev[:7] + "-dirty"
+			}
+			return rev[:7]
+		}
+	}
 	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "unknown"
@@ -196,6 +217,41 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 	})
 }
 
+func newBenchMergeCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "merge REPORT",
+		Short: "Attach the peer scripts' figures to a `bench gpu` report written without them",
+		Long: `Reads a report of armap bench gpu, attaches the figures of peer_bench.json and
+varlen_bench.json from --peer-dir with issue 6's ratios, and writes it to --out (default: in
+place). scripts/bench_gpu.sh times armap first and the peers after it, so that a run cut short
+still keeps armap's figures.`,
+		Args: cobra.ExactArgs(1),
+	}
+	c.Flags().String("peer-dir", "", "folder with peer_bench.json and varlen_bench.json")
+	c.Flags().String("out", "", "output path (default: REPORT)")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		peerDir, _ := cmd.Flags().GetString("peer-dir")
+		out, _ := cmd.Flags().GetString("out")
+		if out == "" {
+			out = args[0]
+		}
+		data, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		var rep bench.Report
+		if err := json.Unmarshal(data, &rep); err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		if err := bench.AttachPeers(&rep, peerDir); err != nil {
+			return err
+		}
+		logRatios(&rep, func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), f+"\n", a...) })
+		return writeBenchJSON(out, cmd.OutOrStdout(), &rep)
+	}
+	return c
+}
+
 func newBenchCheckCmd() *cobra.Command {
 	a := newApp()
 	c := &cobra.Command{
@@ -223,6 +279,24 @@ func newBenchCheckCmd() *cobra.Command {
 				bad++
 			}
 		}
+		graphs, err := bench.CheckGraphs(b, deviceOf(cfg.Device), cgo.BF16)
+		if err != nil {
+			return err
+		}
+		for _, g := range graphs {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%-11s bf16 CUDA graphs vs eager over %d batches: max rel err %.2e (tolerance %.0e) %v\n", g.Model, g.Batches, g.MaxRelErr, g.Tolerance, map[bool]string{true: "ok", false: "FAIL"}[g.OK])
+			if !g.OK {
+				bad++
+			}
+		}
+		ckpt, err := bench.CheckCheckpointing(b, deviceOf(cfg.Device), cgo.BF16, 10)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps %v\n", ckpt.MaxDiff, ckpt.Steps, map[bool]string{true: "ok", false: "FAIL"}[ckpt.OK])
+		if !ckpt.OK {
+			bad++
+		}
 		var curves []*bench.CurveCheck
 		for _, c := range []struct {
 			dt  cgo.DType
@@ -239,7 +313,7 @@ func newBenchCheckCmd() *cobra.Command {
 			}
 			curves = append(curves, curve)
 		}
-		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "train_curves": curves}); err != nil {
+		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "graphs": graphs, "checkpointing": ckpt, "train_curves": curves}); err != nil {
 			return err
 		}
 		if bad > 0 {

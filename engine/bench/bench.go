@@ -26,6 +26,8 @@ type Workload struct {
 	Warmup int    `json:"warmup"` // untimed first steps
 	// PairedLengths gives chosen and rejected of a pair the same length (peer_bench's fixed shapes).
 	PairedLengths bool `json:"-"`
+	// NoGraphs scores with the eager forward on every call (no captured CUDA graphs).
+	NoGraphs bool `json:"-"`
 }
 
 // CPU workloads: the shapes of shared/bench/cpu_peer.py (bert-mini, 16 pairs per step).
@@ -45,6 +47,8 @@ func GPU() []Workload {
 		{Name: "T3", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3},
 		{Name: "S1", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3},
 		{Name: "S2", Model: "bert-base", Count: 1, MinLen: 256, MaxLen: 256, Steps: 30, Warmup: 3},
+		// S2 without CUDA graphs: what the graphs save on a latency-bound call.
+		{Name: "S2_eager", Model: "bert-base", Count: 1, MinLen: 256, MaxLen: 256, Steps: 30, Warmup: 3, NoGraphs: true},
 		{Name: "S3", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2},
 		{Name: "S4", Model: "llama-1b", Count: 64, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3},
 	}
@@ -142,7 +146,7 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	// The preset's dropout stays on for training, as the peers train HF models in train mode
 	// with their default dropout (0.1 for BERT).
 	cfg := mc.Backend()
-	m, err := b.NewModel(cfg, cgo.ModelOptions{Device: opt.Device, ComputeDType: opt.DType, Seed: opt.Seed})
+	m, err := b.NewModel(cfg, cgo.ModelOptions{Device: opt.Device, ComputeDType: opt.DType, Seed: opt.Seed, NoCUDAGraphs: w.NoGraphs})
 	if err != nil {
 		return nil, err
 	}

@@ -133,3 +133,31 @@ func TestCheckCurveBF16OnCPU(t *testing.T) {
 		t.Fatalf("bf16 curve does not track f32, or f32 did not learn: %+v", c)
 	}
 }
+
+// On CPU there are no graphs, so both models run the same eager forward: the harness must
+// report an exact match.
+func TestCheckGraphsOnCPU(t *testing.T) {
+	res, err := CheckGraphs(backend(t), cgo.CPU, cgo.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("%d checks", len(res))
+	}
+	for _, r := range res {
+		if r.MaxRelErr != 0 || !r.OK || r.Batches != 16 {
+			t.Errorf("%+v", r)
+		}
+	}
+}
+
+// On CPU the dropout generator is rewound exactly, so checkpointing changes nothing at all.
+func TestCheckCheckpointingOnCPU(t *testing.T) {
+	c, err := CheckCheckpointing(backend(t), cgo.CPU, cgo.F32, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxDiff != 0 || !c.OK || c.Steps != 3 {
+		t.Fatalf("%+v", c)
+	}
+}

@@ -140,3 +140,129 @@ func CheckCurve(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int, tol flo
 	c.OK = c.MaxDiff <= tol
 	return c, nil
 }
+
+// GraphCheck compares scoring through captured CUDA graphs with the eager forward of the same
+// weights, over batches whose shapes repeat (so that budgets are captured and then replayed) and
+// alternate (so that graphs sharing one memory pool are replayed in turn).
+type GraphCheck struct {
+	Model     string  `json:"model"`
+	Batches   int     `json:"batches"`
+	MaxRelErr float64 `json:"max_rel_err"`
+	Tolerance float64 `json:"tolerance"`
+	OK        bool    `json:"ok"`
+}
+
+// CheckGraphs scores the same batches with graphs on and off (in dt, on dev) for a small encoder
+// and a small decoder preset. Graphs apply to CUDA bf16/f16 only; elsewhere both sides are eager.
+func CheckGraphs(b *cgo.Backend, dev cgo.Device, dt cgo.DType) ([]GraphCheck, error) {
+	var out []GraphCheck
+	for _, preset := range []string{"bert-mini", "tiny-llama"} {
+		mc, err := model.Preset(preset)
+		if err != nil {
+			return nil, err
+		}
+		open := func(noGraphs bool) (*cgo.Model, error) {
+			return b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 21, NoCUDAGraphs: noGraphs})
+		}
+		g, err := open(false)
+		if err != nil {
+			return nil, err
+		}
+		e, err := open(true)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		var bs []*cgo.Batch
+		shapes := []Workload{
+			{Count: 1, MinLen: 256, MaxLen: 256}, {Count: 7, MinLen: 10, MaxLen: 200},
+			{Count: 33, MinLen: 1, MaxLen: 120}, {Count: 2, MinLen: 400, MaxLen: 512},
+		}
+		for round := 0; round < 4; round++ {
+			for i, w := range shapes {
+				bt, _ := batches(w, mc.VocabSize, 1, uint64(100*round+i))
+				bs = append(bs, bt[0])
+			}
+		}
+		c := GraphCheck{Model: preset, Batches: len(bs), Tolerance: 1e-3}
+		for _, bt := range bs {
+			want, err := e.Score(bt)
+			if err == nil {
+				var got []float32
+				got, err = g.Score(bt)
+				for i := range want {
+					c.MaxRelErr = math.Max(c.MaxRelErr, math.Abs(float64(got[i]-want[i]))/math.Max(1, math.Abs(float64(want[i]))))
+				}
+			}
+			if err != nil {
+				g.Close()
+				e.Close()
+				return nil, fmt.Errorf("%s: %w", preset, err)
+			}
+		}
+		g.Close()
+		e.Close()
+		c.OK = c.MaxRelErr <= c.Tolerance
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// CheckpointCheck compares training with and without activation checkpointing on dev, with
+// dropout on: the recomputed layers must draw the same dropout masks as the first pass.
+type CheckpointCheck struct {
+	DType   string  `json:"dtype"`
+	Steps   int     `json:"steps"`
+	MaxDiff float64 `json:"max_abs_loss_diff"`
+	OK      bool    `json:"ok"`
+}
+
+// CheckCheckpointing trains bert-mini with dropout 0.1 for steps steps twice from the same seed.
+func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int) (*CheckpointCheck, error) {
+	mc, err := model.Preset("bert-mini")
+	if err != nil {
+		return nil, err
+	}
+	mc.HiddenDropout, mc.AttentionDropout = 0.1, 0.1
+	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}
+	bs, _ := batches(w, mc.VocabSize, steps, 5)
+	curve := func(ckpt bool) ([]float64, error) {
+		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt})
+		if err != nil {
+			return nil, err
+		}
+		defer m.Close()
+		tr, err := m.NewTrainer(cgo.TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1})
+		if err != nil {
+			return nil, err
+		}
+		var out []float64
+		for _, bt := range bs {
+			st, err := tr.Accumulate(bt, nil)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tr.Step(); err != nil {
+				return nil, err
+			}
+			out = append(out, st.Loss)
+		}
+		return out, nil
+	}
+	plain, err := curve(false)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := curve(true)
+	if err != nil {
+		return nil, err
+	}
+	c := &CheckpointCheck{DType: dtypeName(dt), Steps: steps}
+	for i := range plain {
+		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(plain[i]-ck[i]))
+	}
+	// Bitwise equality is not promised on a GPU (atomics in some backward kernels), but a
+	// different dropout mask moves the loss by far more than this.
+	c.OK = c.MaxDiff <= 2e-3
+	return c, nil
+}

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct or a signature below changes; the Go binding refuses a mismatch. */
-#define ARMAP_ABI_VERSION 1
+#define ARMAP_ABI_VERSION 2
 
 /* The library is built with hidden visibility; only these entry points are exported. */
 #if defined(__GNUC__)
@@ -92,6 +92,8 @@ typedef struct {
   int32_t lora_rank;          /* 0 = full fine-tuning */
   float lora_alpha;
   int32_t lora_targets;       /* ARMAP_LORA_* bits; 0 = q|v */
+  int32_t cuda_graphs;        /* CUDA bf16/f16 scoring replays captured graphs at bucketed token
+                                 budgets: 0 = on, -1 = off (eager every call) */
 } armap_model_options;
 
 typedef struct {

@@ -124,7 +124,7 @@ std::string shape_str(at::IntArrayRef s) {
   return o.str();
 }
 
-Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs) {
+HostBatch check_batch(const Model& m, const armap_batch& b, bool need_pairs) {
   need_ptr(b.tokens, "batch tokens");
   need_ptr(b.cu_seqlens, "batch cu_seqlens");
   if (b.num_seqs < 1) invalid("batch has no sequences");
@@ -134,29 +134,32 @@ Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs) {
   if (cu[b.num_seqs] != b.num_tokens)
     invalid("cu_seqlens[" + std::to_string(b.num_seqs) + "] = " + std::to_string(cu[b.num_seqs]) +
             " does not equal num_tokens " + std::to_string(b.num_tokens));
-  Packed p;
-  p.cu_host.resize(b.num_seqs + 1);
-  std::vector<int64_t> pos(b.num_tokens), first(b.num_seqs), last(b.num_seqs), tok(b.num_tokens);
+  HostBatch h;
+  h.cu.resize(b.num_seqs + 1);
+  h.tokens.resize(b.num_tokens);
+  h.positions.resize(b.num_tokens);
+  h.first.resize(b.num_seqs);
+  h.last.resize(b.num_seqs);
   for (int32_t i = 0; i < b.num_seqs; i++) {
     const int64_t s = cu[i], e = cu[i + 1], len = e - s;
     if (len < 1) invalid("sequence " + std::to_string(i) + " is empty (cu_seqlens must increase)");
     if (len > m.cfg.max_positions)
       invalid("sequence " + std::to_string(i) + " has " + std::to_string(len) + " tokens, more than max_positions " +
               std::to_string(m.cfg.max_positions));
-    p.cu_host[i] = s;
-    p.max_len = std::max(p.max_len, len);
-    first[i] = s;
-    last[i] = e - 1;
+    h.cu[i] = s;
+    h.max_len = std::max(h.max_len, len);
+    h.first[i] = s;
+    h.last[i] = e - 1;
     for (int64_t j = s; j < e; j++) {
       const int32_t id = b.tokens[j];
       if (id < 0 || id >= m.cfg.vocab_size)
         invalid("token id " + std::to_string(id) + " at position " + std::to_string(j - s) + " of sequence " +
                 std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(m.cfg.vocab_size) + ")");
-      tok[j] = id;
-      pos[j] = j - s;
+      h.tokens[j] = id;
+      h.positions[j] = j - s;
     }
   }
-  p.cu_host[b.num_seqs] = b.num_tokens;
+  h.cu[b.num_seqs] = b.num_tokens;
   if (need_pairs) {
     need_ptr(b.pairs, "batch pairs");
     if (b.num_pairs < 1) invalid("training batch has no pairs");
@@ -168,23 +171,32 @@ Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs) {
     if (!(b.loss_weight > 0) || !std::isfinite(b.loss_weight))
       invalid("loss_weight must be a positive number, got " + std::to_string(b.loss_weight));
   }
+  return h;
+}
+
+Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs) { return upload(m, check_batch(m, b, need_pairs)); }
+
+Packed upload(const Model& m, const HostBatch& h) {
+  Packed p;
+  p.cu_host = h.cu;
+  p.max_len = h.max_len;
   // One host buffer and one copy for all index tensors (pinned and asynchronous on CUDA).
-  const int64_t T = b.num_tokens, n = b.num_seqs;
+  const int64_t T = (int64_t)h.tokens.size(), n = (int64_t)h.first.size();
   auto host = at::empty({2 * T + 2 * n}, at::TensorOptions().dtype(at::kLong));
 #ifdef ARMAP_CUDA
   if (m.device.is_cuda()) host = host.pin_memory();
 #endif
-  int64_t* h = host.data_ptr<int64_t>();
-  std::copy(tok.begin(), tok.end(), h);
-  std::copy(pos.begin(), pos.end(), h + T);
-  std::copy(first.begin(), first.end(), h + 2 * T);
-  std::copy(last.begin(), last.end(), h + 2 * T + n);
+  int64_t* d = host.data_ptr<int64_t>();
+  std::copy(h.tokens.begin(), h.tokens.end(), d);
+  std::copy(h.positions.begin(), h.positions.end(), d + T);
+  std::copy(h.first.begin(), h.first.end(), d + 2 * T);
+  std::copy(h.last.begin(), h.last.end(), d + 2 * T + n);
   auto dev = m.device.is_cpu() ? host : host.to(m.device, /*non_blocking=*/true);
   p.tokens = dev.narrow(0, 0, T);
   p.positions = dev.narrow(0, T, T);
   p.first = dev.narrow(0, 2 * T, n);
   p.last = dev.narrow(0, 2 * T + n, n);
-  std::vector<int32_t> cu32(cu, cu + b.num_seqs + 1);
+  std::vector<int32_t> cu32(h.cu.begin(), h.cu.end());
   p.cu = at::tensor(cu32, at::TensorOptions().dtype(at::kInt)).to(m.device);
   return p;
 }
@@ -299,8 +311,10 @@ armap_status armap_model_write_tensor(armap_model* h, const char* name, int32_t 
                                       armap_error* err) {
   return guard(err, [&] {
     need_ptr(name, "tensor name");
-    auto& p = model_of(h).param(name);
+    auto& m = model_of(h);
+    auto& p = m.param(name);
     write_tensor(p.name, p.t, dtype, src, numel);
+    m.weights_changed();
   });
 }
 
@@ -314,7 +328,16 @@ armap_status armap_model_score(armap_model* h, const armap_batch* b, float* scor
     need_ptr(b, "batch");
     need_ptr(scores, "scores buffer");
     c10::InferenceMode im;
-    Packed p = pack_batch(m, *b, false);
+    HostBatch hb = check_batch(m, *b, false);
+#ifdef ARMAP_CUDA
+    if (score_with_graph(m, hb, scores)) return;
+#endif
+    Packed p = upload(m, hb);
+    struct CacheOn {
+      Model& m;
+      explicit CacheOn(Model& m) : m(m) { m.use_cast_cache = true; }
+      ~CacheOn() { m.use_cast_cache = false; }
+    } cache_on(m);
     // The reward is the first label: exactly num_seqs floats, whatever num_labels is.
     auto r = m.forward(p, false).select(1, 0).to(at::kCPU).contiguous();
     std::memcpy(scores, r.data_ptr<float>(), r.nbytes());

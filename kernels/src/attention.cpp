@@ -62,6 +62,7 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
                             bool causal, double dropout, at::Generator* gen) {
   const int64_t T = q.size(0), H = q.size(1), D = q.size(2);
 #if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
+  // The same condition as Model::uses_flash (q is in the compute dtype).
   if (q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) && D <= 256 &&
       D % 8 == 0) {
     const int64_t rep = H / k.size(1);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -60,6 +61,8 @@ struct Packed {
   int64_t num_seqs() const { return (int64_t)cu_host.size() - 1; }
 };
 
+struct ScoreGraphs;  // captured CUDA graphs of the scoring forward (score_graph.cpp)
+
 struct Model {
   armap_model_config cfg{};
   armap_model_options opt{};
@@ -82,9 +85,23 @@ struct Model {
 
   at::Generator gen;               // dropout randomness, on the model's device
 
+  // Scoring reuses the compute-dtype copies of the weights instead of casting every weight on
+  // every call (a cast per weight is most of the launches of a small batch). Keyed by the
+  // parameter's TensorImpl; emptied by weights_changed().
+  std::unordered_map<const void*, at::Tensor> cast_cache;
+  bool use_cast_cache = false;     // set for the duration of a scoring forward
+  std::shared_ptr<ScoreGraphs> graphs;
+  bool graphs_failed = false;      // a capture failed: eager from then on
+
   // Rewards [num_seqs, num_labels] in float32. train enables dropout.
   at::Tensor forward(const Packed& p, bool train);
   Param& param(const std::string& name);
+  // Drops everything derived from the weights (cast copies, captured graphs that point at them).
+  // Every path that writes a parameter calls it.
+  void weights_changed();
+  // Whether attention runs as packed flash attention (CUDA, PyTorch >= 2, bf16/f16): the only
+  // path whose work does not depend on the host-side sequence lengths, so it can be captured.
+  bool uses_flash() const;
 };
 
 // Builds a model with from-scratch weights (deterministic in opt.seed, independent of device).
@@ -92,8 +109,24 @@ Model* create_model(const armap_model_config& cfg, const armap_model_options& op
 // Folds LoRA adapters into the base weights.
 void merge_lora(Model& m);
 
-// Checks a batch against the model (ids, lengths, pairs) and moves it to the device.
+// A validated batch on the host: the index arrays that Packed holds on the device.
+struct HostBatch {
+  std::vector<int64_t> tokens, positions, first, last;
+  std::vector<int64_t> cu;         // num_seqs + 1 offsets
+  int64_t max_len = 0;
+};
+// Checks a batch against the model (ids, lengths, pairs); names the sequence and position of a
+// bad token.
+HostBatch check_batch(const Model& m, const armap_batch& b, bool need_pairs);
+// Moves a checked batch to the device.
+Packed upload(const Model& m, const HostBatch& h);
+// check_batch, then upload.
 Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs);
+
+// Scores through a captured CUDA graph of the forward at the batch's token budget, padding the
+// batch with filler sequences up to it. Returns false, having done nothing, when graphs do not
+// apply (CPU, float32, a large batch, graphs off); the caller then runs the eager forward.
+bool score_with_graph(Model& m, const HostBatch& hb, float* scores);
 
 // Multi-head attention over packed sequences. q: [T, H, D]; k, v: [T, Hkv, D]. Returns [T, H * D].
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,

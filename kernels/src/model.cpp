@@ -3,6 +3,7 @@
 // RMSNorm, RoPE, SwiGLU, grouped-query attention, last-token pooling). Parameters carry their
 // HuggingFace names so that checkpoints load and export without a mapping table.
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <sstream>
@@ -70,35 +71,59 @@ struct Builder {
   }
 };
 
+// An activation in the compute dtype.
 at::Tensor cast(const Model& m, const at::Tensor& t) {
   if (!t.defined() || t.scalar_type() == m.compute) return t;
   return t.to(m.compute);
 }
 
+// A parameter in the compute dtype. While scoring, the copy is kept until the weights change.
+// Never for activations: a freed activation's TensorImpl address can be reused.
+at::Tensor weight(const Model& m, const at::Tensor& t) {
+  if (!t.defined() || t.scalar_type() == m.compute) return t;
+  if (!m.use_cast_cache) return t.to(m.compute);
+  auto& cache = const_cast<Model&>(m).cast_cache;
+  auto it = cache.find(t.unsafeGetTensorImpl());
+  if (it != cache.end()) return it->second;
+  auto c = t.to(m.compute);
+  cache.emplace(t.unsafeGetTensorImpl(), c);
+  return c;
+}
+
 at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
-  auto y = at::linear(x, cast(m, l.w), l.b.defined() ? cast(m, l.b) : at::Tensor());
+  auto y = at::linear(x, weight(m, l.w), l.b.defined() ? weight(m, l.b) : at::Tensor());
   if (l.lora_a.defined()) {
-    y = y + at::linear(at::linear(x, cast(m, l.lora_a)), cast(m, l.lora_b)) * l.lora_scale;
+    y = y + at::linear(at::linear(x, weight(m, l.lora_a)), weight(m, l.lora_b)) * l.lora_scale;
   }
   return y;
 }
 
 at::Tensor dropout(const at::Tensor& x, double p, bool train, at::Generator* gen) {
   if (!train || p <= 0) return x;
-  // Our own mask rather than at::dropout so that the randomness comes from the model's generator
-  // and is saved in checkpoints.
+  // On CUDA the model's generator is the device's default one, which the fused dropout kernel
+  // draws from: one pass instead of three, and still seeded, saved and rewound with the model.
+  if (x.is_cuda()) return at::dropout(x, p, true);
+  // On CPU our own mask, so that the randomness comes from the model's private generator.
   auto keep = at::empty_like(x).bernoulli_(1.0 - p, *gen);
   return x * keep / (1.0 - p);
 }
 
 at::Tensor rms_norm(const Model& m, const at::Tensor& x, const at::Tensor& w) {
+#if defined(ARMAP_CUDA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8))
+  // PyTorch's fused RMSNorm (float accumulation, one pass forward and backward) instead of the
+  // seven elementwise passes below: the norms are a large share of a decoder's memory traffic.
+  if (x.is_cuda()) return at::rms_norm(x, {x.size(-1)}, weight(m, w), (double)m.cfg.norm_eps);
+#endif
   // HF computes the variance in float32 and casts back before the weight.
   auto xf = x.to(at::kFloat);
   auto y = xf * at::rsqrt(xf.pow(2).mean({-1}, true) + (double)m.cfg.norm_eps);
-  return cast(m, w) * y.to(x.scalar_type());
+  return weight(m, w) * y.to(x.scalar_type());
 }
 
 at::Tensor layer_norm(const Model& m, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  // The CUDA kernel accumulates in float32 for bf16/f16 input, so it runs on the compute dtype
+  // directly: no float32 copy of the activations in and out.
+  if (x.is_cuda()) return at::layer_norm(x, {x.size(-1)}, weight(m, w), weight(m, b), (double)m.cfg.norm_eps);
   auto y = at::layer_norm(x.to(at::kFloat), {x.size(-1)}, w, b, (double)m.cfg.norm_eps);
   return y.to(x.scalar_type());
 }
@@ -113,6 +138,20 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 }
 
 }  // namespace
+
+void Model::weights_changed() {
+  graphs.reset();  // before the cast copies their captured kernels read
+  cast_cache.clear();
+}
+
+bool Model::uses_flash() const {
+#if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
+  return device.is_cuda() && (compute == at::kBFloat16 || compute == at::kHalf) && head_dim <= 256 &&
+         head_dim % 8 == 0;
+#else
+  return false;
+#endif
+}
 
 Param& Model::param(const std::string& name) {
   auto it = index.find(name);
@@ -253,6 +292,7 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
 }
 
 void merge_lora(Model& m) {
+  m.weights_changed();
   at::NoGradGuard ng;
   auto fold = [](Linear& l) {
     if (!l.lora_a.defined()) return;

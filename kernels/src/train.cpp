@@ -59,37 +59,38 @@ double Trainer::lr_at(int64_t s) const {
 
 void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats* out) {
   Packed p = pack_batch(*m, b, true);
-  auto r = m->forward(p, true).select(1, 0);  // [n]
+  // Pairs and margins go to the device before the forward is queued: a copy from pageable memory
+  // waits for the stream, and after the forward it would stall the host until the GPU caught up.
   const int64_t np = b.num_pairs;
   auto pairs = at::from_blob(const_cast<int32_t*>(b.pairs), {np, 2}, at::kInt).to(at::kLong).to(m->device);
+  at::Tensor mg;
+  if (b.margins) mg = at::from_blob(const_cast<float*>(b.margins), {np}, at::kFloat).to(m->device);
+  auto r = m->forward(p, true).select(1, 0);  // [n]
   auto rc = r.index_select(0, pairs.select(1, 0));
   auto rr = r.index_select(0, pairs.select(1, 1));
   auto diff = rc - rr;
-  auto z = diff;
-  if (b.margins) {
-    auto mg = at::from_blob(const_cast<float*>(b.margins), {np}, at::kFloat).to(m->device);
-    z = diff - mg;
-  }
+  auto z = mg.defined() ? diff - mg : diff;
   auto loss = -at::log_sigmoid(z).mean();
   if (cfg.center_rewards_coefficient > 0) {
     loss = loss + cfg.center_rewards_coefficient * (rc + rr).pow(2).mean();
   }
   (loss * (double)b.loss_weight).backward();
 
-  auto d = diff.detach().to(at::kCPU);
+  // One device-to-host copy (one synchronization) for the loss and every pair's difference.
+  auto host = at::cat({loss.detach().reshape({1}).to(at::kFloat), diff.detach().to(at::kFloat)}).to(at::kCPU);
+  auto ha = host.accessor<float, 1>();
   int32_t correct = 0;
   double msum = 0;
-  auto da = d.accessor<float, 1>();
   for (int64_t i = 0; i < np; i++) {
-    correct += da[i] > 0;
-    msum += da[i];
+    correct += ha[i + 1] > 0;
+    msum += ha[i + 1];
   }
   if (rewards) {
     auto rc_host = r.detach().to(at::kCPU).contiguous();
     std::memcpy(rewards, rc_host.data_ptr<float>(), sizeof(float) * p.num_seqs());
   }
   if (out) {
-    out->loss = loss.item<double>();
+    out->loss = ha[0];
     out->correct = correct;
     out->margin_sum = msum;
     out->tokens = b.num_tokens;
@@ -100,12 +101,16 @@ void Trainer::update(armap_step_stats* out) {
   at::NoGradGuard ng;
   std::vector<at::Tensor> grads;
   grads.reserve(trainable.size());
-  std::vector<at::Tensor> norms;
   for (auto i : trainable) {
     auto& g = m->params[i].t.mutable_grad();
     if (!g.defined()) g = at::zeros_like(m->params[i].t);  // unused this step (e.g. absent tokens)
     grads.push_back(g);
-    norms.push_back(g.to(at::kFloat).norm(2));
+  }
+  std::vector<at::Tensor> norms;
+  if (m->device.is_cuda()) {
+    norms = at::_foreach_norm(grads, 2);  // a few multi-tensor launches instead of one per tensor
+  } else {
+    for (auto& g : grads) norms.push_back(g.norm(2));
   }
   double total = norms.empty() ? 0.0 : at::stack(norms).to(at::kDouble).norm(2).item<double>();
   if (!std::isfinite(total)) {
@@ -117,7 +122,11 @@ void Trainer::update(armap_step_stats* out) {
     // torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1.
     double coef = cfg.max_grad_norm / (total + 1e-6);
     if (coef < 1.0) {
-      for (auto& g : grads) g.mul_(coef);
+      if (m->device.is_cuda()) {
+        at::_foreach_mul_(grads, at::Scalar(coef));
+      } else {
+        for (auto& g : grads) g.mul_(coef);
+      }
     }
   }
   const double lr = lr_at(step);
@@ -139,11 +148,13 @@ void Trainer::update(armap_step_stats* out) {
         steps.push_back(at::full({}, (double)(step + 1), at::TensorOptions().dtype(at::kFloat).device(m->device)));
       }
       if (ps.empty()) continue;
-      at::_fused_adamw_(ps, gs, m1, m2, {}, steps, lr, cfg.beta1, cfg.beta2, g == 0 ? cfg.weight_decay : 0.0, cfg.eps,
+      std::vector<at::Tensor> no_max_exp_avg_sqs;  // amsgrad off
+      at::_fused_adamw_(ps, gs, m1, m2, no_max_exp_avg_sqs, steps, lr, cfg.beta1, cfg.beta2, g == 0 ? cfg.weight_decay : 0.0, cfg.eps,
                         false, false);
     }
     step += 1;
     zero_grad();
+    m->weights_changed();
     if (out) {
       out->step = step;
       out->lr = lr;
@@ -169,6 +180,7 @@ void Trainer::update(armap_step_stats* out) {
     w.addcdiv_(exp_avg[j], denom, -step_size);
   }
   zero_grad();
+  m->weights_changed();
   if (out) {
     out->step = step;
     out->lr = lr;
