@@ -54,7 +54,7 @@ armap: bin/armap
 
 bin/armap: $(GO_SRCS)
 	@mkdir -p bin
-	$(GO) build -o bin/armap ./cmd/armap
+	$(GO) build -ldflags "-X main.buildCommit=$$(git rev-parse --short HEAD 2>/dev/null)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty)" -o bin/armap ./cmd/armap
 
 cuda:
 	scripts/build_cuda.sh

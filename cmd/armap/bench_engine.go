@@ -37,9 +37,15 @@ func selectWorkloads(all []bench.Workload, names string) ([]bench.Workload, erro
 	return out, nil
 }
 
-// gitCommit names the commit the binary was built from (Go records it at build time, so a
-// binary carried to a host without the repository still knows), else the checkout's HEAD.
+// buildCommit is set at link time (make armap: -X main.buildCommit=...).
+var buildCommit string
+
+// gitCommit names the commit the binary was built from (so that a binary carried to a host
+// without the repository still knows), else the checkout's HEAD.
 func gitCommit() string {
+	if buildCommit != "" {
+		return buildCommit
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		rev, dirty := "", false
 		for _, s := range bi.Settings {
