@@ -100,7 +100,7 @@ void write_tensor(const std::string& name, at::Tensor& t, int32_t dtype, const v
   auto host = at::from_blob(const_cast<void*>(src), t.sizes(), at::TensorOptions().dtype(to_scalar_type(dtype)));
   if (host.is_floating_point() && !at::isfinite(host).all().item<bool>())
     invalid("tensor " + name + " holds NaN or infinite values");
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   t.copy_(host);
 }
 

@@ -130,7 +130,7 @@ struct Checkpoint : torch::autograd::Function<Checkpoint> {
     if (h->gen) h->rng_before = h->gen->get_state();
     at::Tensor y;
     {
-      at::NoGradGuard ng;
+      c10::NoGradGuard ng;
       y = h->fn(x);
     }
     ctx->save_for_backward({x});
@@ -149,7 +149,7 @@ struct Checkpoint : torch::autograd::Function<Checkpoint> {
     }
     at::Tensor y;
     {
-      at::AutoGradMode on(true);
+      c10::AutoGradMode on(true);
       y = h->fn(x);
     }
     if (h->gen) h->gen->set_state(rng_now);

@@ -59,7 +59,7 @@ struct Builder {
       // Kaiming-uniform-like A and zero B (as PEFT) so the adapted model starts equal to the base.
       l.lora_a = add(prefix + ".lora_A.weight", {r, in}, 'a', true);
       {
-        at::NoGradGuard ng;
+        c10::NoGradGuard ng;
         l.lora_a.mul_(1.0 / (std * std::sqrt((double)in)));
       }
       l.lora_b = add(prefix + ".lora_B.weight", {out, r}, '0', true);
@@ -293,7 +293,7 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
 
 void merge_lora(Model& m) {
   m.weights_changed();
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   auto fold = [](Linear& l) {
     if (!l.lora_a.defined()) return;
     l.w.add_(at::matmul(l.lora_b, l.lora_a) * l.lora_scale);

@@ -98,7 +98,7 @@ void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats
 }
 
 void Trainer::update(armap_step_stats* out) {
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   std::vector<at::Tensor> grads;
   grads.reserve(trainable.size());
   for (auto i : trainable) {
