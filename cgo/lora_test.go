@@ -54,7 +54,8 @@ func TestLoRA(t *testing.T) {
 			bt := pairBatch(1)
 			s0, _ := base.Score(bt)
 			s1, _ := lm.Score(bt)
-			if maxDiff(s0, s1) != 0 {
+			// Not bit-exact: without adapters q/k/v run as one fused product, with them separately.
+			if maxDiff(s0, s1) > 1e-6 {
 				t.Fatalf("fresh adapters change the scores by %g", maxDiff(s0, s1))
 			}
 			infos, _ := lm.Tensors()

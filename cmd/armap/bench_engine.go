@@ -278,6 +278,11 @@ func newBenchCheckCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		full, err := bench.CheckPresetDevice(b, "bert-base", deviceOf(cfg.Device))
+		if err != nil {
+			return err
+		}
+		res = append(res, full...)
 		bad := 0
 		for _, r := range res {
 			fmt.Fprintf(cmd.ErrOrStderr(), "%-11s %-4s max rel err %.2e (tolerance %.0e) %v\n", r.Model, r.DType, r.MaxRelErr, r.Tolerance, map[bool]string{true: "ok", false: "FAIL"}[r.OK])
@@ -305,15 +310,16 @@ func newBenchCheckCmd() *cobra.Command {
 		}
 		var curves []*bench.CurveCheck
 		for _, c := range []struct {
-			dt  cgo.DType
-			tol float64
-		}{{cgo.F32, 1e-3}, {cgo.BF16, 0.05}} {
-			curve, err := bench.CheckCurve(b, deviceOf(cfg.Device), c.dt, 30, c.tol)
+			preset string
+			dt     cgo.DType
+			tol    float64
+		}{{"tiny", cgo.F32, 1e-3}, {"tiny", cgo.BF16, 0.05}, {"tiny-llama", cgo.F32, 1e-3}, {"tiny-llama", cgo.BF16, 0.05}} {
+			curve, err := bench.CheckCurve(b, c.preset, deviceOf(cfg.Device), c.dt, 30, c.tol)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "train curve %s vs CPU f32: max |loss diff| %.4f over %d steps (loss %.3f -> %.3f) %v\n",
-				curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1], map[bool]string{true: "ok", false: "FAIL"}[curve.OK])
+			fmt.Fprintf(cmd.ErrOrStderr(), "train curve %-10s %s vs CPU f32: max |loss diff| %.4f over %d steps (loss %.3f -> %.3f) %v\n",
+				curve.Model, curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1], map[bool]string{true: "ok", false: "FAIL"}[curve.OK])
 			if !curve.OK {
 				bad++
 			}

@@ -125,7 +125,7 @@ func TestAttachPeers(t *testing.T) {
 }
 
 func TestCheckCurveBF16OnCPU(t *testing.T) {
-	c, err := CheckCurve(backend(t), cgo.CPU, cgo.BF16, 12, 0.1)
+	c, err := CheckCurve(backend(t), "tiny", cgo.CPU, cgo.BF16, 12, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,8 +76,48 @@ func CheckDevice(b *cgo.Backend, fixtures string, dev cgo.Device) ([]DeviceCheck
 	return out, nil
 }
 
+// CheckPresetDevice scores a batch with a from-scratch preset (full size: bert-base) on dev and
+// on the CPU, as CheckDevice does for the fixtures: the device kernels are exercised at real
+// layer sizes, where the tiny fixtures could hide a shape-dependent fault.
+func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device) ([]DeviceCheck, error) {
+	mc, err := model.Preset(preset)
+	if err != nil {
+		return nil, err
+	}
+	bs, _ := batches(Workload{Count: 4, MinLen: 64, MaxLen: 512}, mc.VocabSize, 1, 17)
+	score := func(d cgo.Device, dt cgo.DType) ([]float32, error) {
+		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17})
+		if err != nil {
+			return nil, err
+		}
+		defer m.Close()
+		return m.Score(bs[0])
+	}
+	want, err := score(cgo.CPU, cgo.F32)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeviceCheck
+	for _, c := range []struct {
+		dt  cgo.DType
+		tol float64
+	}{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}} {
+		got, err := score(dev, c.dt)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", preset, dtypeName(c.dt), err)
+		}
+		worst := 0.0
+		for i := range want {
+			worst = math.Max(worst, math.Abs(float64(got[i]-want[i]))/math.Max(1, math.Abs(float64(want[i]))))
+		}
+		out = append(out, DeviceCheck{Model: preset, DType: dtypeName(c.dt), MaxRelErr: worst, Tolerance: c.tol, OK: worst <= c.tol})
+	}
+	return out, nil
+}
+
 // CurveCheck compares a short training run on a device with the CPU float32 one.
 type CurveCheck struct {
+	Model   string    `json:"model"`
 	DType   string    `json:"dtype"`
 	F32     []float64 `json:"cpu_f32_loss"`
 	Other   []float64 `json:"loss"`
@@ -85,12 +125,12 @@ type CurveCheck struct {
 	OK      bool      `json:"ok"`
 }
 
-// CheckCurve trains the tiny preset for steps steps on the CPU in float32 and on dev in dt from
-// the same seed and data, and reports whether the loss curves agree within tol. The reference
-// is the CPU path so that a defect shared by every precision of the device path (its optimizer,
-// say) shows up too.
-func CheckCurve(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int, tol float64) (*CurveCheck, error) {
-	mc, err := model.Preset("tiny")
+// CheckCurve trains a small preset (tiny, tiny-llama) for steps steps on the CPU in float32 and
+// on dev in dt from the same seed and data, and reports whether the loss curves agree within
+// tol. The reference is the CPU path so that a defect shared by every precision of the device
+// path (its optimizer, say) shows up too.
+func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, steps int, tol float64) (*CurveCheck, error) {
+	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +173,7 @@ func CheckCurve(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int, tol flo
 	if err != nil {
 		return nil, err
 	}
-	c := &CurveCheck{DType: dtypeName(dt), F32: ref, Other: got}
+	c := &CurveCheck{Model: preset, DType: dtypeName(dt), F32: ref, Other: got}
 	for i := range ref {
 		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(ref[i]-got[i]))
 	}

@@ -139,15 +139,15 @@ func TestHFParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The head's bias gets an exactly zero gradient from a pairwise loss (it cancels in
-			// r_c - r_r). Float rounding leaves transformers a residue near 1e-8, which Adam's
-			// normalization turns into a step of up to lr; here the residue is exactly 0. So where the
+			// r_c - r_r). Float rounding leaves a residue near 1e-8 of either sign, in transformers
+			// and here alike, which Adam's normalization turns into a step of up to lr. So where the
 			// head has a bias, the rewards after the step are compared up to one common shift, and
-			// the shift is bounded by what one Adam step can move a scalar.
+			// the shift is bounded by two such steps in opposite directions.
 			shift := 0.0
 			if cfg.Family() == cgo.Encoder {
 				shift = float64(after[0]) - ref.TrainStep.RewardsAfterStep[0]
-				if math.Abs(shift) > o.LR*1.01 {
-					t.Errorf("common shift %v exceeds one Adam step (lr %v)", shift, o.LR)
+				if math.Abs(shift) > 2*o.LR*1.01 {
+					t.Errorf("common shift %v exceeds two Adam steps (lr %v)", shift, o.LR)
 				}
 			}
 			for i, w := range ref.TrainStep.RewardsAfterStep {

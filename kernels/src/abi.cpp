@@ -182,10 +182,11 @@ Packed upload(const Model& m, const HostBatch& h) {
   p.max_len = h.max_len;
   // One host buffer and one copy for all index tensors (pinned and asynchronous on CUDA).
   const int64_t T = (int64_t)h.tokens.size(), n = (int64_t)h.first.size();
-  auto host = at::empty({2 * T + 2 * n}, at::TensorOptions().dtype(at::kLong));
+  auto opts = at::TensorOptions().dtype(at::kLong);
 #ifdef ARMAP_CUDA
-  if (m.device.is_cuda()) host = host.pin_memory();
+  if (m.device.is_cuda()) opts = opts.pinned_memory(true);
 #endif
+  auto host = at::empty({2 * T + 2 * n}, opts);
   int64_t* d = host.data_ptr<int64_t>();
   std::copy(h.tokens.begin(), h.tokens.end(), d);
   std::copy(h.positions.begin(), h.positions.end(), d + T);

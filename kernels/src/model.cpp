@@ -98,6 +98,57 @@ at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
   return y;
 }
 
+// Several linear layers of the same input as one matrix product (q/k/v, gate/up): one read of x
+// and one larger GEMM instead of several, and in backward one product for x's gradient instead
+// of several plus their sum. Layers with LoRA adapters run separately. The concatenated weight
+// is kept with the cast copies while scoring.
+std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const Linear*> ls, const at::Tensor& x) {
+  bool fuse = true;
+  int biases = 0;
+  for (auto* l : ls) {
+    fuse = fuse && !l->lora_a.defined();
+    biases += l->b.defined();
+  }
+  if (!fuse || (biases != 0 && biases != (int)ls.size())) {
+    std::vector<at::Tensor> out;
+    for (auto* l : ls) out.push_back(apply(m, *l, x));
+    return out;
+  }
+  std::vector<int64_t> sizes;
+  for (auto* l : ls) sizes.push_back(l->w.size(0));
+  at::Tensor w, b;
+  auto key = static_cast<const void*>(*ls.begin());
+  auto& cache = const_cast<Model&>(m).fused_cache;
+  auto it = m.use_cast_cache ? cache.find(key) : cache.end();
+  if (it != cache.end()) {
+    w = it->second.first;
+    b = it->second.second;
+  } else {
+    std::vector<at::Tensor> ws, bs;
+    for (auto* l : ls) {
+      ws.push_back(weight(m, l->w));
+      if (biases) bs.push_back(weight(m, l->b));
+    }
+    w = at::cat(ws, 0);
+    if (biases) b = at::cat(bs, 0);
+    if (m.use_cast_cache) cache.emplace(key, std::make_pair(w, b));
+  }
+  auto y = at::linear(x, w, b);
+  return at::split_with_sizes(y, sizes, -1);
+}
+
+// gelu(x W^T + b) for the encoder's intermediate layer. While scoring in bf16/f16 on CUDA, the
+// activation runs in cuBLASLt's GEMM epilogue instead of a separate pass over the largest
+// activation of the layer. That epilogue computes the tanh form of GELU, which differs from the
+// exact one by under 5e-4, below bf16/f16 resolution; training and float32 keep the exact form.
+at::Tensor linear_gelu(const Model& m, const Linear& l, const at::Tensor& x, bool train) {
+  if (!train && x.is_cuda() && m.compute != at::kFloat && l.b.defined() && !l.lora_a.defined() && x.dim() == 2 &&
+      x.size(0) > 1) {
+    return at::_addmm_activation(weight(m, l.b), x, weight(m, l.w).t(), 1, 1, /*use_gelu=*/true);
+  }
+  return at::gelu(apply(m, l, x));
+}
+
 at::Tensor dropout(const at::Tensor& x, double p, bool train, at::Generator* gen) {
   if (!train || p <= 0) return x;
   // On CUDA the model's generator is the device's default one, which the fused dropout kernel
@@ -141,6 +192,7 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 
 void Model::weights_changed() {
   graphs.reset();  // before the cast copies their captured kernels read
+  fused_cache.clear();
   cast_cache.clear();
 }
 
@@ -319,21 +371,30 @@ at::Tensor Model::forward(const Packed& p, bool train) {
   };
   at::Tensor x;
   if (cfg.family == ARMAP_FAMILY_ENCODER) {
-    x = word.index_select(0, p.tokens) + pos.index_select(0, p.positions) + type.select(0, 0);
-    x = at::layer_norm(x, {x.size(-1)}, emb_ln_w, emb_ln_b, (double)cfg.norm_eps);
-    x = ckpt_input(dropout(cast(*this, x), cfg.hidden_dropout, train, &gen));
+    if (use_cast_cache && device.is_cuda()) {
+      // Scoring: gather from the cached compute-dtype tables, as a model held in bf16 does,
+      // instead of building the embeddings in float32 and casting them.
+      x = weight(*this, word).index_select(0, p.tokens) + weight(*this, pos).index_select(0, p.positions) +
+          weight(*this, type).select(0, 0);
+      x = layer_norm(*this, x, emb_ln_w, emb_ln_b);
+    } else {
+      x = word.index_select(0, p.tokens) + pos.index_select(0, p.positions) + type.select(0, 0);
+      x = at::layer_norm(x, {x.size(-1)}, emb_ln_w, emb_ln_b, (double)cfg.norm_eps);
+      x = ckpt_input(dropout(cast(*this, x), cfg.hidden_dropout, train, &gen));
+    }
     for (auto& L : enc) {
       // Captures by value (and p, L by reference: they outlive backward) because a checkpointed
       // layer runs again during backward, after this frame is gone.
       x = run_layer(
           [this, &L, &p, T, nh, D, train](const at::Tensor& h) {
-            auto q = apply(*this, L.q, h).view({T, nh, D});
-            auto k = apply(*this, L.k, h).view({T, nh, D});
-            auto v = apply(*this, L.v, h).view({T, nh, D});
+            auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h);
+            auto q = qkv[0].view({T, nh, D});
+            auto k = qkv[1].view({T, nh, D});
+            auto v = qkv[2].view({T, nh, D});
             auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen);
             a = dropout(apply(*this, L.o, a), cfg.hidden_dropout, train, &gen);
             auto y = layer_norm(*this, a + h, L.ln1_w, L.ln1_b);
-            auto f = dropout(apply(*this, L.fo, at::gelu(apply(*this, L.fi, y))), cfg.hidden_dropout, train, &gen);
+            auto f = dropout(apply(*this, L.fo, linear_gelu(*this, L.fi, y, train)), cfg.hidden_dropout, train, &gen);
             return layer_norm(*this, f + y, L.ln2_w, L.ln2_b);
           },
           x);
@@ -343,20 +404,23 @@ at::Tensor Model::forward(const Packed& p, bool train) {
     pooled = dropout(pooled, cfg.hidden_dropout, train, &gen);
     return apply(*this, classifier, pooled).to(at::kFloat);
   }
-  x = ckpt_input(cast(*this, embed.index_select(0, p.tokens)));
+  x = use_cast_cache ? weight(*this, embed).index_select(0, p.tokens)
+                     : ckpt_input(cast(*this, embed.index_select(0, p.tokens)));
   auto cos = rope_cos.index_select(0, p.positions).unsqueeze(1).to(compute);
   auto sin = rope_sin.index_select(0, p.positions).unsqueeze(1).to(compute);
   for (auto& L : dec) {
     x = run_layer(
         [this, &L, &p, T, nh, nkv, D, train, cos, sin](const at::Tensor& h0) {
           auto h = rms_norm(*this, h0, L.in_norm);
-          auto q = rope(apply(*this, L.q, h).view({T, nh, D}), cos, sin);
-          auto k = rope(apply(*this, L.k, h).view({T, nkv, D}), cos, sin);
-          auto v = apply(*this, L.v, h).view({T, nkv, D});
+          auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h);
+          auto q = rope(qkv[0].view({T, nh, D}), cos, sin);
+          auto k = rope(qkv[1].view({T, nkv, D}), cos, sin);
+          auto v = qkv[2].view({T, nkv, D});
           auto a = varlen_attention(q, k, v, p, true, train ? cfg.attention_dropout : 0.0, &gen);
           auto x1 = h0 + apply(*this, L.o, a);
           auto h2 = rms_norm(*this, x1, L.post_norm);
-          auto f = apply(*this, L.down, at::silu(apply(*this, L.gate, h2)) * apply(*this, L.up, h2));
+          auto gu = apply_fused(*this, {&L.gate, &L.up}, h2);
+          auto f = apply(*this, L.down, at::silu(gu[0]) * gu[1]);
           return x1 + f;
         },
         x);
