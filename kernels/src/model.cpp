@@ -98,7 +98,7 @@ at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
   return y;
 }
 
-// Several linear layers of the same input as one matrix product (q/k/v, gate/up): one read of x
+// Several linear layers of the same input as one matrix product (the encoder's q/k/v): one read of x
 // and one larger GEMM instead of several, and in backward one product for x's gradient instead
 // of several plus their sum. Layers with LoRA adapters run separately. The concatenated weight
 // is kept with the cast copies while scoring.
