@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/scorer"
 	"github.com/armap/armap/engine/server"
 	"github.com/armap/armap/engine/trainer"
@@ -136,7 +135,12 @@ func runBenchServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		return err
 	}
 	log := cmd.ErrOrStderr()
-	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device), Seed: seed}, log)
+	opts, err := scoreOptions(cfg)
+	if err != nil {
+		return err
+	}
+	opts.Seed = seed
+	m, err := r.build(b, opts, log)
 	if err != nil {
 		return err
 	}

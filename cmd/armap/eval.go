@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/eval"
 	"github.com/armap/armap/engine/planner"
 	"github.com/armap/armap/engine/scorer"
@@ -98,6 +97,7 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 		{"out", "eval.out", "", "output directory"},
 		{"http-url", "eval.http_url", "", "env=http: base URL of a server speaking the armap env protocol"},
 		{"device", "device", "cpu", "cpu or cuda"},
+		{"dtype", "dtype", "auto", "compute dtype of the reward model: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16"},
 	} {
 		f.String(s.flag, s.def, s.usage)
 		a.l.bind(s.flag, s.key)
@@ -237,7 +237,11 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 	if err != nil {
 		return nil, "", nil, err
 	}
-	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device)}, log)
+	opts, err := scoreOptions(cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	m, err := r.build(b, opts, log)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -23,16 +23,21 @@ import (
 // Config is the whole configuration. Every command reads all of it (so one file can configure
 // every command) and uses its own section.
 type Config struct {
-	Device    string           `mapstructure:"device"`  // cpu or cuda
-	Threads   int              `mapstructure:"threads"` // intra-op threads; 0 = all cores
-	Seed      uint64           `mapstructure:"seed"`
-	Train     TrainSection     `mapstructure:"train"`
-	Score     ScoreSection     `mapstructure:"score"`
-	Serve     ServeSection     `mapstructure:"serve"`
-	Tokenizer TokenizerSection `mapstructure:"tokenizer"`
-	Synth     SynthSection     `mapstructure:"synth"`
-	Eval      EvalSection      `mapstructure:"eval"`
-	LLM       llm.Config       `mapstructure:"llm"`
+	Device  string `mapstructure:"device"`  // cpu or cuda
+	Threads int    `mapstructure:"threads"` // intra-op threads; 0 = all cores
+	Seed    uint64 `mapstructure:"seed"`
+	// DType is the compute dtype of scoring (score, serve, eval, bench serve): auto is bf16 on
+	// CUDA (float32 master weights, flash attention, CUDA graphs) and f32 on CPU.
+	DType string `mapstructure:"dtype"`
+	// CUDAGraphs lets CUDA bf16/f16 scoring replay captured graphs; false runs every call eagerly.
+	CUDAGraphs bool             `mapstructure:"cuda_graphs"`
+	Train      TrainSection     `mapstructure:"train"`
+	Score      ScoreSection     `mapstructure:"score"`
+	Serve      ServeSection     `mapstructure:"serve"`
+	Tokenizer  TokenizerSection `mapstructure:"tokenizer"`
+	Synth      SynthSection     `mapstructure:"synth"`
+	Eval       EvalSection      `mapstructure:"eval"`
+	LLM        llm.Config       `mapstructure:"llm"`
 }
 
 // TrainSection is `train:`: the files of a run plus the recipe.
@@ -58,15 +63,17 @@ type ScoreSection struct {
 
 func defaultConfig() Config {
 	return Config{
-		Device:    "cpu",
-		Seed:      42,
-		Train:     TrainSection{Config: trainer.DefaultConfig()},
-		Score:     ScoreSection{BatchTokens: 16384},
-		Serve:     ServeSection{Config: server.DefaultConfig()},
-		Tokenizer: TokenizerSection{VocabSize: 4096, SpecialTokens: []string{"<|endoftext|>", "<|pad|>"}},
-		Synth:     SynthSection{Config: synth.DefaultConfig()},
-		Eval:      defaultEvalSection(),
-		LLM:       llm.DefaultConfig(),
+		Device:     "cpu",
+		Seed:       42,
+		DType:      "auto",
+		CUDAGraphs: true,
+		Train:      TrainSection{Config: trainer.DefaultConfig()},
+		Score:      ScoreSection{BatchTokens: 16384},
+		Serve:      ServeSection{Config: server.DefaultConfig()},
+		Tokenizer:  TokenizerSection{VocabSize: 4096, SpecialTokens: []string{"<|endoftext|>", "<|pad|>"}},
+		Synth:      SynthSection{Config: synth.DefaultConfig()},
+		Eval:       defaultEvalSection(),
+		LLM:        llm.DefaultConfig(),
 	}
 }
 

@@ -116,6 +116,26 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// scoreOptions are the model options of the scoring commands, from the top-level device, dtype
+// and cuda_graphs keys.
+func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
+	o := cgo.ModelOptions{Device: deviceOf(cfg.Device), NoCUDAGraphs: !cfg.CUDAGraphs}
+	switch cfg.DType {
+	case "auto", "":
+		if o.Device == cgo.CUDA {
+			o.ComputeDType = cgo.BF16
+		}
+	case "f32":
+	case "bf16":
+		o.ComputeDType = cgo.BF16
+	case "f16":
+		o.ComputeDType = cgo.F16
+	default:
+		return o, fmt.Errorf("dtype %q: want auto, f32, bf16 or f16", cfg.DType)
+	}
+	return o, nil
+}
+
 func deviceOf(s string) cgo.Device {
 	if s == "cuda" {
 		return cgo.CUDA

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/atomicfile"
 	"github.com/armap/armap/engine/scorer"
 	"github.com/armap/armap/pipeline/dataset"
@@ -36,10 +35,11 @@ counted. Statistics go to stderr.`,
 	f.Int("batch-tokens", d.BatchTokens, "tokens per forward pass")
 	f.Int("max-length", 0, "longest sequence in tokens; 0 = the model's")
 	f.String("device", "cpu", "cpu or cuda")
+	f.String("dtype", "auto", "compute dtype: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16")
 	f.Int("threads", 0, "intra-op threads (0 = all cores)")
 	for flag, key := range map[string]string{"model": "score.model", "data": "score.data", "out": "score.out",
 		"tokenizer": "score.tokenizer", "batch-tokens": "score.batch_tokens", "max-length": "score.max_length",
-		"device": "device", "threads": "threads"} {
+		"device": "device", "dtype": "dtype", "threads": "threads"} {
 		a.l.bind(flag, key)
 	}
 	return a.command(c, runScore)
@@ -61,7 +61,11 @@ func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device)}, cmd.ErrOrStderr())
+	opts, err := scoreOptions(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := r.build(b, opts, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/scorer"
 	"github.com/armap/armap/engine/server"
 )
@@ -61,12 +60,14 @@ answers the requests in flight and exits 0.`,
 	f.Duration("write-timeout", d.WriteTimeout, "time to answer a request, scoring included (0 = none)")
 	f.Duration("shutdown-timeout", d.ShutdownTimeout, "how long a shutdown waits for requests in flight (0 = as long as they take)")
 	f.String("device", "cpu", "cpu or cuda")
+	f.String("dtype", "auto", "compute dtype: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16")
 	f.Int("threads", 0, "intra-op threads (0 = all cores)")
 	for _, flag := range []string{"model", "tokenizer", "addr", "max-body-bytes", "max-items", "max-input-tokens", "truncate",
 		"api-key-env", "max-batch-tokens", "max-wait", "queue-limit", "read-timeout", "write-timeout", "shutdown-timeout"} {
 		a.l.bind(flag, "serve."+flagKey(flag))
 	}
 	a.l.bind("device", "device")
+	a.l.bind("dtype", "dtype")
 	a.l.bind("threads", "threads")
 	return a.command(c, runServe)
 }
@@ -102,7 +103,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		return err
 	}
 	log := cmd.ErrOrStderr()
-	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device)}, log)
+	opts, err := scoreOptions(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := r.build(b, opts, log)
 	if err != nil {
 		return err
 	}

@@ -413,7 +413,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
         [this, &L, &p, T, nh, nkv, D, train, cos, sin](const at::Tensor& h0) {
           auto h = rms_norm(*this, h0, L.in_norm);
           // Separate products here: fusing q/k/v and gate/up measured 5% slower for llama-1b on an
-          // H100 (T2, S4), the strided halves costing more than the saved reads.
+          // H100 (T2 and S4; not profiled further), unlike the encoder's q/k/v.
           auto q = rope(apply(*this, L.q, h).view({T, nh, D}), cos, sin);
           auto k = rope(apply(*this, L.k, h).view({T, nkv, D}), cos, sin);
           auto v = apply(*this, L.v, h).view({T, nkv, D});

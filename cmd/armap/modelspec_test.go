@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/armap/armap/cgo"
+)
+
+func TestScoreOptions(t *testing.T) {
+	for _, c := range []struct {
+		device, dtype string
+		graphs        bool
+		want          cgo.ModelOptions
+		bad           bool
+	}{
+		{device: "cpu", dtype: "auto", graphs: true, want: cgo.ModelOptions{Device: cgo.CPU, ComputeDType: cgo.F32}},
+		{device: "cuda", dtype: "auto", graphs: true, want: cgo.ModelOptions{Device: cgo.CUDA, ComputeDType: cgo.BF16}},
+		{device: "cuda", dtype: "f32", graphs: false, want: cgo.ModelOptions{Device: cgo.CUDA, ComputeDType: cgo.F32, NoCUDAGraphs: true}},
+		{device: "cpu", dtype: "bf16", graphs: true, want: cgo.ModelOptions{Device: cgo.CPU, ComputeDType: cgo.BF16}},
+		{device: "cuda", dtype: "f16", graphs: true, want: cgo.ModelOptions{Device: cgo.CUDA, ComputeDType: cgo.F16}},
+		{device: "cuda", dtype: "fp8", graphs: true, bad: true},
+	} {
+		cfg := defaultConfig()
+		cfg.Device, cfg.DType, cfg.CUDAGraphs = c.device, c.dtype, c.graphs
+		got, err := scoreOptions(&cfg)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%s/%s: no error", c.device, c.dtype)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s/%s/graphs=%v: %+v, %v; want %+v", c.device, c.dtype, c.graphs, got, err, c.want)
+		}
+	}
+}
