@@ -66,14 +66,19 @@ func CheckDevice(b *cgo.Backend, fixtures string, dev cgo.Device) ([]DeviceCheck
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", name, dtypeName(c.dt), err)
 			}
-			worst := 0.0
-			for i := range want {
-				worst = math.Max(worst, math.Abs(float64(got[i]-want[i]))/math.Max(1, math.Abs(float64(want[i]))))
-			}
-			out = append(out, DeviceCheck{Model: name, DType: dtypeName(c.dt), MaxRelErr: worst, Tolerance: c.tol, OK: worst <= c.tol})
+			out = append(out, compareRewards(name, c.dt, got, want, c.tol))
 		}
 	}
 	return out, nil
+}
+
+// compareRewards is |got - want| / max(1, |want|), the worst over the batch, against tol.
+func compareRewards(model string, dt cgo.DType, got, want []float32, tol float64) DeviceCheck {
+	worst := 0.0
+	for i := range want {
+		worst = math.Max(worst, math.Abs(float64(got[i]-want[i]))/math.Max(1, math.Abs(float64(want[i]))))
+	}
+	return DeviceCheck{Model: model, DType: dtypeName(dt), MaxRelErr: worst, Tolerance: tol, OK: worst <= tol}
 }
 
 // CheckPresetDevice scores a batch with a from-scratch preset (full size: bert-base) on dev and
@@ -106,11 +111,33 @@ func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device) ([]DeviceC
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", preset, dtypeName(c.dt), err)
 		}
-		worst := 0.0
-		for i := range want {
-			worst = math.Max(worst, math.Abs(float64(got[i]-want[i]))/math.Max(1, math.Abs(float64(want[i]))))
+		out = append(out, compareRewards(preset, c.dt, got, want, c.tol))
+	}
+	return out, nil
+}
+
+// lossCurve trains a fresh model one step per batch (AdamW, lr 1e-3, clipping at 1) and returns
+// each step's loss.
+func lossCurve(b *cgo.Backend, mc *model.Config, opt cgo.ModelOptions, bs []*cgo.Batch) ([]float64, error) {
+	m, err := b.NewModel(mc.Backend(), opt)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	tr, err := m.NewTrainer(cgo.TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1})
+	if err != nil {
+		return nil, err
+	}
+	var out []float64
+	for _, bt := range bs {
+		st, err := tr.Accumulate(bt, nil)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, DeviceCheck{Model: preset, DType: dtypeName(c.dt), MaxRelErr: worst, Tolerance: c.tol, OK: worst <= c.tol})
+		if _, err := tr.Step(); err != nil {
+			return nil, err
+		}
+		out = append(out, st.Loss)
 	}
 	return out, nil
 }
@@ -143,27 +170,7 @@ func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, ste
 		}
 	}
 	curve := func(where cgo.Device, d cgo.DType) ([]float64, error) {
-		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11})
-		if err != nil {
-			return nil, err
-		}
-		defer m.Close()
-		tr, err := m.NewTrainer(cgo.TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1})
-		if err != nil {
-			return nil, err
-		}
-		var out []float64
-		for _, bt := range bs {
-			st, err := tr.Accumulate(bt, nil)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := tr.Step(); err != nil {
-				return nil, err
-			}
-			out = append(out, st.Loss)
-		}
-		return out, nil
+		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11}, bs)
 	}
 	ref, err := curve(cgo.CPU, cgo.F32)
 	if err != nil {
@@ -267,27 +274,7 @@ func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int)
 	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}
 	bs, _ := batches(w, mc.VocabSize, steps, 5)
 	curve := func(ckpt bool) ([]float64, error) {
-		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt})
-		if err != nil {
-			return nil, err
-		}
-		defer m.Close()
-		tr, err := m.NewTrainer(cgo.TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1})
-		if err != nil {
-			return nil, err
-		}
-		var out []float64
-		for _, bt := range bs {
-			st, err := tr.Accumulate(bt, nil)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := tr.Step(); err != nil {
-				return nil, err
-			}
-			out = append(out, st.Loss)
-		}
-		return out, nil
+		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt}, bs)
 	}
 	plain, err := curve(false)
 	if err != nil {
