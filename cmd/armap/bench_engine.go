@@ -238,6 +238,9 @@ still keeps armap's figures.`,
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		peerDir, _ := cmd.Flags().GetString("peer-dir")
 		out, _ := cmd.Flags().GetString("out")
+		if peerDir == "" {
+			return fmt.Errorf("bench merge needs --peer-dir")
+		}
 		if out == "" {
 			out = args[0]
 		}

@@ -113,11 +113,15 @@ func AttachPeers(rep *Report, dir string) error {
 			return r, num(r, "tokens_per_s")
 		},
 	}
+	if pb == nil && vb == nil {
+		return fmt.Errorf("no peer_bench.json or varlen_bench.json in %q", dir)
+	}
 	for name, e := range rep.Workloads {
 		f, ok := pick[name]
 		if !ok || e.Armap == nil {
 			continue
 		}
+		e.Peer, e.Ratio, e.Note = nil, nil, "" // a report merged before gets this dir's figures only
 		peer, v := f()
 		if peer == nil || v == 0 {
 			e.Note = "no peer figure in " + dir

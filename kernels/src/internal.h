@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -126,6 +127,10 @@ HostBatch check_batch(const Model& m, const armap_batch& b, bool need_pairs);
 Packed upload(const Model& m, const HostBatch& h);
 // check_batch, then upload.
 Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs);
+
+// Orders CUDA graph captures against training: a capture marks the device's default generator
+// (which CUDA dropout draws from) as capturing for the whole process.
+std::shared_mutex& cuda_rng_mutex();
 
 // Scores through a captured CUDA graph of the forward at the batch's token budget, padding the
 // batch with filler sequences up to it. Returns false, having done nothing, when graphs do not

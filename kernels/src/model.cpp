@@ -190,6 +190,11 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 
 }  // namespace
 
+std::shared_mutex& cuda_rng_mutex() {
+  static std::shared_mutex mu;  // process-wide, as the generators it guards
+  return mu;
+}
+
 void Model::weights_changed() {
   graphs.reset();  // before the cast copies their captured kernels read
   fused_cache.clear();

@@ -18,6 +18,8 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <shared_mutex>
 
 #include "internal.h"
 
@@ -144,20 +146,31 @@ std::unique_ptr<GraphEntry> capture(Model& m, ScoreGraphs& gs, const HostBatch& 
   m.forward(p, false);  // on the current stream: fills the cast cache outside the graph's pool
   auto side = c10::cuda::getStreamFromPool(false, m.device.index());
   C10_CUDA_CHECK(cudaDeviceSynchronize());
+  // While a capture is open, PyTorch marks the device's default generator as capturing, and any
+  // other thread drawing from it (dropout in training) fails: training on CUDA holds this lock
+  // shared, a capture holds it alone.
+  std::unique_lock<std::shared_mutex> rng_lock(cuda_rng_mutex());
+  c10::cuda::CUDAStreamGuard sg(side);
+  m.forward(p, false);  // warm-up on the capture stream (cuBLAS sets up its workspace)
+  side.synchronize();
+  e->graph = std::make_unique<at::cuda::CUDAGraph>();
+  // Thread-local: other models may be scoring on other threads meanwhile.
+  e->graph->capture_begin(gs.pool, cudaStreamCaptureModeThreadLocal);
   try {
-    c10::cuda::CUDAStreamGuard sg(side);
-    m.forward(p, false);  // warm-up on the capture stream (cuBLAS sets up its workspace)
-    side.synchronize();
-    e->graph = std::make_unique<at::cuda::CUDAGraph>();
-    // Thread-local: other models may be running on other threads meanwhile.
-    e->graph->capture_begin(gs.pool, cudaStreamCaptureModeThreadLocal);
     e->out = m.forward(p, false);
-    e->graph->capture_end();
   } catch (...) {
-    end_dangling_capture(side.stream());
+    // Close the capture through CUDAGraph when it is still valid (an allocator OOM leaves it
+    // so): that also clears the generator's capturing mark, which would otherwise break every
+    // later dropout on this device. An invalidated capture is ended on the stream directly.
+    try {
+      e->graph->capture_end();
+    } catch (...) {
+      end_dangling_capture(side.stream());
+    }
     e->graph.reset();
     throw;
   }
+  e->graph->capture_end();
   C10_CUDA_CHECK(cudaDeviceSynchronize());
   return e;
 }

@@ -59,6 +59,11 @@ double Trainer::lr_at(int64_t s) const {
 
 void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats* out) {
   Packed p = pack_batch(*m, b, true);
+  // Scoring between steps (evaluation) leaves bf16 weight copies and graph pools behind; free
+  // them before the activations of a training step need the memory.
+  m->weights_changed();
+  std::shared_lock<std::shared_mutex> rng_lock(cuda_rng_mutex(), std::defer_lock);
+  if (m->device.is_cuda()) rng_lock.lock();
   // Pairs and margins go to the device before the forward is queued: a copy from pageable memory
   // waits for the stream, and after the forward it would stall the host until the GPU caught up.
   const int64_t np = b.num_pairs;
@@ -130,6 +135,8 @@ void Trainer::update(armap_step_stats* out) {
     }
   }
   const double lr = lr_at(step);
+  // Before the first write, so that an update failing halfway leaves nothing stale behind.
+  m->weights_changed();
 #if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
   if (m->device.is_cuda()) {
     // PyTorch's fused multi-tensor AdamW: one kernel launch per group instead of ~6 per tensor.
@@ -154,7 +161,6 @@ void Trainer::update(armap_step_stats* out) {
     }
     step += 1;
     zero_grad();
-    m->weights_changed();
     if (out) {
       out->step = step;
       out->lr = lr;
@@ -180,7 +186,6 @@ void Trainer::update(armap_step_stats* out) {
     w.addcdiv_(exp_avg[j], denom, -step_size);
   }
   zero_grad();
-  m->weights_changed();
   if (out) {
     out->step = step;
     out->lr = lr;
