@@ -54,20 +54,32 @@ func CheckDevice(b *cgo.Backend, fixtures string, dev cgo.Device) ([]DeviceCheck
 			defer m.Close()
 			return m.Score(batch)
 		}
-		want, err := score(cgo.CPU, cgo.F32)
+		checks, err := againstCPU(name, dev, score)
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range []struct {
-			dt  cgo.DType
-			tol float64
-		}{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}} {
-			got, err := score(dev, c.dt)
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", name, dtypeName(c.dt), err)
-			}
-			out = append(out, compareRewards(name, c.dt, got, want, c.tol))
+		out = append(out, checks...)
+	}
+	return out, nil
+}
+
+// againstCPU scores with score on the CPU in float32 and on dev in float32 (within 1e-4) and
+// bf16 (within 2e-2).
+func againstCPU(name string, dev cgo.Device, score func(cgo.Device, cgo.DType) ([]float32, error)) ([]DeviceCheck, error) {
+	want, err := score(cgo.CPU, cgo.F32)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeviceCheck
+	for _, c := range []struct {
+		dt  cgo.DType
+		tol float64
+	}{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}} {
+		got, err := score(dev, c.dt)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", name, dtypeName(c.dt), err)
 		}
+		out = append(out, compareRewards(name, c.dt, got, want, c.tol))
 	}
 	return out, nil
 }
@@ -98,22 +110,7 @@ func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device) ([]DeviceC
 		defer m.Close()
 		return m.Score(bs[0])
 	}
-	want, err := score(cgo.CPU, cgo.F32)
-	if err != nil {
-		return nil, err
-	}
-	var out []DeviceCheck
-	for _, c := range []struct {
-		dt  cgo.DType
-		tol float64
-	}{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}} {
-		got, err := score(dev, c.dt)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", preset, dtypeName(c.dt), err)
-		}
-		out = append(out, compareRewards(preset, c.dt, got, want, c.tol))
-	}
-	return out, nil
+	return againstCPU(preset, dev, score)
 }
 
 // lossCurve trains a fresh model one step per batch (AdamW, lr 1e-3, clipping at 1) and returns
