@@ -293,7 +293,7 @@ func newBenchCheckCmd() *cobra.Command {
 				bad++
 			}
 		}
-		graphs, err := bench.CheckGraphs(b, deviceOf(cfg.Device), cgo.BF16)
+		graphs, err := bench.CheckGraphs(b, deviceOf(cfg.Device), cgo.BF16, 4)
 		if err != nil {
 			return err
 		}

@@ -5,25 +5,16 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/internal/testenv"
 )
-
-func backend(t testing.TB) *cgo.Backend {
-	b, err := cgo.OpenDevice("cpu")
-	if err != nil {
-		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
-	}
-	b.SetThreads(runtime.NumCPU())
-	return b
-}
 
 // The GPU workloads run end to end on CPU when shrunk: the harness that `armap bench gpu` uses
 // on a CUDA host is exercised here without one.
 func TestShrunkGPUWorkloadsRun(t *testing.T) {
-	b := backend(t)
+	b := testenv.CPUBackend(t)
 	for _, w := range GPU() {
 		w.Steps, w.Warmup = 1, 0
 		w.Count = max(w.Count/16, 1)
@@ -59,7 +50,7 @@ func TestBatchesShapes(t *testing.T) {
 // BenchmarkCPU runs the cpu_peer.py workloads; compare with `/usr/bin/python3 shared/bench/cpu_peer.py 2`
 // in the same session (or use `armap bench train --peer`).
 func BenchmarkCPU(b *testing.B) {
-	be := backend(b)
+	be := testenv.CPUBackend(b)
 	for _, w := range CPU() {
 		b.Run(w.Name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
@@ -81,13 +72,8 @@ func BenchmarkCPU(b *testing.B) {
 // On a CPU machine the device check compares the CPU path with itself: it must pass exactly, and
 // it exercises the code `armap bench check --device cuda` runs on a GPU host.
 func TestCheckDeviceOnCPU(t *testing.T) {
-	b := backend(t)
-	wd, _ := os.Getwd()
-	fx := filepath.Join(wd, "..", "..", "..", "shared", "fixtures", "hf")
-	if _, err := os.Stat(fx); err != nil {
-		t.Fatalf("fixtures not found at %s", fx)
-	}
-	res, err := CheckDevice(b, fx, cgo.CPU)
+	b := testenv.CPUBackend(t)
+	res, err := CheckDevice(b, testenv.Fixtures(t), cgo.CPU)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +118,7 @@ func TestAttachPeers(t *testing.T) {
 }
 
 func TestCheckCurveBF16OnCPU(t *testing.T) {
-	c, err := CheckCurve(backend(t), "tiny", cgo.CPU, cgo.BF16, 12, 0.1)
+	c, err := CheckCurve(testenv.CPUBackend(t), "tiny", cgo.CPU, cgo.BF16, 12, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +130,7 @@ func TestCheckCurveBF16OnCPU(t *testing.T) {
 // On CPU there are no graphs, so both models run the same eager forward: the harness must
 // report an exact match.
 func TestCheckGraphsOnCPU(t *testing.T) {
-	res, err := CheckGraphs(backend(t), cgo.CPU, cgo.F32)
+	res, err := CheckGraphs(testenv.CPUBackend(t), cgo.CPU, cgo.F32, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +138,7 @@ func TestCheckGraphsOnCPU(t *testing.T) {
 		t.Fatalf("%d checks", len(res))
 	}
 	for _, r := range res {
-		if r.MaxRelErr != 0 || !r.OK || r.Batches != 48 {
+		if r.MaxRelErr != 0 || !r.OK || r.Batches != 12 {
 			t.Errorf("%+v", r)
 		}
 	}
@@ -160,7 +146,7 @@ func TestCheckGraphsOnCPU(t *testing.T) {
 
 // On CPU the dropout generator is rewound exactly, so checkpointing changes nothing at all.
 func TestCheckCheckpointingOnCPU(t *testing.T) {
-	c, err := CheckCheckpointing(backend(t), cgo.CPU, cgo.F32, 3)
+	c, err := CheckCheckpointing(testenv.CPUBackend(t), cgo.CPU, cgo.F32, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

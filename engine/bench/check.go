@@ -200,10 +200,11 @@ type GraphCheck struct {
 // and a small decoder preset: as they come, after the head's weights are written, and after an
 // optimizer step, so that a graph still reading the old weights shows. Graphs apply to CUDA
 // bf16/f16 only; elsewhere both sides are eager.
-func CheckGraphs(b *cgo.Backend, dev cgo.Device, dt cgo.DType) ([]GraphCheck, error) {
+// Each of rounds rounds scores one batch of each of 4 shapes.
+func CheckGraphs(b *cgo.Backend, dev cgo.Device, dt cgo.DType, rounds int) ([]GraphCheck, error) {
 	var out []GraphCheck
 	for _, preset := range []string{"bert-mini", "tiny-llama"} {
-		c, err := checkGraphs(b, preset, dev, dt)
+		c, err := checkGraphs(b, preset, dev, dt, rounds)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", preset, err)
 		}
@@ -212,7 +213,7 @@ func CheckGraphs(b *cgo.Backend, dev cgo.Device, dt cgo.DType) ([]GraphCheck, er
 	return out, nil
 }
 
-func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType) (*GraphCheck, error) {
+func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, rounds int) (*GraphCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
@@ -231,7 +232,7 @@ func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType) (*
 		{Count: 1, MinLen: 256, MaxLen: 256}, {Count: 7, MinLen: 10, MaxLen: 200},
 		{Count: 33, MinLen: 1, MaxLen: 120}, {Count: 2, MinLen: 400, MaxLen: 512},
 	}
-	for round := 0; round < 4; round++ {
+	for round := 0; round < rounds; round++ {
 		for i, w := range shapes {
 			bt, _ := batches(w, mc.VocabSize, 1, uint64(100*round+i))
 			bs = append(bs, bt[0])

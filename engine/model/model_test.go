@@ -6,38 +6,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/armap/armap/cgo"
+	"github.com/armap/armap/internal/testenv"
 )
-
-func backend(t testing.TB) *cgo.Backend {
-	t.Helper()
-	b, err := cgo.OpenDevice("cpu")
-	if err != nil {
-		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
-	}
-	if err := b.SetThreads(runtime.NumCPU()); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// fixtures finds ../shared/fixtures/hf beside the checkout.
-func fixtures(t testing.TB) string {
-	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-		p := filepath.Join(d, "..", "shared", "fixtures", "hf")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-	}
-	t.Fatalf("shared/fixtures/hf not found beside the checkout (looked upwards from %s)", wd)
-	return ""
-}
 
 type reference struct {
 	InputIDs      [][]int32 `json:"input_ids"`
@@ -78,8 +52,8 @@ func relClose(got, want, tol float64) bool {
 // The HuggingFace fixtures (transformers 5.17, float32): armap loads each checkpoint, reproduces
 // its rewards within 1e-4 and one AdamW step on the pairwise loss within 1e-3.
 func TestHFParity(t *testing.T) {
-	b := backend(t)
-	root := filepath.Join(fixtures(t), "models")
+	b := testenv.CPUBackend(t)
+	root := filepath.Join(testenv.Fixtures(t), "models")
 	for _, name := range []string{"bert_tiny", "llama_tiny", "qwen2_tiny"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(root, name)
@@ -161,7 +135,7 @@ func TestHFParity(t *testing.T) {
 
 // A saved directory loads back to identical scores, and is a HuggingFace directory.
 func TestSaveLoadRoundTrip(t *testing.T) {
-	b := backend(t)
+	b := testenv.CPUBackend(t)
 	for _, preset := range []string{"tiny", "tiny-llama"} {
 		t.Run(preset, func(t *testing.T) {
 			cfg, err := Preset(preset)
@@ -204,8 +178,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	b := backend(t)
-	src := filepath.Join(fixtures(t), "models", "llama_tiny")
+	b := testenv.CPUBackend(t)
+	src := filepath.Join(testenv.Fixtures(t), "models", "llama_tiny")
 	cases := []struct {
 		name  string
 		setup func(dir string)

@@ -7,26 +7,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/model"
 	"github.com/armap/armap/engine/packer"
+	"github.com/armap/armap/internal/testenv"
 )
-
-func backend(t testing.TB) *cgo.Backend {
-	t.Helper()
-	b, err := cgo.OpenDevice("cpu")
-	if err != nil {
-		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
-	}
-	if err := b.SetThreads(runtime.NumCPU()); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // toyPairs: chosen sequences contain token 7, rejected ones do not.
 func toyPairs(n int, seed uint64) []packer.Pair {
@@ -74,7 +62,7 @@ func toyRecipe() Config {
 
 // The toy task: the tiny preset learns "token 7 is good" to >= 95% held-out pairwise accuracy.
 func TestToyConvergence(t *testing.T) {
-	b := backend(t)
+	b := testenv.CPUBackend(t)
 	m, mc := newTiny(t, b, 1)
 	out := t.TempDir()
 	sum, err := Run(context.Background(), Options{Config: toyRecipe(), Seed: 1, Out: out, Model: m, ModelConfig: mc,
@@ -114,7 +102,7 @@ func scoresOf(t *testing.T, m *cgo.Model, pairs []packer.Pair) []float32 {
 // Training 2N steps equals training N, stopping, resuming from the checkpoint and training N
 // more: same weights, same scores, same metrics.
 func TestResumeEqualsUninterrupted(t *testing.T) {
-	b := backend(t)
+	b := testenv.CPUBackend(t)
 	train, probe := toyPairs(200, 3), toyPairs(20, 4)
 	cfg := toyRecipe()
 	cfg.Steps = 16
@@ -160,7 +148,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 }
 
 func TestResumeRefusesOtherRun(t *testing.T) {
-	b := backend(t)
+	b := testenv.CPUBackend(t)
 	train := toyPairs(100, 3)
 	cfg := toyRecipe()
 	cfg.Steps, cfg.Epochs, cfg.StopAfter = 6, 0, 3
@@ -185,7 +173,7 @@ func TestResumeRefusesOtherRun(t *testing.T) {
 }
 
 func TestCancelLeavesCheckpoint(t *testing.T) {
-	b := backend(t)
+	b := testenv.CPUBackend(t)
 	m, mc := newTiny(t, b, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := toyRecipe()
