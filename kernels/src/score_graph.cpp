@@ -27,10 +27,15 @@ namespace armap {
 
 namespace {
 
-// Larger batches keep the GPU busy on their own, and each budget's graph holds its own buffers.
+// Larger batches keep the GPU busy on their own.
 constexpr int64_t kMaxGraphTokens = 8192;
-constexpr size_t kMaxGraphs = 8;
-// A budget is captured the second time it is seen, so a one-off shape never pays for a capture.
+// Serving traffic spreads over many (tokens, sequences) budgets, and a capture costs about three
+// forwards, so the cache is large enough not to churn: the graphs share one memory pool, so
+// their activations take the space of one forward, and each keeps only its staging buffers and
+// output.
+constexpr size_t kMaxGraphs = 64;
+// A budget is captured the second time it is seen (again after an eviction), so a one-off shape
+// never pays for a capture.
 constexpr int kCaptureAt = 2;
 
 int64_t next_pow2(int64_t x) {
@@ -199,6 +204,7 @@ bool score_with_graph(Model& m, const HostBatch& hb, float* scores) {
       auto lru = gs.entries.begin();
       for (auto j = gs.entries.begin(); j != gs.entries.end(); ++j)
         if (j->second->used < lru->second->used) lru = j;
+      gs.seen.erase(lru->first);
       gs.entries.erase(lru);
     }
     std::unique_ptr<GraphEntry> fresh;
