@@ -91,7 +91,7 @@ struct Model {
   // every call (a cast per weight is most of the launches of a small batch). Keyed by the
   // parameter's TensorImpl; emptied by weights_changed().
   std::unordered_map<const void*, at::Tensor> cast_cache;
-  // Concatenated compute-dtype weights and biases of fused projections (q/k/v, gate/up), keyed
+  // Concatenated compute-dtype weights and biases of fused projections (the encoder's q/k/v), keyed
   // by the first layer of the group.
   std::unordered_map<const void*, std::pair<at::Tensor, at::Tensor>> fused_cache;
   bool use_cast_cache = false;     // set for the duration of a scoring forward
