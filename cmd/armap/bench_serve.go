@@ -130,17 +130,8 @@ func runBenchServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if maxLen > r.Cfg.MaxPositions {
 		return fmt.Errorf("bench serve: --max-len %d is more than the model's %d positions", maxLen, r.Cfg.MaxPositions)
 	}
-	b, err := openBackend(cfg)
-	if err != nil {
-		return err
-	}
 	log := cmd.ErrOrStderr()
-	opts, err := scoreOptions(cfg)
-	if err != nil {
-		return err
-	}
-	opts.Seed = seed
-	m, err := r.build(b, opts, log)
+	b, m, err := r.buildScorer(cfg, seed, log)
 	if err != nil {
 		return err
 	}

@@ -233,15 +233,7 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 	if r.Tok == nil {
 		return nil, "", nil, fmt.Errorf("eval: model %s has no tokenizer.json (give --tokenizer): planners score text", s.Model)
 	}
-	b, err := openBackend(cfg)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	opts, err := scoreOptions(cfg)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	m, err := r.build(b, opts, log)
+	_, m, err := r.buildScorer(cfg, 0, log)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -116,6 +116,26 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// buildScorer opens the backend and builds r's model for scoring (the top-level device, dtype and
+// cuda_graphs keys): what score, serve, eval and bench serve share. seed matters only to a
+// from-scratch preset or a fresh head.
+func (r *resolved) buildScorer(cfg *Config, seed uint64, log io.Writer) (*cgo.Backend, *cgo.Model, error) {
+	b, err := openBackend(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := scoreOptions(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Seed = seed
+	m, err := r.build(b, opts, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, m, nil
+}
+
 // scoreOptions are the model options of the scoring commands, from the top-level device, dtype
 // and cuda_graphs keys.
 func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {

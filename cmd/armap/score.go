@@ -57,15 +57,7 @@ func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if r.Dir == "" {
 		return fmt.Errorf("score needs a trained model directory, not the preset %q", sc.Model)
 	}
-	b, err := openBackend(cfg)
-	if err != nil {
-		return err
-	}
-	opts, err := scoreOptions(cfg)
-	if err != nil {
-		return err
-	}
-	m, err := r.build(b, opts, cmd.ErrOrStderr())
+	_, m, err := r.buildScorer(cfg, 0, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

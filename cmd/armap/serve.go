@@ -98,16 +98,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if r.Dir == "" {
 		return fmt.Errorf("serve needs a trained model directory, not the preset %q (its weights would be random)", sc.Model)
 	}
-	b, err := openBackend(cfg)
-	if err != nil {
-		return err
-	}
 	log := cmd.ErrOrStderr()
-	opts, err := scoreOptions(cfg)
-	if err != nil {
-		return err
-	}
-	m, err := r.build(b, opts, log)
+	b, m, err := r.buildScorer(cfg, 0, log)
 	if err != nil {
 		return err
 	}
