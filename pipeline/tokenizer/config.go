@@ -60,52 +60,37 @@ func (o obj) typ() string {
 	return s
 }
 
-func (o obj) str(key, def string) (string, error) {
+// field decodes o[key] as a T: def when the key is absent or null, an error naming the key and
+// what was expected (want) when it holds something else. present says whether a value was there.
+func field[T any](o obj, key string, def T, want string) (v T, present bool, err error) {
 	r, ok := o.m[key]
 	if !ok || isNull(r) {
-		return def, nil
+		return def, false, nil
 	}
-	var s string
-	if err := json.Unmarshal(r, &s); err != nil {
-		return "", fmt.Errorf("%s: expected a string", o.sub(key))
+	if err := json.Unmarshal(r, &v); err != nil {
+		var zero T
+		return zero, false, fmt.Errorf("%s: expected %s", o.sub(key), want)
 	}
-	return s, nil
+	return v, true, nil
+}
+
+func (o obj) str(key, def string) (string, error) {
+	s, _, err := field(o, key, def, "a string")
+	return s, err
 }
 
 func (o obj) optStr(key string) (string, bool, error) {
-	r, ok := o.m[key]
-	if !ok || isNull(r) {
-		return "", false, nil
-	}
-	var s string
-	if err := json.Unmarshal(r, &s); err != nil {
-		return "", false, fmt.Errorf("%s: expected a string", o.sub(key))
-	}
-	return s, true, nil
+	return field(o, key, "", "a string")
 }
 
 func (o obj) boolean(key string, def bool) (bool, error) {
-	r, ok := o.m[key]
-	if !ok || isNull(r) {
-		return def, nil
-	}
-	var b bool
-	if err := json.Unmarshal(r, &b); err != nil {
-		return false, fmt.Errorf("%s: expected true or false", o.sub(key))
-	}
-	return b, nil
+	b, _, err := field(o, key, def, "true or false")
+	return b, err
 }
 
 func (o obj) integer(key string, def int) (int, error) {
-	r, ok := o.m[key]
-	if !ok || isNull(r) {
-		return def, nil
-	}
-	var n int
-	if err := json.Unmarshal(r, &n); err != nil {
-		return 0, fmt.Errorf("%s: expected an integer", o.sub(key))
-	}
-	return n, nil
+	n, _, err := field(o, key, def, "an integer")
+	return n, err
 }
 
 func (o obj) char(key string, def rune) (rune, error) {
@@ -121,15 +106,8 @@ func (o obj) char(key string, def rune) (rune, error) {
 }
 
 func (o obj) list(key string) ([]json.RawMessage, error) {
-	r, ok := o.m[key]
-	if !ok || isNull(r) {
-		return nil, nil
-	}
-	var l []json.RawMessage
-	if err := json.Unmarshal(r, &l); err != nil {
-		return nil, fmt.Errorf("%s: expected a list", o.sub(key))
-	}
-	return l, nil
+	l, _, err := field[[]json.RawMessage](o, key, nil, "a list")
+	return l, err
 }
 
 func unsupported(path, what string) error {
