@@ -15,15 +15,7 @@ import (
 func refineShopGoal(b *purchase, rng *rand.Rand) *shop.Goal {
 	p := b.product
 	g := &shop.Goal{Task: -1, ASIN: p.ASIN, Query: p.Query, Path: p.Path, Nouns: p.Nouns}
-	n := min(1+rng.IntN(3), len(p.Attributes))
-	pick := rng.Perm(len(p.Attributes))[:n]
-	for i, a := range p.Attributes {
-		for _, j := range pick {
-			if i == j {
-				g.Attributes = append(g.Attributes, a)
-			}
-		}
-	}
+	g.Attributes = shop.SampleAttributes(rng, p.Attributes, 1+rng.IntN(3))
 	for _, grp := range p.Options {
 		if v, ok := b.chosen[grp.Name]; ok {
 			g.Options = append(g.Options, shop.GoalOption{Name: grp.Name, Value: v})

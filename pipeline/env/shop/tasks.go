@@ -76,17 +76,7 @@ func (c *Catalog) Goal(task int) (*Goal, error) {
 	case r > 0.7:
 		n = 3
 	}
-	if n > len(p.Attributes) {
-		n = len(p.Attributes)
-	}
-	idx := rng.Perm(len(p.Attributes))[:n]
-	for ai, a := range p.Attributes {
-		for _, j := range idx {
-			if j == ai {
-				g.Attributes = append(g.Attributes, a)
-			}
-		}
-	}
+	g.Attributes = SampleAttributes(rng, p.Attributes, n)
 	for _, grp := range p.Options {
 		g.Options = append(g.Options, GoalOption{Name: grp.Name, Value: pick(rng, grp.Values)})
 	}
@@ -166,4 +156,20 @@ func instruction(rng *rand.Rand, g *Goal) string {
 		price = fmt.Sprintf(", and price lower than %.2f dollars", g.PriceUpper)
 	}
 	return head + opts + price
+}
+
+// SampleAttributes picks min(n, len(attrs)) of a product's attributes at random and keeps them
+// in the product's order, as a goal names them.
+func SampleAttributes(rng *rand.Rand, attrs []string, n int) []string {
+	n = min(n, len(attrs))
+	var out []string
+	idx := rng.Perm(len(attrs))[:n]
+	for ai, a := range attrs {
+		for _, j := range idx {
+			if j == ai {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
