@@ -334,11 +334,7 @@ armap_status armap_model_score(armap_model* h, const armap_batch* b, float* scor
     if (score_with_graph(m, hb, scores)) return;
 #endif
     Packed p = upload(m, hb);
-    struct CacheOn {
-      Model& m;
-      explicit CacheOn(Model& m) : m(m) { m.use_cast_cache = true; }
-      ~CacheOn() { m.use_cast_cache = false; }
-    } cache_on(m);
+    Model::ScoringScope scoring(m);
     // The reward is the first label: exactly num_seqs floats, whatever num_labels is.
     auto r = m.forward(p, false).select(1, 0).to(at::kCPU).contiguous();
     std::memcpy(scores, r.data_ptr<float>(), r.nbytes());

@@ -104,6 +104,12 @@ struct Model {
   // Drops everything derived from the weights (cast copies, captured graphs that point at them).
   // Every path that writes a parameter calls it.
   void weights_changed();
+  // Turns the weight cache on for one scoring forward (or a capture of one).
+  struct ScoringScope {
+    Model& m;
+    explicit ScoringScope(Model& m) : m(m) { m.use_cast_cache = true; }
+    ~ScoringScope() { m.use_cast_cache = false; }
+  };
   // Whether attention runs as packed flash attention (CUDA, PyTorch >= 2, bf16/f16): the only
   // path whose work does not depend on the host-side sequence lengths, so it can be captured.
   bool uses_flash() const;

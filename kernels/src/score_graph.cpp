@@ -113,12 +113,6 @@ void stage(GraphEntry& e, const HostBatch& hb) {
   }
 }
 
-struct CacheOn {
-  Model& m;
-  explicit CacheOn(Model& m) : m(m) { m.use_cast_cache = true; }
-  ~CacheOn() { m.use_cast_cache = false; }
-};
-
 void end_dangling_capture(cudaStream_t s) {
   cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
   if (cudaStreamIsCapturing(s, &st) == cudaSuccess && st != cudaStreamCaptureStatusNone) {
@@ -147,7 +141,7 @@ std::unique_ptr<GraphEntry> capture(Model& m, ScoreGraphs& gs, const HostBatch& 
   p.cu_host.assign(e->host_cu.data_ptr<int32_t>(), e->host_cu.data_ptr<int32_t>() + nb + 1);
   p.max_len = b.max_len;
 
-  CacheOn cache_on(m);
+  Model::ScoringScope scoring(m);
   m.forward(p, false);  // on the current stream: fills the cast cache outside the graph's pool
   auto side = c10::cuda::getStreamFromPool(false, m.device.index());
   C10_CUDA_CHECK(cudaDeviceSynchronize());
