@@ -277,55 +277,53 @@ func newBenchCheckCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res, err := bench.CheckDevice(b, fx, deviceOf(cfg.Device))
+		dev := deviceOf(cfg.Device)
+		bad := 0
+		// report prints one check's line with its verdict and counts the failures.
+		report := func(ok bool, format string, args ...any) {
+			verdict := "ok"
+			if !ok {
+				verdict = "FAIL"
+				bad++
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), format+" %s\n", append(args, verdict)...)
+		}
+		res, err := bench.CheckDevice(b, fx, dev)
 		if err != nil {
 			return err
 		}
-		full, err := bench.CheckPresetDevice(b, "bert-base", deviceOf(cfg.Device))
+		full, err := bench.CheckPresetDevice(b, "bert-base", dev)
 		if err != nil {
 			return err
 		}
 		res = append(res, full...)
-		bad := 0
 		for _, r := range res {
-			fmt.Fprintf(cmd.ErrOrStderr(), "%-11s %-4s max rel err %.2e (tolerance %.0e) %v\n", r.Model, r.DType, r.MaxRelErr, r.Tolerance, map[bool]string{true: "ok", false: "FAIL"}[r.OK])
-			if !r.OK {
-				bad++
-			}
+			report(r.OK, "%-11s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
 		}
-		graphs, err := bench.CheckGraphs(b, deviceOf(cfg.Device), cgo.BF16, 4)
+		graphs, err := bench.CheckGraphs(b, dev, cgo.BF16, 4)
 		if err != nil {
 			return err
 		}
 		for _, g := range graphs {
-			fmt.Fprintf(cmd.ErrOrStderr(), "%-11s bf16 CUDA graphs vs eager over %d batches: max rel err %.2e (tolerance %.0e) %v\n", g.Model, g.Batches, g.MaxRelErr, g.Tolerance, map[bool]string{true: "ok", false: "FAIL"}[g.OK])
-			if !g.OK {
-				bad++
-			}
+			report(g.OK, "%-11s bf16 CUDA graphs vs eager over %d batches: max rel err %.2e (tolerance %.0e)", g.Model, g.Batches, g.MaxRelErr, g.Tolerance)
 		}
-		ckpt, err := bench.CheckCheckpointing(b, deviceOf(cfg.Device), cgo.BF16, 10)
+		ckpt, err := bench.CheckCheckpointing(b, dev, cgo.BF16, 10)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps %v\n", ckpt.MaxDiff, ckpt.Steps, map[bool]string{true: "ok", false: "FAIL"}[ckpt.OK])
-		if !ckpt.OK {
-			bad++
-		}
+		report(ckpt.OK, "checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps", ckpt.MaxDiff, ckpt.Steps)
 		var curves []*bench.CurveCheck
 		for _, c := range []struct {
 			preset string
 			dt     cgo.DType
 			tol    float64
 		}{{"tiny", cgo.F32, 1e-3}, {"tiny", cgo.BF16, 0.05}, {"tiny-llama", cgo.F32, 1e-3}, {"tiny-llama", cgo.BF16, 0.05}} {
-			curve, err := bench.CheckCurve(b, c.preset, deviceOf(cfg.Device), c.dt, 30, c.tol)
+			curve, err := bench.CheckCurve(b, c.preset, dev, c.dt, 30, c.tol)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "train curve %-10s %s vs CPU f32: max |loss diff| %.4f over %d steps (loss %.3f -> %.3f) %v\n",
-				curve.Model, curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1], map[bool]string{true: "ok", false: "FAIL"}[curve.OK])
-			if !curve.OK {
-				bad++
-			}
+			report(curve.OK, "train curve %-10s %s vs CPU f32: max |loss diff| %.4f over %d steps (loss %.3f -> %.3f)",
+				curve.Model, curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1])
 			curves = append(curves, curve)
 		}
 		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "graphs": graphs, "checkpointing": ckpt, "train_curves": curves}); err != nil {
