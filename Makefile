@@ -18,7 +18,7 @@ ARMAP_LDFLAGS := -shared -L$(TORCH_LIB) -Wl,--no-as-needed -ltorch -ltorch_cpu -
 
 KERNEL_SRCS := $(wildcard kernels/src/*.cpp)
 KERNEL_OBJS := $(patsubst kernels/src/%.cpp,build/cpu/%.o,$(KERNEL_SRCS))
-KERNEL_HDRS := kernels/include/armap.h kernels/src/internal.h
+KERNEL_HDRS := kernels/include/armap.h kernels/src/internal.h kernels/src/add_norm.h
 # configs/ is embedded in the binary and cgo includes the ABI header: both rebuild bin/armap.
 GO_SRCS := $(shell find cmd engine cgo pipeline -name '*.go' -not -name '*_test.go' 2>/dev/null) \
 	$(wildcard configs/*.yaml configs/models/*.yaml) kernels/include/armap.h cgo/shim.h go.mod go.sum
@@ -26,7 +26,7 @@ GO_SRCS := $(shell find cmd engine cgo pipeline -name '*.go' -not -name '*_test.
 APT_PACKAGES := g++ make libtorch-dev libopenblas0-openmp libgloo-dev
 DEMO_OUT ?= runs/demo
 
-.PHONY: all deps build backend armap test test-go bench demo clean cuda vet
+.PHONY: all deps build backend armap test test-go kernel-test bench demo clean cuda vet
 
 all: build
 
@@ -50,6 +50,13 @@ build/cpu/%.o: kernels/src/%.cpp $(KERNEL_HDRS)
 build/libarmap_cpu.so: $(KERNEL_OBJS)
 	$(CXX) -o $@ $^ $(ARMAP_LDFLAGS)
 
+# The fused kernels' own check against ATen's autograd (kernels/test), linked from the backend's objects.
+build/add_norm_test: kernels/test/add_norm_test.cpp $(KERNEL_OBJS) $(KERNEL_HDRS)
+	$(CXX) $(CXXFLAGS) $(ARMAP_CXXFLAGS) -o $@ $< $(KERNEL_OBJS) -L$(TORCH_LIB) -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 -Wl,--as-needed
+
+kernel-test: build/add_norm_test
+	build/add_norm_test cpu
+
 armap: bin/armap
 
 bin/armap: $(GO_SRCS)
@@ -66,6 +73,7 @@ vet:
 test: deps
 	$(MAKE) -j$(JOBS) backend
 	$(MAKE) armap
+	$(MAKE) kernel-test
 	$(MAKE) test-go
 
 test-go:

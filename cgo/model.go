@@ -108,6 +108,32 @@ type ModelOptions struct {
 	// NoCUDAGraphs makes every CUDA scoring call run the eager forward instead of replaying a
 	// captured graph (for comparisons, or if a driver misbehaves under capture).
 	NoCUDAGraphs bool
+	// FusedAddNorm selects the encoder's fused residual + dropout + LayerNorm (one pass forward
+	// and backward, its own dropout mask). FusionDefault leaves it to the backend: on for CPU,
+	// off for CUDA until its kernels have been measured on a GPU.
+	FusedAddNorm Fusion
+}
+
+// Fusion turns an optional fused path on or off, or leaves the choice to the backend.
+type Fusion int32
+
+const (
+	FusionDefault Fusion = 0
+	FusionOn      Fusion = 1
+	FusionOff     Fusion = -1
+)
+
+// ParseFusion reads a config value: auto, on or off.
+func ParseFusion(s string) (Fusion, error) {
+	switch s {
+	case "", "auto":
+		return FusionDefault, nil
+	case "on", "true":
+		return FusionOn, nil
+	case "off", "false":
+		return FusionOff, nil
+	}
+	return FusionDefault, fmt.Errorf("%q: want auto, on or off", s)
 }
 
 // TensorInfo describes one named tensor.
@@ -156,6 +182,7 @@ func (b *Backend) NewModel(cfg ModelConfig, opt ModelOptions) (*Model, error) {
 		device: C.int32_t(opt.Device), device_index: C.int32_t(opt.DeviceIndex), compute_dtype: C.int32_t(opt.ComputeDType),
 		grad_checkpointing: b2i(opt.GradCheckpointing), seed: C.uint64_t(opt.Seed), lora_rank: C.int32_t(opt.LoRARank),
 		lora_alpha: C.float(opt.LoRAAlpha), lora_targets: C.int32_t(opt.LoRATargets), cuda_graphs: -b2i(opt.NoCUDAGraphs),
+		fused_add_norm: C.int32_t(opt.FusedAddNorm),
 	}
 	var h *C.armap_model
 	var e C.armap_error

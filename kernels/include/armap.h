@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct or a signature below changes; the Go binding refuses a mismatch. */
-#define ARMAP_ABI_VERSION 2
+#define ARMAP_ABI_VERSION 3
 
 /* The library is built with hidden visibility; only these entry points are exported. */
 #if defined(__GNUC__)
@@ -94,6 +94,8 @@ typedef struct {
   int32_t lora_targets;       /* ARMAP_LORA_* bits; 0 = q|v */
   int32_t cuda_graphs;        /* CUDA bf16/f16 scoring replays captured graphs at bucketed token
                                  budgets: 0 = on, -1 = off (eager every call) */
+  int32_t fused_add_norm;     /* encoder: residual + dropout + LayerNorm as one operation with its
+                                 own backward: 0 = default (on for CPU, off for CUDA), 1 = on, -1 = off */
 } armap_model_options;
 
 typedef struct {

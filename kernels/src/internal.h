@@ -97,6 +97,7 @@ struct Model {
   bool use_cast_cache = false;     // set for the duration of a scoring forward
   std::shared_ptr<ScoreGraphs> graphs;
   bool graphs_failed = false;      // a capture failed: eager from then on
+  bool fused_add_norm = false;     // residual + dropout + LayerNorm as one operation (add_norm.cpp)
 
   // Rewards [num_seqs, num_labels] in float32. train enables dropout.
   at::Tensor forward(const Packed& p, bool train);
@@ -146,6 +147,13 @@ bool score_with_graph(Model& m, const HostBatch& hb, float* scores);
 // Multi-head attention over packed sequences. q: [T, H, D]; k, v: [T, Hkv, D]. Returns [T, H * D].
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,
                             bool causal, double dropout, at::Generator* gen);
+
+// LayerNorm(residual + dropout(x, p)) over the last dimension as one operation with its own
+// backward (add_norm.cpp), when the model enables it and the device takes the shape: x and residual
+// of one dtype and shape, float32 norm weights. The caller runs the unfused form otherwise.
+bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w);
+at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
+                          const at::Tensor& b, double p);
 
 // Runs fn (one transformer layer) so that its activations are recomputed during backward instead
 // of being kept, when the model asks for gradient checkpointing.

@@ -179,6 +179,13 @@ at::Tensor layer_norm(const Model& m, const at::Tensor& x, const at::Tensor& w, 
   return y.to(x.scalar_type());
 }
 
+// LayerNorm(residual + dropout(x)): the end of both halves of an encoder layer.
+at::Tensor add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
+                    const at::Tensor& b, double p) {
+  if (add_norm_fusable(m, x, residual, w)) return fused_add_norm(m, x, residual, w, b, p);
+  return layer_norm(m, dropout(x, p, p > 0, &m.gen) + residual, w, b);
+}
+
 at::Tensor rotate_half(const at::Tensor& x) {
   auto h = x.size(-1) / 2;
   return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
@@ -274,6 +281,10 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
     default: invalid("compute_dtype must be f32, f16 or bf16");
   }
   if (opt.lora_targets == 0) m->opt.lora_targets = ARMAP_LORA_Q | ARMAP_LORA_V;
+  need(opt.fused_add_norm >= -1 && opt.fused_add_norm <= 1, "fused_add_norm must be -1, 0 or 1");
+  // On by default where it has been measured (CPU); the CUDA kernels are opt-in until a GPU run has
+  // checked them against the unfused path and timed them (bench/NOTES.md).
+  m->fused_add_norm = opt.fused_add_norm == 1 || (opt.fused_add_norm == 0 && m->device.is_cpu());
 
   Builder b{*m, at::make_generator<at::CPUGeneratorImpl>(opt.seed),
             at::make_generator<at::CPUGeneratorImpl>(opt.seed ^ 0x5bd1e995u), (double)cfg.init_std};
@@ -397,10 +408,10 @@ at::Tensor Model::forward(const Packed& p, bool train) {
             auto k = qkv[1].view({T, nh, D});
             auto v = qkv[2].view({T, nh, D});
             auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen);
-            a = dropout(apply(*this, L.o, a), cfg.hidden_dropout, train, &gen);
-            auto y = layer_norm(*this, a + h, L.ln1_w, L.ln1_b);
-            auto f = dropout(apply(*this, L.fo, linear_gelu(*this, L.fi, y, train)), cfg.hidden_dropout, train, &gen);
-            return layer_norm(*this, f + y, L.ln2_w, L.ln2_b);
+            const double p_hidden = train ? cfg.hidden_dropout : 0.0;
+            auto y = add_norm(*this, apply(*this, L.o, a), h, L.ln1_w, L.ln1_b, p_hidden);
+            auto f = apply(*this, L.fo, linear_gelu(*this, L.fi, y, train));
+            return add_norm(*this, f, y, L.ln2_w, L.ln2_b, p_hidden);
           },
           x);
     }

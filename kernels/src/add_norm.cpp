@@ -1,0 +1,266 @@
+// y = LayerNorm(residual + dropout(x)) as one operation with its own backward: the block that ends
+// both halves of every post-LayerNorm encoder layer. Unfused, ATen draws a mask (on CPU one
+// Bernoulli draw per element), applies it, adds, and normalizes, each a pass over the activations
+// with an intermediate kept for backward. Fused, forward reads x and residual once and backward
+// reads dy and the saved sum once; the mask is a hash of a per-call key (add_norm.h), recomputed
+// instead of stored. CUDA runs the kernels of add_norm.cu; CPU runs the loops below.
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+
+#include "add_norm.h"
+#include "internal.h"
+
+#ifdef ARMAP_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace armap {
+
+namespace {
+
+int32_t abi_dtype(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return ARMAP_DTYPE_F32;
+    case at::kBFloat16: return ARMAP_DTYPE_BF16;
+    case at::kHalf: return ARMAP_DTYPE_F16;
+    default: return -1;
+  }
+}
+
+// What one call needs besides its tensors.
+struct Call {
+  int64_t rows = 0, hidden = 0;
+  uint32_t threshold = 0;  // dropout_threshold(p); 0 = no dropout
+  float scale = 1.f;       // 1 / (1 - p)
+  float eps = 0.f;
+  at::Tensor key;          // int64 [1] on the model's device; empty without dropout
+
+  uint64_t host_key() const { return threshold ? (uint64_t)key.item<int64_t>() : 0; }
+  const uint64_t* device_key() const {
+    return threshold ? reinterpret_cast<const uint64_t*>(key.data_ptr<int64_t>()) : nullptr;
+  }
+};
+
+template <typename T>
+void forward_cpu(const Call& c, const T* x, const T* res, const float* gamma, const float* beta, T* h_out, T* y,
+                 float* mean_out, float* rstd_out) {
+  const int64_t H = c.hidden;
+  const uint64_t key = c.host_key();
+  at::parallel_for(0, c.rows, std::max<int64_t>(1, 32768 / H), [&](int64_t r0, int64_t r1) {
+    std::vector<float> v(H);
+    for (int64_t r = r0; r < r1; r++) {
+      const int64_t off = r * H;
+      double sum = 0;
+      for (int64_t i = 0; i < H; i++) {
+        float d = static_cast<float>(x[off + i]);
+        if (c.threshold) d = dropout_keep(key, (uint64_t)(off + i), c.threshold) ? d * c.scale : 0.f;
+        // The sum as stored in T, as the CUDA kernel normalizes it (and backward reads it).
+        const T s = static_cast<T>(static_cast<float>(res[off + i]) + d);
+        if (h_out) h_out[off + i] = s;
+        v[i] = static_cast<float>(s);
+        sum += v[i];
+      }
+      const double mean = sum / (double)H;
+      double sq = 0;
+      for (int64_t i = 0; i < H; i++) sq += ((double)v[i] - mean) * ((double)v[i] - mean);
+      const float rstd = (float)(1.0 / std::sqrt(sq / (double)H + (double)c.eps));
+      const float mf = (float)mean;
+      for (int64_t i = 0; i < H; i++) y[off + i] = static_cast<T>((v[i] - mf) * rstd * gamma[i] + beta[i]);
+      if (mean_out) {
+        mean_out[r] = mf;
+        rstd_out[r] = rstd;
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_cpu(const Call& c, const T* dy, const T* h, const float* gamma, const float* mean, const float* rstd,
+                  T* dres, T* dx, float* dgamma, float* dbeta) {
+  const int64_t H = c.hidden;
+  const uint64_t key = c.host_key();
+  // Row chunks with their own partial dgamma/dbeta, summed in a fixed order afterwards: the result
+  // does not depend on how the threads were scheduled.
+  const int64_t chunks = std::min<int64_t>(c.rows, std::max<int64_t>(1, at::get_num_threads() * 4));
+  std::vector<double> parts((size_t)(chunks * 2 * H), 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<float> xh(H), g(H);
+    for (int64_t ch = c0; ch < c1; ch++) {
+      double* pg = parts.data() + ch * 2 * H;
+      double* pb = pg + H;
+      const int64_t r0 = c.rows * ch / chunks, r1 = c.rows * (ch + 1) / chunks;
+      for (int64_t r = r0; r < r1; r++) {
+        const int64_t off = r * H;
+        const float mu = mean[r], rs = rstd[r];
+        double s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < H; i++) {
+          const float d = static_cast<float>(dy[off + i]);
+          xh[i] = (static_cast<float>(h[off + i]) - mu) * rs;
+          g[i] = d * gamma[i];
+          s1 += g[i];
+          s2 += (double)g[i] * xh[i];
+          pg[i] += (double)d * xh[i];
+          pb[i] += d;
+        }
+        const float m1 = (float)(s1 / (double)H), m2 = (float)(s2 / (double)H);
+        for (int64_t i = 0; i < H; i++) {
+          const float o = rs * (g[i] - m1 - xh[i] * m2);
+          dres[off + i] = static_cast<T>(o);
+          if (dx) dx[off + i] = static_cast<T>(dropout_keep(key, (uint64_t)(off + i), c.threshold) ? o * c.scale : 0.f);
+        }
+      }
+    }
+  });
+  for (int64_t i = 0; i < H; i++) {
+    double sg = 0, sb = 0;
+    for (int64_t ch = 0; ch < chunks; ch++) {
+      sg += parts[ch * 2 * H + i];
+      sb += parts[ch * 2 * H + H + i];
+    }
+    dgamma[i] = (float)sg;
+    dbeta[i] = (float)sb;
+  }
+}
+
+#ifdef ARMAP_CUDA
+void check_cuda(int rc, const char* what) {
+  if (rc != 0) fail(ARMAP_ERR_INTERNAL, std::string("add_norm: CUDA ") + what + " failed (cudaError " + std::to_string(rc) + ")");
+}
+#endif
+
+struct Outputs {
+  at::Tensor y, h, mean, rstd;
+};
+
+// keep: also return the sum and the row statistics that backward needs.
+Outputs run_forward(const Call& c, const at::Tensor& x, const at::Tensor& res, const at::Tensor& w,
+                    const at::Tensor& b, bool keep) {
+  Outputs o;
+  o.y = at::empty_like(x);
+  if (keep) {
+    o.h = at::empty_like(x);
+    auto f32 = x.options().dtype(at::kFloat);
+    o.mean = at::empty({c.rows}, f32);
+    o.rstd = at::empty({c.rows}, f32);
+  }
+  auto fptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+  if (x.is_cuda()) {
+#ifdef ARMAP_CUDA
+    auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; };
+    c10::cuda::CUDAGuard guard(x.device());
+    check_cuda(cuda::add_norm_forward(abi_dtype(x.scalar_type()), x.data_ptr(), res.data_ptr(), w.data_ptr<float>(),
+                                      b.data_ptr<float>(), c.rows, c.hidden, c.threshold, c.scale, c.device_key(),
+                                      c.eps, ptr(o.h), o.y.data_ptr(), fptr(o.mean), fptr(o.rstd),
+                                      c10::cuda::getCurrentCUDAStream().stream()),
+               "forward");
+#endif
+    return o;
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "add_norm_forward", [&] {
+    auto tp = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<scalar_t>() : nullptr; };
+    forward_cpu<scalar_t>(c, x.data_ptr<scalar_t>(), res.data_ptr<scalar_t>(), w.data_ptr<float>(),
+                          b.data_ptr<float>(), tp(o.h), o.y.data_ptr<scalar_t>(), fptr(o.mean), fptr(o.rstd));
+  });
+  return o;
+}
+
+// Returns {dx, d_residual, dgamma, dbeta}; dx is d_residual itself when there is no dropout.
+std::vector<at::Tensor> run_backward(const Call& c, const at::Tensor& dy, const at::Tensor& h, const at::Tensor& w,
+                                     const at::Tensor& mean, const at::Tensor& rstd) {
+  auto dres = at::empty_like(h);
+  auto dx = c.threshold ? at::empty_like(h) : at::Tensor();
+  auto f32 = h.options().dtype(at::kFloat);
+  at::Tensor dgamma, dbeta;
+  if (h.is_cuda()) {
+#ifdef ARMAP_CUDA
+    c10::cuda::CUDAGuard guard(h.device());
+    const int blocks = cuda::add_norm_backward_blocks(c.rows, h.device().index());
+    auto parts = at::empty({2, blocks, c.hidden}, f32);
+    check_cuda(cuda::add_norm_backward(abi_dtype(h.scalar_type()), dy.data_ptr(), h.data_ptr(), w.data_ptr<float>(),
+                                       mean.data_ptr<float>(), rstd.data_ptr<float>(), c.rows, c.hidden, c.threshold,
+                                       c.scale, c.device_key(), dres.data_ptr(), dx.defined() ? dx.data_ptr() : nullptr,
+                                       parts[0].data_ptr<float>(), parts[1].data_ptr<float>(), blocks,
+                                       c10::cuda::getCurrentCUDAStream().stream()),
+               "backward");
+    auto sums = parts.sum(1);
+    dgamma = sums[0];
+    dbeta = sums[1];
+#endif
+  } else {
+    dgamma = at::empty({c.hidden}, f32);
+    dbeta = at::empty({c.hidden}, f32);
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, h.scalar_type(), "add_norm_backward", [&] {
+      backward_cpu<scalar_t>(c, dy.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), w.data_ptr<float>(),
+                             mean.data_ptr<float>(), rstd.data_ptr<float>(), dres.data_ptr<scalar_t>(),
+                             dx.defined() ? dx.data_ptr<scalar_t>() : nullptr, dgamma.data_ptr<float>(),
+                             dbeta.data_ptr<float>());
+    });
+  }
+  return {dx.defined() ? dx : dres, dres, dgamma, dbeta};
+}
+
+Call make_call(const at::Tensor& x, double p, double eps, const at::Tensor& key) {
+  Call c;
+  c.hidden = x.size(-1);
+  c.rows = x.numel() / std::max<int64_t>(1, c.hidden);
+  c.threshold = p > 0 ? dropout_threshold(p) : 0;
+  c.scale = p > 0 ? (float)(1.0 / (1.0 - p)) : 1.f;
+  c.eps = (float)eps;
+  c.key = key;
+  return c;
+}
+
+struct AddNorm : torch::autograd::Function<AddNorm> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, at::Tensor x, at::Tensor res,
+                                                at::Tensor w, at::Tensor b, double p, double eps, at::Tensor key) {
+    const Call c = make_call(x, p, eps, key);
+    auto o = run_forward(c, x, res, w, b, true);
+    ctx->save_for_backward({o.h, w, o.mean, o.rstd, key});
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["eps"] = eps;
+    return {o.y};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto s = ctx->get_saved_variables();
+    const Call c = make_call(s[0], ctx->saved_data["p"].toDouble(), ctx->saved_data["eps"].toDouble(), s[4]);
+    auto g = run_backward(c, grads[0].contiguous(), s[0], s[1], s[2], s[3]);
+    return {g[0], g[1], g[2], g[3], at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w) {
+  if (!m.fused_add_norm || x.dim() < 1 || x.sizes() != residual.sizes() || x.scalar_type() != residual.scalar_type() ||
+      abi_dtype(x.scalar_type()) < 0 || w.scalar_type() != at::kFloat || x.numel() == 0) {
+    return false;
+  }
+  if (!x.is_cuda()) return true;
+#ifdef ARMAP_CUDA
+  return cuda::add_norm_supported(abi_dtype(x.scalar_type()), x.size(-1));
+#else
+  return false;
+#endif
+}
+
+at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
+                          const at::Tensor& b, double p) {
+  auto xc = x.contiguous(), rc = residual.contiguous();
+  // From the model's generator, so that seeding, saving and rewinding it (checkpointed recompute)
+  // reproduces the mask, as it does for every other draw of the model. Without dropout an empty
+  // tensor (autograd takes no undefined inputs; an empty one allocates nothing).
+  auto key = at::empty({p > 0 ? 1 : 0}, xc.options().dtype(at::kLong));
+  if (p > 0) key.random_(m.gen);
+  const double eps = (double)m.cfg.norm_eps;
+  const bool grad = at::GradMode::is_enabled() &&
+                    (xc.requires_grad() || rc.requires_grad() || w.requires_grad() || b.requires_grad());
+  if (grad) return AddNorm::apply(xc, rc, w, b, p, eps, key)[0];
+  return run_forward(make_call(xc, p, eps, key), xc, rc, w, b, false).y;
+}
+
+}  // namespace armap

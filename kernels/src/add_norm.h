@@ -1,0 +1,63 @@
+// The fused residual block of a post-LayerNorm encoder, y = LayerNorm(residual + dropout(x)), shared
+// by its CPU implementation (add_norm.cpp) and its CUDA kernels (add_norm.cu). Plain C++ only, so
+// that nvcc compiles the kernels without ATen's headers and a Go-only edit rebuilds nothing.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define ARMAP_HD __host__ __device__ __forceinline__
+#else
+#define ARMAP_HD inline
+#endif
+
+namespace armap {
+
+// Dropout's keep decision for element i (row * hidden + column) of one call, from a 64-bit key the
+// call draws from the model's generator. A counter-based hash instead of a stored mask: backward
+// recomputes the mask instead of reading one, a checkpointed layer recomputes the same one from
+// the same key, and the CPU and CUDA paths drop exactly the same elements for the same key.
+// The mixer is splitmix64's finalizer; 24 bits of it are compared with p * 2^24.
+ARMAP_HD bool dropout_keep(uint64_t key, uint64_t i, uint32_t threshold) {
+  uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (uint32_t)(z >> 40) >= threshold;
+}
+
+// p as the threshold dropout_keep compares with: an element is dropped with probability
+// threshold / 2^24.
+inline uint32_t dropout_threshold(double p) { return (uint32_t)(p * 16777216.0 + 0.5); }
+
+namespace cuda {
+
+// The kernels' entry points, implemented in add_norm.cu. Tensors are contiguous row-major
+// [rows, hidden] in dtype (an armap_dtype: F32, BF16 or F16); gamma, beta, mean and rstd are
+// float32. key points to the call's key in device memory (read by the kernels, so that drawing it
+// needs no device-to-host copy) and may be null when threshold is 0. stream is a cudaStream_t.
+// Each returns 0, or a cudaError_t.
+
+// Whether the kernels take this shape: hidden a multiple of one 16-byte vector and at most four
+// vectors per lane of a warp (bf16/f16 up to 1024, float32 up to 512).
+bool add_norm_supported(int32_t dtype, int64_t hidden);
+
+// h_out (the sum before normalization, saved for backward), mean and rstd may be null when no
+// gradient is needed.
+int add_norm_forward(int32_t dtype, const void* x, const void* residual, const float* gamma, const float* beta,
+                     int64_t rows, int64_t hidden, uint32_t threshold, float scale, const uint64_t* key, float eps,
+                     void* h_out, void* y, float* mean, float* rstd, void* stream);
+
+// How many row blocks backward splits the rows into: dgamma_parts and dbeta_parts hold one row of
+// hidden floats per block, which the caller sums.
+int add_norm_backward_blocks(int64_t rows, int device);
+
+// d_residual receives the gradient of the sum; dx, when not null, that of x (the same masked and
+// scaled by 1 / (1 - p); null when there is no dropout, as it would equal d_residual).
+int add_norm_backward(int32_t dtype, const void* dy, const void* h, const float* gamma, const float* mean,
+                      const float* rstd, int64_t rows, int64_t hidden, uint32_t threshold, float scale,
+                      const uint64_t* key, void* d_residual, void* dx, float* dgamma_parts, float* dbeta_parts,
+                      int blocks, void* stream);
+
+}  // namespace cuda
+}  // namespace armap

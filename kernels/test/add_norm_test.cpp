@@ -1,0 +1,159 @@
+// Checks the fused residual + dropout + LayerNorm (kernels/src/add_norm.cpp) against the unfused
+// form computed by ATen's autograd in float64 with the same mask, rebuilt here from the call's key.
+// Run as `add_norm_test cpu` (built by make test) or `add_norm_test cuda` (built by
+// scripts/build_cuda.sh; the CUDA kernels of add_norm.cu). Exits 1 on the first failed check.
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "../src/add_norm.h"
+#include "../src/internal.h"
+
+#ifdef ARMAP_CUDA
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#endif
+
+using namespace armap;
+
+namespace {
+
+struct Case {
+  at::ScalarType dtype;
+  int64_t rows, hidden;
+  double p;
+  double tol;  // on y and on every gradient, relative to the reference's largest magnitude
+};
+
+double rel_err(const at::Tensor& got, const at::Tensor& want) {
+  auto w = want.to(at::kDouble).cpu();
+  auto g = got.to(at::kDouble).cpu();
+  return (g - w).abs().max().item<double>() / std::max(1e-12, w.abs().max().item<double>());
+}
+
+// A fresh leaf that collects its own gradient (.to() may return its input itself).
+at::Tensor leaf(const at::Tensor& t) { return t.detach().clone().requires_grad_(true); }
+
+int failures = 0;
+
+void expect(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
+  if (!ok) failures++;
+}
+
+void run(const Case& c, at::Device dev) {
+  Model m;
+  m.fused_add_norm = true;
+  m.device = dev;
+  m.cfg.norm_eps = 1e-12f;
+  if (dev.is_cpu()) {
+    m.gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  } else {
+#ifdef ARMAP_CUDA
+    m.gen = at::cuda::detail::getDefaultCUDAGenerator(dev.index());
+    m.gen.set_current_seed(7);
+#endif
+  }
+  auto cpu_gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  auto f32 = at::TensorOptions().dtype(at::kFloat);
+  // Inputs with a large mean, where a one-pass variance would lose precision.
+  auto x0 = at::randn({c.rows, c.hidden}, cpu_gen, f32) + 3.0;
+  auto r0 = at::randn({c.rows, c.hidden}, cpu_gen, f32);
+  auto w0 = at::randn({c.hidden}, cpu_gen, f32) * 0.5 + 1.0;
+  auto b0 = at::randn({c.hidden}, cpu_gen, f32) * 0.1;
+  auto dy0 = at::randn({c.rows, c.hidden}, cpu_gen, f32);
+
+  auto x = leaf(x0.to(dev).to(c.dtype));
+  auto r = leaf(r0.to(dev).to(c.dtype));
+  auto w = leaf(w0.to(dev));
+  auto b = leaf(b0.to(dev));
+  char name[160];
+  std::snprintf(name, sizeof(name), "%s %s rows=%lld hidden=%lld p=%.2f", dev.is_cpu() ? "cpu" : "cuda",
+                c10::toString(c.dtype), (long long)c.rows, (long long)c.hidden, c.p);
+  if (!add_norm_fusable(m, x, r, w)) {
+    expect(dev.is_cuda(), std::string(name) + ": not fusable (only a CUDA shape may be refused)");
+    return;
+  }
+
+  auto state = m.gen.get_state();
+  auto y = fused_add_norm(m, x, r, w, b, c.p);
+  torch::autograd::backward({y}, {dy0.to(dev).to(c.dtype)});
+
+  // The same key, drawn again from the rewound generator, gives the reference's mask.
+  m.gen.set_state(state);
+  at::Tensor mask = at::ones({c.rows, c.hidden}, at::kDouble);
+  double scale = 1;
+  if (c.p > 0) {
+    const uint64_t key = (uint64_t)at::empty({1}, at::TensorOptions().dtype(at::kLong).device(dev))
+                             .random_(m.gen)
+                             .item<int64_t>();
+    const uint32_t thr = dropout_threshold(c.p);
+    auto acc = mask.accessor<double, 2>();
+    for (int64_t i = 0; i < c.rows; i++) {
+      for (int64_t j = 0; j < c.hidden; j++) acc[i][j] = dropout_keep(key, (uint64_t)(i * c.hidden + j), thr);
+    }
+    scale = 1.0 / (1.0 - c.p);
+    const double dropped = 1.0 - mask.mean().item<double>();
+    // Within four standard deviations of a binomial draw over the tensor's elements.
+    const double sd = std::sqrt(c.p * (1 - c.p) / (double)(c.rows * c.hidden));
+    expect(std::abs(dropped - c.p) < 4 * sd, std::string(name) + ": dropped fraction " + std::to_string(dropped));
+  }
+
+  // Reference in float64 from the same rounded inputs. The sum is rounded to the dtype, as the
+  // fused op normalizes it in the dtype.
+  auto xd = leaf(x.cpu().to(at::kDouble));
+  auto rd = leaf(r.cpu().to(at::kDouble));
+  auto wd = leaf(w0.to(at::kDouble));
+  auto bd = leaf(b0.to(at::kDouble));
+  auto hsum = rd + xd * mask * scale;
+  // Rounding as a straight-through step: the value of the stored sum, the gradient of the exact one.
+  auto hr = hsum + (hsum.detach().to(c.dtype).to(at::kDouble) - hsum.detach());
+  auto yd = at::layer_norm(hr, {c.hidden}, wd, bd, 1e-12);
+  torch::autograd::backward({yd}, {dy0.to(c.dtype).to(at::kDouble)});
+
+  struct {
+    const char* what;
+    at::Tensor got, want;
+  } checks[] = {
+      {"y", y.detach(), yd.detach()},
+      {"dx", x.grad(), xd.grad()},
+      {"dresidual", r.grad(), rd.grad()},
+      {"dgamma", w.grad(), wd.grad()},
+      {"dbeta", b.grad(), bd.grad()},
+  };
+  for (auto& k : checks) {
+    const double e = rel_err(k.got, k.want);
+    char line[256];
+    std::snprintf(line, sizeof(line), "%s: %s max rel err %.2e (tol %.0e)", name, k.what, e, c.tol);
+    expect(e <= c.tol, line);
+  }
+
+  // Without gradients (scoring), the same output from the path that saves nothing.
+  {
+    c10::NoGradGuard ng;
+    m.gen.set_state(state);
+    auto y2 = fused_add_norm(m, x.detach(), r.detach(), w.detach(), b.detach(), c.p);
+    expect(at::equal(y2, y.detach()), std::string(name) + ": no-grad forward equals the autograd forward");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool cuda = argc > 1 && std::strcmp(argv[1], "cuda") == 0;
+  at::Device dev = cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  at::set_num_threads(2);
+  // Float32 to within its resolution; bf16 to within its rounding of y and of the gradients
+  // (the reference rounds only the inputs and the sum).
+  const Case cases[] = {
+      {at::kFloat, 37, 768, 0.0, 2e-5},  {at::kFloat, 37, 768, 0.1, 2e-5},  {at::kFloat, 5, 64, 0.3, 2e-5},
+      {at::kFloat, 3, 24, 0.1, 2e-5},    {at::kFloat, 9, 1024, 0.1, 2e-5},  {at::kBFloat16, 37, 768, 0.0, 2e-2},
+      {at::kBFloat16, 37, 768, 0.1, 2e-2}, {at::kBFloat16, 300, 1024, 0.1, 2e-2}, {at::kHalf, 16, 256, 0.1, 4e-3},
+  };
+  for (const auto& c : cases) run(c, dev);
+  std::printf("%s: %d failed\n", argv[0], failures);
+  return failures ? 1 : 0;
+}
