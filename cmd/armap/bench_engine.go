@@ -107,9 +107,15 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 	c.Flags().String("peer", "", "path to cpu_peer.py to run side by side (needs /usr/bin/python3 with python3-torch)")
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
 	c.Flags().Int("threads", 0, "intra-op threads (0 = all cores)")
+	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm: auto, on or off (for A/B runs)")
 	a.l.bind("threads", "threads")
+	a.l.bind("fused-add-norm", "fused_add_norm")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		names, _ := cmd.Flags().GetString("workloads")
+		fused, err := fusedAddNorm(cfg)
+		if err != nil {
+			return err
+		}
 		preset, _ := cmd.Flags().GetString("model")
 		peer, _ := cmd.Flags().GetString("peer")
 		out, _ := cmd.Flags().GetString("out")
@@ -143,7 +149,7 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 			}
 			peerOut = filepath.Join(dir, "cpu_peer.json")
 		}
-		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: cgo.CPU, Seed: cfg.Seed}, log)
+		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: cgo.CPU, Seed: cfg.Seed, FusedAddNorm: fused}, log)
 		if err != nil {
 			return err
 		}
@@ -178,10 +184,16 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 	c.Flags().Int("shrink", 1, "divide model sizes by N (smoke runs)")
 	c.Flags().Int("steps", 0, "override timed steps per workload")
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
+	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm for the workloads without _fused: auto, on or off")
 	a.l.bind("device", "device")
+	a.l.bind("fused-add-norm", "fused_add_norm")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		names, _ := cmd.Flags().GetString("workloads")
 		dts, _ := cmd.Flags().GetString("dtype")
+		fused, err := fusedAddNorm(cfg)
+		if err != nil {
+			return err
+		}
 		peerDir, _ := cmd.Flags().GetString("peer-dir")
 		shrink, _ := cmd.Flags().GetInt("shrink")
 		steps, _ := cmd.Flags().GetInt("steps")
@@ -209,7 +221,7 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 			return err
 		}
 		log := func(f string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), f+"\n", args...) }
-		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: deviceOf(cfg.Device), DType: dt, Seed: cfg.Seed, Shrink: shrink}, log)
+		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: deviceOf(cfg.Device), DType: dt, Seed: cfg.Seed, Shrink: shrink, FusedAddNorm: fused}, log)
 		if err != nil {
 			return err
 		}

@@ -30,14 +30,17 @@ type Config struct {
 	// CUDA (float32 master weights, flash attention, CUDA graphs) and f32 on CPU.
 	DType string `mapstructure:"dtype"`
 	// CUDAGraphs lets CUDA bf16/f16 scoring replay captured graphs; false runs every call eagerly.
-	CUDAGraphs bool             `mapstructure:"cuda_graphs"`
-	Train      TrainSection     `mapstructure:"train"`
-	Score      ScoreSection     `mapstructure:"score"`
-	Serve      ServeSection     `mapstructure:"serve"`
-	Tokenizer  TokenizerSection `mapstructure:"tokenizer"`
-	Synth      SynthSection     `mapstructure:"synth"`
-	Eval       EvalSection      `mapstructure:"eval"`
-	LLM        llm.Config       `mapstructure:"llm"`
+	CUDAGraphs bool `mapstructure:"cuda_graphs"`
+	// FusedAddNorm selects the encoder's fused residual + dropout + LayerNorm: auto (on for CPU,
+	// off for CUDA until its kernels are measured on a GPU), on or off.
+	FusedAddNorm string           `mapstructure:"fused_add_norm"`
+	Train        TrainSection     `mapstructure:"train"`
+	Score        ScoreSection     `mapstructure:"score"`
+	Serve        ServeSection     `mapstructure:"serve"`
+	Tokenizer    TokenizerSection `mapstructure:"tokenizer"`
+	Synth        SynthSection     `mapstructure:"synth"`
+	Eval         EvalSection      `mapstructure:"eval"`
+	LLM          llm.Config       `mapstructure:"llm"`
 }
 
 // TrainSection is `train:`: the files of a run plus the recipe.
@@ -63,17 +66,18 @@ type ScoreSection struct {
 
 func defaultConfig() Config {
 	return Config{
-		Device:     "cpu",
-		Seed:       42,
-		DType:      "auto",
-		CUDAGraphs: true,
-		Train:      TrainSection{Config: trainer.DefaultConfig()},
-		Score:      ScoreSection{BatchTokens: 16384},
-		Serve:      ServeSection{Config: server.DefaultConfig()},
-		Tokenizer:  TokenizerSection{VocabSize: 4096, SpecialTokens: []string{"<|endoftext|>", "<|pad|>"}},
-		Synth:      SynthSection{Config: synth.DefaultConfig()},
-		Eval:       defaultEvalSection(),
-		LLM:        llm.DefaultConfig(),
+		Device:       "cpu",
+		Seed:         42,
+		DType:        "auto",
+		CUDAGraphs:   true,
+		FusedAddNorm: "auto",
+		Train:        TrainSection{Config: trainer.DefaultConfig()},
+		Score:        ScoreSection{BatchTokens: 16384},
+		Serve:        ServeSection{Config: server.DefaultConfig()},
+		Tokenizer:    TokenizerSection{VocabSize: 4096, SpecialTokens: []string{"<|endoftext|>", "<|pad|>"}},
+		Synth:        SynthSection{Config: synth.DefaultConfig()},
+		Eval:         defaultEvalSection(),
+		LLM:          llm.DefaultConfig(),
 	}
 }
 

@@ -140,6 +140,11 @@ func (r *resolved) buildScorer(cfg *Config, seed uint64, log io.Writer) (*cgo.Ba
 // and cuda_graphs keys.
 func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
 	o := cgo.ModelOptions{Device: deviceOf(cfg.Device), NoCUDAGraphs: !cfg.CUDAGraphs}
+	f, err := fusedAddNorm(cfg)
+	if err != nil {
+		return o, err
+	}
+	o.FusedAddNorm = f
 	switch cfg.DType {
 	case "auto", "":
 		if o.Device == cgo.CUDA {
@@ -154,6 +159,15 @@ func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
 		return o, fmt.Errorf("dtype %q: want auto, f32, bf16 or f16", cfg.DType)
 	}
 	return o, nil
+}
+
+// fusedAddNorm reads the top-level fused_add_norm key.
+func fusedAddNorm(cfg *Config) (cgo.Fusion, error) {
+	f, err := cgo.ParseFusion(cfg.FusedAddNorm)
+	if err != nil {
+		return f, fmt.Errorf("fused_add_norm %w", err)
+	}
+	return f, nil
 }
 
 func deviceOf(s string) cgo.Device {

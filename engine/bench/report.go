@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Entry is one workload of a results file: armap's figure, the peer's, and armap / peer.
@@ -117,7 +118,9 @@ func AttachPeers(rep *Report, dir string) error {
 		return fmt.Errorf("no peer_bench.json or varlen_bench.json in %q", dir)
 	}
 	for name, e := range rep.Workloads {
-		f, ok := pick[name]
+		// A _fused variant is the same workload on another code path: the same peer figure.
+		base := strings.TrimSuffix(name, "_fused")
+		f, ok := pick[base]
 		if !ok || e.Armap == nil {
 			continue
 		}
@@ -129,7 +132,7 @@ func AttachPeers(rep *Report, dir string) error {
 		}
 		e.Peer = peer
 		var ratio float64
-		if name == "S2" {
+		if base == "S2" {
 			ratio = v / e.Armap.LatencyMS
 		} else {
 			ratio = e.Armap.RealTokensPerS / v
