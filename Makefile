@@ -10,7 +10,7 @@ JOBS ?= 2
 TORCH_INC ?= /usr/include
 TORCH_LIB ?= /usr/lib/x86_64-linux-gnu
 CXXFLAGS ?= -O2 -g0
-ARMAP_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI=1 -Wall -Wno-unused-parameter \
+ARMAP_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -fopenmp-simd -D_GLIBCXX_USE_CXX11_ABI=1 -Wall -Wno-unused-parameter \
 	-Ikernels/include -I$(TORCH_INC) -I$(TORCH_INC)/torch/csrc/api/include
 # --no-as-needed: the backend calls into libtorch only through symbols the linker cannot see as
 # used at link time (dispatcher registrations), so without it libtorch is dropped.

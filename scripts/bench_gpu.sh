@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The GPU check, as one command on a CUDA host, from the repository root. Phases, in order:
 #   build  builds build/libarmap_cuda.so (scripts/build_cuda.sh) unless it is there;
-#   check  correctness on the GPU against the CPU path of the same backend (fixture rewards f32
-#          1e-4, bf16 2e-2; CUDA graphs against eager; checkpointing with dropout; f32 and bf16
-#          training curves against the CPU float32 one);
-#   armap  armap's workloads (T1-T3, S1-S4) into bench/results/<date>-<card>.json;
+#   check  correctness on the GPU: the fused residual + dropout + LayerNorm kernels against ATen's
+#          autograd in float64 (build/add_norm_test_cuda), then against the CPU path of the same
+#          backend (fixture rewards f32 1e-4, bf16 2e-2, bert-base with and without the fused
+#          kernels; CUDA graphs against eager; checkpointing with dropout; f32 and bf16 training
+#          curves against the CPU float32 one);
+#   armap  armap's workloads (T1-T3, S1-S4, and T1/T3/S1/S3 with the fused kernels) into
+#          bench/results/<date>-<card>.json;
 #   peer   the peer scripts (HF transformers + PyTorch) on the same card, whose figures are then
 #          merged into that file with issue 6's ratios.
 # armap runs before the peers so that a run cut short keeps armap's figures. PHASES selects
@@ -42,12 +45,15 @@ out="$RESULTS/$(date -u +%F)-${card:-gpu}.json"
 if has check; then
   [ -n "$FIXTURES" ] || { echo "bench_gpu: no fixtures (set FIXTURES)" >&2; exit 1; }
   phase "correctness"
+  timeout 60 build/add_norm_test_cuda cuda > "$WORK/add_norm_test.txt" 2>&1 || rc=1
+  grep -E "FAIL|failed" "$WORK/add_norm_test.txt"
+  save "$WORK/add_norm_test.txt"
   timeout 200 bin/armap bench check --device cuda --fixtures "$FIXTURES" > "$WORK/check.json" || rc=1
   save "$WORK/check.json"
 fi
 if has armap; then
   phase "armap"
-  timeout 240 bin/armap bench gpu --device cuda --out "$out" || rc=1
+  timeout 300 bin/armap bench gpu --device cuda --out "$out" || rc=1
   save "$out"
 fi
 if has peer; then

@@ -304,20 +304,24 @@ func newBenchCheckCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		full, err := bench.CheckPresetDevice(b, "bert-base", dev)
-		if err != nil {
-			return err
+		// bert-base twice: with the device's default path and with the fused residual + dropout +
+		// LayerNorm kernels forced on (off by default on CUDA until checked here and timed).
+		for _, f := range []cgo.Fusion{cgo.FusionDefault, cgo.FusionOn} {
+			full, err := bench.CheckPresetDevice(b, "bert-base", dev, f)
+			if err != nil {
+				return err
+			}
+			res = append(res, full...)
 		}
-		res = append(res, full...)
 		for _, r := range res {
-			report(r.OK, "%-11s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
+			report(r.OK, "%-15s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
 		}
 		graphs, err := bench.CheckGraphs(b, dev, cgo.BF16, 4)
 		if err != nil {
 			return err
 		}
 		for _, g := range graphs {
-			report(g.OK, "%-11s bf16 CUDA graphs vs eager over %d batches: max rel err %.2e (tolerance %.0e)", g.Model, g.Batches, g.MaxRelErr, g.Tolerance)
+			report(g.OK, "%-15s bf16 CUDA graphs vs eager over %d batches: max rel err %.2e (tolerance %.0e)", g.Model, g.Batches, g.MaxRelErr, g.Tolerance)
 		}
 		ckpt, err := bench.CheckCheckpointing(b, dev, cgo.BF16, 10)
 		if err != nil {
@@ -328,9 +332,14 @@ func newBenchCheckCmd() *cobra.Command {
 		for _, c := range []struct {
 			preset string
 			dt     cgo.DType
+			fused  cgo.Fusion
 			tol    float64
-		}{{"tiny", cgo.F32, 1e-3}, {"tiny", cgo.BF16, 0.05}, {"tiny-llama", cgo.F32, 1e-3}, {"tiny-llama", cgo.BF16, 0.05}} {
-			curve, err := bench.CheckCurve(b, c.preset, dev, c.dt, 30, c.tol)
+		}{
+			{"tiny", cgo.F32, cgo.FusionDefault, 1e-3}, {"tiny", cgo.BF16, cgo.FusionDefault, 0.05},
+			{"tiny", cgo.F32, cgo.FusionOn, 1e-3}, {"tiny", cgo.BF16, cgo.FusionOn, 0.05},
+			{"tiny-llama", cgo.F32, cgo.FusionDefault, 1e-3}, {"tiny-llama", cgo.BF16, cgo.FusionDefault, 0.05},
+		} {
+			curve, err := bench.CheckCurve(b, c.preset, dev, c.dt, c.fused, 30, c.tol)
 			if err != nil {
 				return err
 			}

@@ -119,12 +119,14 @@ func TestAttachPeers(t *testing.T) {
 }
 
 func TestCheckCurveBF16OnCPU(t *testing.T) {
-	c, err := CheckCurve(testenv.CPUBackend(t), "tiny", cgo.CPU, cgo.BF16, 12, 0.1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.OK || c.F32[len(c.F32)-1] >= c.F32[0] {
-		t.Fatalf("bf16 curve does not track f32, or f32 did not learn: %+v", c)
+	for _, f := range []cgo.Fusion{cgo.FusionDefault, cgo.FusionOff} {
+		c, err := CheckCurve(testenv.CPUBackend(t), "tiny", cgo.CPU, cgo.BF16, f, 12, 0.1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.OK || c.F32[len(c.F32)-1] >= c.F32[0] {
+			t.Fatalf("%s: bf16 curve does not track f32, or f32 did not learn: %+v", c.Model, c)
+		}
 	}
 }
 

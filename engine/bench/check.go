@@ -95,22 +95,27 @@ func compareRewards(model string, dt cgo.DType, got, want []float32, tol float64
 
 // CheckPresetDevice scores a batch with a from-scratch preset (full size: bert-base) on dev and
 // on the CPU, as CheckDevice does for the fixtures: the device kernels are exercised at real
-// layer sizes, where the tiny fixtures could hide a shape-dependent fault.
-func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device) ([]DeviceCheck, error) {
+// layer sizes, where the tiny fixtures could hide a shape-dependent fault. fused selects the
+// device model's residual + dropout + LayerNorm path (the CPU reference keeps its default).
+func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.Fusion) ([]DeviceCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
 	bs, _ := batches(Workload{Count: 4, MinLen: 64, MaxLen: 512}, mc.VocabSize, 1, 17)
 	score := func(d cgo.Device, dt cgo.DType) ([]float32, error) {
-		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17})
+		opt := cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17}
+		if d == dev {
+			opt.FusedAddNorm = fused
+		}
+		m, err := b.NewModel(mc.Backend(), opt)
 		if err != nil {
 			return nil, err
 		}
 		defer m.Close()
 		return m.Score(bs[0])
 	}
-	return againstCPU(preset, dev, score)
+	return againstCPU(preset+fusionSuffix(fused), dev, score)
 }
 
 // lossCurve trains a fresh model one step per batch (AdamW, lr 1e-3, clipping at 1) and returns
@@ -139,6 +144,17 @@ func lossCurve(b *cgo.Backend, mc *model.Config, opt cgo.ModelOptions, bs []*cgo
 	return out, nil
 }
 
+// fusionSuffix marks a check's model name when it forces the fused path on or off.
+func fusionSuffix(f cgo.Fusion) string {
+	switch f {
+	case cgo.FusionOn:
+		return "+fused"
+	case cgo.FusionOff:
+		return "+unfused"
+	}
+	return ""
+}
+
 // CurveCheck compares a short training run on a device with the CPU float32 one.
 type CurveCheck struct {
 	Model   string    `json:"model"`
@@ -152,8 +168,9 @@ type CurveCheck struct {
 // CheckCurve trains a small preset (tiny, tiny-llama) for steps steps on the CPU in float32 and
 // on dev in dt from the same seed and data, and reports whether the loss curves agree within
 // tol. The reference is the CPU path so that a defect shared by every precision of the device
-// path (its optimizer, say) shows up too.
-func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, steps int, tol float64) (*CurveCheck, error) {
+// path (its optimizer, say) shows up too. fused selects the device run's residual + dropout +
+// LayerNorm path.
+func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, steps int, tol float64) (*CurveCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
@@ -166,18 +183,18 @@ func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, ste
 			bt.Tokens[bt.CuSeqlens[bt.Pairs[p]]] = 7
 		}
 	}
-	curve := func(where cgo.Device, d cgo.DType) ([]float64, error) {
-		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11}, bs)
+	curve := func(where cgo.Device, d cgo.DType, f cgo.Fusion) ([]float64, error) {
+		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11, FusedAddNorm: f}, bs)
 	}
-	ref, err := curve(cgo.CPU, cgo.F32)
+	ref, err := curve(cgo.CPU, cgo.F32, cgo.FusionDefault)
 	if err != nil {
 		return nil, err
 	}
-	got, err := curve(dev, dt)
+	got, err := curve(dev, dt, fused)
 	if err != nil {
 		return nil, err
 	}
-	c := &CurveCheck{Model: preset, DType: dtypeName(dt), F32: ref, Other: got}
+	c := &CurveCheck{Model: preset + fusionSuffix(fused), DType: dtypeName(dt), F32: ref, Other: got}
 	for i := range ref {
 		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(ref[i]-got[i]))
 	}

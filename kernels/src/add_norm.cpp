@@ -21,6 +21,8 @@ namespace armap {
 
 namespace {
 
+bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+
 int32_t abi_dtype(at::ScalarType t) {
   switch (t) {
     case at::kFloat: return ARMAP_DTYPE_F32;
@@ -44,33 +46,56 @@ struct Call {
   }
 };
 
+// Each row's dropout multipliers (0 or 1 / (1 - p)): the hash in a scalar loop of its own, so that
+// the arithmetic loops that use them vectorize.
+void row_mask(const Call& c, uint64_t key, int64_t off, float* mk) {
+  int64_t i = 0;
+  if (off & 1) {  // a row that starts with the odd half of a pair (odd hidden sizes)
+    mk[0] = dropout_keep(key, (uint64_t)off, c.threshold) ? c.scale : 0.f;
+    i = 1;
+  }
+  for (; i + 1 < c.hidden; i += 2) {
+    const uint64_t bits = dropout_bits(key, (uint64_t)(off + i) >> 1);
+    mk[i] = dropout_kept(bits, false, c.threshold) ? c.scale : 0.f;
+    mk[i + 1] = dropout_kept(bits, true, c.threshold) ? c.scale : 0.f;
+  }
+  if (i < c.hidden) mk[i] = dropout_keep(key, (uint64_t)(off + i), c.threshold) ? c.scale : 0.f;
+}
+
 template <typename T>
 void forward_cpu(const Call& c, const T* x, const T* res, const float* gamma, const float* beta, T* h_out, T* y,
                  float* mean_out, float* rstd_out) {
   const int64_t H = c.hidden;
   const uint64_t key = c.host_key();
   at::parallel_for(0, c.rows, std::max<int64_t>(1, 32768 / H), [&](int64_t r0, int64_t r1) {
-    std::vector<float> v(H);
+    std::vector<float> vbuf(H), mbuf(H, 1.f);
+    float* v = vbuf.data();
+    float* mk = mbuf.data();
     for (int64_t r = r0; r < r1; r++) {
       const int64_t off = r * H;
-      double sum = 0;
+      const T* xr = x + off;
+      const T* rr = res + off;
+      if (c.threshold) row_mask(c, key, off, mk);
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
       for (int64_t i = 0; i < H; i++) {
-        float d = static_cast<float>(x[off + i]);
-        if (c.threshold) d = dropout_keep(key, (uint64_t)(off + i), c.threshold) ? d * c.scale : 0.f;
         // The sum as stored in T, as the CUDA kernel normalizes it (and backward reads it).
-        const T s = static_cast<T>(static_cast<float>(res[off + i]) + d);
-        if (h_out) h_out[off + i] = s;
-        v[i] = static_cast<float>(s);
+        v[i] = static_cast<float>(static_cast<T>(static_cast<float>(rr[i]) + static_cast<float>(xr[i]) * mk[i]));
         sum += v[i];
       }
-      const double mean = sum / (double)H;
-      double sq = 0;
-      for (int64_t i = 0; i < H; i++) sq += ((double)v[i] - mean) * ((double)v[i] - mean);
-      const float rstd = (float)(1.0 / std::sqrt(sq / (double)H + (double)c.eps));
-      const float mf = (float)mean;
-      for (int64_t i = 0; i < H; i++) y[off + i] = static_cast<T>((v[i] - mf) * rstd * gamma[i] + beta[i]);
+      if (h_out) {
+        for (int64_t i = 0; i < H; i++) h_out[off + i] = static_cast<T>(v[i]);
+      }
+      const float mean = sum / (float)H;
+      float sq = 0;
+#pragma omp simd reduction(+ : sq)
+      for (int64_t i = 0; i < H; i++) sq += (v[i] - mean) * (v[i] - mean);
+      const float rstd = 1.f / std::sqrt(sq / (float)H + c.eps);
+      T* yr = y + off;
+#pragma omp simd
+      for (int64_t i = 0; i < H; i++) yr[i] = static_cast<T>((v[i] - mean) * rstd * gamma[i] + beta[i]);
       if (mean_out) {
-        mean_out[r] = mf;
+        mean_out[r] = mean;
         rstd_out[r] = rstd;
       }
     }
@@ -85,31 +110,41 @@ void backward_cpu(const Call& c, const T* dy, const T* h, const float* gamma, co
   // Row chunks with their own partial dgamma/dbeta, summed in a fixed order afterwards: the result
   // does not depend on how the threads were scheduled.
   const int64_t chunks = std::min<int64_t>(c.rows, std::max<int64_t>(1, at::get_num_threads() * 4));
-  std::vector<double> parts((size_t)(chunks * 2 * H), 0.0);
+  std::vector<float> parts((size_t)(chunks * 2 * H), 0.f);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<float> xh(H), g(H);
+    std::vector<float> xbuf(H), gbuf(H), mbuf(H, 1.f);
+    float* xh = xbuf.data();
+    float* g = gbuf.data();
+    float* mk = mbuf.data();
     for (int64_t ch = c0; ch < c1; ch++) {
-      double* pg = parts.data() + ch * 2 * H;
-      double* pb = pg + H;
+      float* pg = parts.data() + ch * 2 * H;
+      float* pb = pg + H;
       const int64_t r0 = c.rows * ch / chunks, r1 = c.rows * (ch + 1) / chunks;
       for (int64_t r = r0; r < r1; r++) {
         const int64_t off = r * H;
+        const T* dyr = dy + off;
+        const T* hr = h + off;
         const float mu = mean[r], rs = rstd[r];
-        double s1 = 0, s2 = 0;
+        float s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
         for (int64_t i = 0; i < H; i++) {
-          const float d = static_cast<float>(dy[off + i]);
-          xh[i] = (static_cast<float>(h[off + i]) - mu) * rs;
+          const float d = static_cast<float>(dyr[i]);
+          xh[i] = (static_cast<float>(hr[i]) - mu) * rs;
           g[i] = d * gamma[i];
           s1 += g[i];
-          s2 += (double)g[i] * xh[i];
-          pg[i] += (double)d * xh[i];
+          s2 += g[i] * xh[i];
+          pg[i] += d * xh[i];
           pb[i] += d;
         }
-        const float m1 = (float)(s1 / (double)H), m2 = (float)(s2 / (double)H);
-        for (int64_t i = 0; i < H; i++) {
-          const float o = rs * (g[i] - m1 - xh[i] * m2);
-          dres[off + i] = static_cast<T>(o);
-          if (dx) dx[off + i] = static_cast<T>(dropout_keep(key, (uint64_t)(off + i), c.threshold) ? o * c.scale : 0.f);
+        const float m1 = s1 / (float)H, m2 = s2 / (float)H;
+        T* dr = dres + off;
+#pragma omp simd
+        for (int64_t i = 0; i < H; i++) dr[i] = static_cast<T>(rs * (g[i] - m1 - xh[i] * m2));
+        if (dx) {
+          row_mask(c, key, off, mk);
+          T* dxr = dx + off;
+#pragma omp simd
+          for (int64_t i = 0; i < H; i++) dxr[i] = static_cast<T>(rs * (g[i] - m1 - xh[i] * m2) * mk[i]);
         }
       }
     }
@@ -156,6 +191,8 @@ Outputs run_forward(const Call& c, const at::Tensor& x, const at::Tensor& res, c
                                       c.eps, ptr(o.h), o.y.data_ptr(), fptr(o.mean), fptr(o.rstd),
                                       c10::cuda::getCurrentCUDAStream().stream()),
                "forward");
+#else
+    fail(ARMAP_ERR_UNSUPPORTED, "add_norm: CUDA tensor in a CPU-only backend");
 #endif
     return o;
   }
@@ -177,17 +214,20 @@ std::vector<at::Tensor> run_backward(const Call& c, const at::Tensor& dy, const 
   if (h.is_cuda()) {
 #ifdef ARMAP_CUDA
     c10::cuda::CUDAGuard guard(h.device());
-    const int blocks = cuda::add_norm_backward_blocks(c.rows, h.device().index());
+    const int32_t dt = abi_dtype(h.scalar_type());
+    const int blocks = cuda::add_norm_backward_blocks(dt, c.hidden, c.rows, h.device().index());
+    if (blocks <= 0) fail(ARMAP_ERR_INTERNAL, "add_norm: no CUDA launch configuration for backward");
     auto parts = at::empty({2, blocks, c.hidden}, f32);
-    check_cuda(cuda::add_norm_backward(abi_dtype(h.scalar_type()), dy.data_ptr(), h.data_ptr(), w.data_ptr<float>(),
+    check_cuda(cuda::add_norm_backward(dt, dy.data_ptr(), h.data_ptr(), w.data_ptr<float>(),
                                        mean.data_ptr<float>(), rstd.data_ptr<float>(), c.rows, c.hidden, c.threshold,
                                        c.scale, c.device_key(), dres.data_ptr(), dx.defined() ? dx.data_ptr() : nullptr,
                                        parts[0].data_ptr<float>(), parts[1].data_ptr<float>(), blocks,
                                        c10::cuda::getCurrentCUDAStream().stream()),
                "backward");
-    auto sums = parts.sum(1);
-    dgamma = sums[0];
-    dbeta = sums[1];
+    dgamma = parts[0].sum(0);
+    dbeta = parts[1].sum(0);
+#else
+    fail(ARMAP_ERR_UNSUPPORTED, "add_norm: CUDA tensor in a CPU-only backend");
 #endif
   } else {
     dgamma = at::empty({c.hidden}, f32);
@@ -228,21 +268,35 @@ struct AddNorm : torch::autograd::Function<AddNorm> {
                                                  torch::autograd::variable_list grads) {
     auto s = ctx->get_saved_variables();
     const Call c = make_call(s[0], ctx->saved_data["p"].toDouble(), ctx->saved_data["eps"].toDouble(), s[4]);
-    auto g = run_backward(c, grads[0].contiguous(), s[0], s[1], s[2], s[3]);
+    auto dy = grads[0].contiguous();
+    // The kernels read 16 bytes at a time: a gradient that is a view at an odd offset is copied.
+    if (!aligned16(dy)) dy = dy.clone();
+    auto g = run_backward(c, dy, s[0], s[1], s[2], s[3]);
     return {g[0], g[1], g[2], g[3], at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
-bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w) {
-  if (!m.fused_add_norm || x.dim() < 1 || x.sizes() != residual.sizes() || x.scalar_type() != residual.scalar_type() ||
-      abi_dtype(x.scalar_type()) < 0 || w.scalar_type() != at::kFloat || x.numel() == 0) {
+bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
+                      const at::Tensor& b) {
+  if (!m.fused_add_norm || x.dim() < 1 || x.numel() == 0 || x.sizes() != residual.sizes() ||
+      x.scalar_type() != residual.scalar_type() || abi_dtype(x.scalar_type()) < 0) {
     return false;
+  }
+  for (const auto* p : {&w, &b}) {
+    if (!p->defined() || p->scalar_type() != at::kFloat || p->dim() != 1 || p->size(0) != x.size(-1) ||
+        !p->is_contiguous() || p->device() != x.device()) {
+      return false;
+    }
   }
   if (!x.is_cuda()) return true;
 #ifdef ARMAP_CUDA
-  return cuda::add_norm_supported(abi_dtype(x.scalar_type()), x.size(-1));
+  // 16-byte vector accesses: contiguous inputs that start on a 16-byte boundary (a view into the
+  // middle of a tensor may not).
+  return residual.device() == x.device() && x.is_contiguous() && residual.is_contiguous() && aligned16(x) &&
+         aligned16(residual) && aligned16(w) && aligned16(b) &&
+         cuda::add_norm_supported(abi_dtype(x.scalar_type()), x.size(-1));
 #else
   return false;
 #endif

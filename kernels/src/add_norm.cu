@@ -71,6 +71,18 @@ __device__ __forceinline__ void load_f32(const float* p, float* out, int n) {
   }
 }
 
+// Multiplies the N elements from offset off (even: N is even and so is every vector's offset) by
+// their dropout multiplier, one hash per pair.
+template <int N>
+__device__ __forceinline__ void apply_mask(uint64_t key, int64_t off, uint32_t threshold, float scale, float* a) {
+#pragma unroll
+  for (int k = 0; k < N; k += 2) {
+    const uint64_t bits = dropout_bits(key, (uint64_t)(off + k) >> 1);
+    a[k] = dropout_kept(bits, false, threshold) ? a[k] * scale : 0.f;
+    a[k + 1] = dropout_kept(bits, true, threshold) ? a[k + 1] * scale : 0.f;
+  }
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -100,13 +112,12 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
         float a[N], b[N];
         load_floats(x + off, a);
         load_floats(res + off, b);
+        if (threshold) apply_mask<N>(key, off, threshold, scale, a);
 #pragma unroll
         for (int k = 0; k < N; k++) {
-          float d = a[k];
-          if (threshold) d = dropout_keep(key, (uint64_t)(off + k), threshold) ? d * scale : 0.f;
           // Normalize the sum as stored in T, as an unfused add would hand it to LayerNorm, so
           // that backward (which reads the stored h) sees the same values.
-          v[j][k] = Conv<T>::load(Conv<T>::store(b[k] + d));
+          v[j][k] = Conv<T>::load(Conv<T>::store(b[k] + a[k]));
           sum += v[j][k];
         }
         if (h_out) store_floats(h_out + off, v[j]);
@@ -150,10 +161,12 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
 }
 
 // dh = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma and xhat = (h - mean) * rstd;
-// dgamma = sum over rows of dy * xhat and dbeta = sum of dy, reduced per block in shared memory
-// and written as one row per block.
+// dgamma = sum over rows of dy * xhat and dbeta = sum of dy, reduced per block and written as one
+// row per block. dy and h stay in registers as loaded (packed T) between the two passes over a
+// row; xhat and g are recomputed in the second pass instead of held as floats, which keeps
+// bert-base's shape (bf16, 3 vectors per lane) at two blocks per multiprocessor.
 template <typename T, int VPL>
-__global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
+__global__ void __launch_bounds__(kWarp* kWarpsPerBlock, VPL <= 3 ? 2 : 1)
     add_norm_bwd(const T* __restrict__ dy, const T* __restrict__ h, const float* __restrict__ gamma,
                  const float* __restrict__ mean_in, const float* __restrict__ rstd_in, int64_t rows, int hidden,
                  uint32_t threshold, float scale, const uint64_t* __restrict__ key_ptr, T* __restrict__ dres,
@@ -175,25 +188,23 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
   }
   for (int64_t r = warp; r < rows; r += warps) {
     const float mu = mean_in[r], rs = rstd_in[r];
-    float g[VPL][N], xh[VPL][N];
+    Vec<T> dv[VPL], hv[VPL];
     float s1 = 0.f, s2 = 0.f;
 #pragma unroll
     for (int j = 0; j < VPL; j++) {
       const int c = lane + j * kWarp;
       if (c < nvec) {
         const int64_t off = r * hidden + (int64_t)c * N;
-        float d[N], hv[N], gm[N];
-        load_floats(dy + off, d);
-        load_floats(h + off, hv);
+        dv[j] = *reinterpret_cast<const Vec<T>*>(dy + off);
+        hv[j] = *reinterpret_cast<const Vec<T>*>(h + off);
+        float gm[N];
         load_f32(gamma + c * N, gm, N);
 #pragma unroll
         for (int k = 0; k < N; k++) {
-          xh[j][k] = (hv[k] - mu) * rs;
-          g[j][k] = d[k] * gm[k];
-          s1 += g[j][k];
-          s2 += g[j][k] * xh[j][k];
-          pg[j][k] += d[k] * xh[j][k];
-          pb[j][k] += d[k];
+          const float d = Conv<T>::load(dv[j].v[k]);
+          const float xh = (Conv<T>::load(hv[j].v[k]) - mu) * rs;
+          s1 += d * gm[k];
+          s2 += d * gm[k] * xh;
         }
       }
     }
@@ -203,30 +214,43 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
       const int c = lane + j * kWarp;
       if (c < nvec) {
         const int64_t off = r * hidden + (int64_t)c * N;
-        float o[N];
+        float gm[N], o[N];
+        load_f32(gamma + c * N, gm, N);
 #pragma unroll
-        for (int k = 0; k < N; k++) o[k] = rs * (g[j][k] - m1 - xh[j][k] * m2);
+        for (int k = 0; k < N; k++) {
+          const float d = Conv<T>::load(dv[j].v[k]);
+          const float xh = (Conv<T>::load(hv[j].v[k]) - mu) * rs;
+          pg[j][k] += d * xh;
+          pb[j][k] += d;
+          o[k] = rs * (d * gm[k] - m1 - xh * m2);
+        }
         store_floats(dres + off, o);
         if (dx) {
-#pragma unroll
-          for (int k = 0; k < N; k++) o[k] = dropout_keep(key, (uint64_t)(off + k), threshold) ? o[k] * scale : 0.f;
+          apply_mask<N>(key, off, threshold, scale, o);
           store_floats(dx + off, o);
         }
       }
     }
   }
+  // The block's warps add their partial sums in turn, in a fixed order: dgamma and dbeta come out
+  // the same on every run, as the CPU path's and ATen's do.
+  const int wib = threadIdx.x / kWarp;
+  for (int w = 0; w < kWarpsPerBlock; w++) {
+    if (wib == w) {
 #pragma unroll
-  for (int j = 0; j < VPL; j++) {
-    const int c = lane + j * kWarp;
-    if (c < nvec) {
+      for (int j = 0; j < VPL; j++) {
+        const int c = lane + j * kWarp;
+        if (c < nvec) {
 #pragma unroll
-      for (int k = 0; k < N; k++) {
-        atomicAdd(&smem[c * N + k], pg[j][k]);
-        atomicAdd(&smem[hidden + c * N + k], pb[j][k]);
+          for (int k = 0; k < N; k++) {
+            smem[c * N + k] += pg[j][k];
+            smem[hidden + c * N + k] += pb[j][k];
+          }
+        }
       }
     }
+    __syncthreads();
   }
-  __syncthreads();
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
     dgamma_parts[(int64_t)blockIdx.x * hidden + i] = smem[i];
     dbeta_parts[(int64_t)blockIdx.x * hidden + i] = smem[hidden + i];
@@ -287,13 +311,23 @@ int add_norm_forward(int32_t dtype, const void* x, const void* residual, const f
   });
 }
 
-int add_norm_backward_blocks(int64_t rows, int device) {
+int add_norm_backward_blocks(int32_t dtype, int64_t hidden, int64_t rows, int device) {
+  const int vpl = vecs_per_lane(dtype, hidden);
+  if (vpl == 0 || rows <= 0) return 0;
   int sms = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) sms = 108;
-  // Enough blocks to fill every multiprocessor twice over, few enough that the per-block partial
-  // sums stay small next to the activations.
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) return 0;
+  const size_t shared = 2 * (size_t)hidden * sizeof(float);
+  int per_sm = 0;
+  dispatch(dtype, vpl, [&](auto tag, auto v) -> int {
+    using T = decltype(tag);
+    return (int)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, add_norm_bwd<T, decltype(v)::value>,
+                                                               kWarp * kWarpsPerBlock, shared);
+  });
+  // One wave of resident blocks, each walking many rows: few enough partial rows that summing them
+  // costs little next to the activations.
   const int64_t want = div_up(rows, kWarpsPerBlock);
-  return (int)(want < 2 * sms ? want : 2 * sms);
+  const int64_t wave = (int64_t)sms * (per_sm > 0 ? per_sm : 1);
+  return (int)(want < wave ? want : wave);
 }
 
 int add_norm_backward(int32_t dtype, const void* dy, const void* h, const float* gamma, const float* mean,

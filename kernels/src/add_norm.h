@@ -13,17 +13,25 @@
 
 namespace armap {
 
-// Dropout's keep decision for element i (row * hidden + column) of one call, from a 64-bit key the
-// call draws from the model's generator. A counter-based hash instead of a stored mask: backward
-// recomputes the mask instead of reading one, a checkpointed layer recomputes the same one from
-// the same key, and the CPU and CUDA paths drop exactly the same elements for the same key.
-// The mixer is splitmix64's finalizer; 24 bits of it are compared with p * 2^24.
-ARMAP_HD bool dropout_keep(uint64_t key, uint64_t i, uint32_t threshold) {
-  uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ull;
+// Dropout's keep decisions for one call, from a 64-bit key the call draws from the model's
+// generator. A counter-based hash instead of a stored mask: backward recomputes the mask instead
+// of reading one, a checkpointed layer recomputes the same one from the same key, and the CPU and
+// CUDA paths drop exactly the same elements for the same key.
+// One hash (splitmix64's finalizer) per pair of elements 2j, 2j + 1 (j = pair): 24 bits for each.
+ARMAP_HD uint64_t dropout_bits(uint64_t key, uint64_t pair) {
+  uint64_t z = key + (pair + 1) * 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (uint32_t)(z >> 40) >= threshold;
+  return z ^ (z >> 31);
+}
+// Whether the even (odd = false) or odd element of a pair's bits is kept; an element is dropped
+// with probability threshold / 2^24.
+ARMAP_HD bool dropout_kept(uint64_t bits, bool odd, uint32_t threshold) {
+  return (uint32_t)((odd ? bits >> 8 : bits >> 40) & 0xFFFFFFu) >= threshold;
+}
+// The decision for element i (row * hidden + column).
+ARMAP_HD bool dropout_keep(uint64_t key, uint64_t i, uint32_t threshold) {
+  return dropout_kept(dropout_bits(key, i >> 1), (i & 1) != 0, threshold);
 }
 
 // p as the threshold dropout_keep compares with: an element is dropped with probability
@@ -48,9 +56,9 @@ int add_norm_forward(int32_t dtype, const void* x, const void* residual, const f
                      int64_t rows, int64_t hidden, uint32_t threshold, float scale, const uint64_t* key, float eps,
                      void* h_out, void* y, float* mean, float* rstd, void* stream);
 
-// How many row blocks backward splits the rows into: dgamma_parts and dbeta_parts hold one row of
-// hidden floats per block, which the caller sums.
-int add_norm_backward_blocks(int64_t rows, int device);
+// How many row blocks backward splits the rows into (0 on error): dgamma_parts and dbeta_parts
+// hold one row of hidden floats per block, which the caller sums.
+int add_norm_backward_blocks(int32_t dtype, int64_t hidden, int64_t rows, int device);
 
 // d_residual receives the gradient of the sum; dx, when not null, that of x (the same masked and
 // scaled by 1 / (1 - p); null when there is no dropout, as it would equal d_residual).

@@ -150,8 +150,9 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 
 // LayerNorm(residual + dropout(x, p)) over the last dimension as one operation with its own
 // backward (add_norm.cpp), when the model enables it and the device takes the shape: x and residual
-// of one dtype and shape, float32 norm weights. The caller runs the unfused form otherwise.
-bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w);
+// of one dtype and shape, float32 norm weight and bias (on CUDA also contiguous and 16-byte aligned). The caller runs the unfused form otherwise.
+bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
+                      const at::Tensor& b);
 at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
                           const at::Tensor& b, double p);
 

@@ -182,7 +182,7 @@ at::Tensor layer_norm(const Model& m, const at::Tensor& x, const at::Tensor& w, 
 // LayerNorm(residual + dropout(x)): the end of both halves of an encoder layer.
 at::Tensor add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
                     const at::Tensor& b, double p) {
-  if (add_norm_fusable(m, x, residual, w)) return fused_add_norm(m, x, residual, w, b, p);
+  if (add_norm_fusable(m, x, residual, w, b)) return fused_add_norm(m, x, residual, w, b, p);
   return layer_norm(m, dropout(x, p, p > 0, &m.gen) + residual, w, b);
 }
 
