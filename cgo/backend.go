@@ -221,6 +221,22 @@ func (b *Backend) Info() Info { return b.info }
 // Path is the library file.
 func (b *Backend) Path() string { return b.path }
 
+// StartProfile starts recording, with Kineto, the operators the calling OS thread runs and, with
+// cuda, every CUDA kernel. The caller holds its goroutine on one thread (runtime.LockOSThread)
+// until StopProfile, which must run on the same thread. One profile at a time per process.
+func (b *Backend) StartProfile(cuda bool) error {
+	var e C.armap_error
+	return check("armap_profile_start", C.call_profile_start(b.fns, b2i(cuda), &e), &e)
+}
+
+// StopProfile ends the profile and writes it to path as a Chrome trace (JSON).
+func (b *Backend) StopProfile(path string) error {
+	cs := C.CString(path)
+	defer C.free(unsafe.Pointer(cs))
+	var e C.armap_error
+	return check("armap_profile_stop", C.call_profile_stop(b.fns, cs, &e), &e)
+}
+
 // SetThreads sets libtorch's intra-op thread count (process-wide).
 func (b *Backend) SetThreads(n int) error {
 	var e C.armap_error

@@ -39,7 +39,9 @@
   X(armap_status, trainer_write_tensor, (armap_trainer*, const char*, int32_t, const void*, int64_t,       \
                                          armap_error*))                                                     \
   X(armap_status, trainer_get_step, (const armap_trainer*, int64_t*, armap_error*))                        \
-  X(armap_status, trainer_set_step, (armap_trainer*, int64_t, armap_error*))
+  X(armap_status, trainer_set_step, (armap_trainer*, int64_t, armap_error*))                               \
+  X(armap_status, profile_start, (int32_t, armap_error*))                                                   \
+  X(armap_status, profile_stop, (const char*, armap_error*))
 
 #define ARMAP_FIELD(ret, name, args) ret(*name) args;
 typedef struct {
@@ -72,6 +74,12 @@ static inline armap_status call_get_backend_info(armap_fns* f, armap_backend_inf
 }
 static inline armap_status call_set_num_threads(armap_fns* f, int32_t n, armap_error* e) {
   return f->set_num_threads(n, e);
+}
+static inline armap_status call_profile_start(armap_fns* f, int32_t cuda, armap_error* e) {
+  return f->profile_start(cuda, e);
+}
+static inline armap_status call_profile_stop(armap_fns* f, const char* path, armap_error* e) {
+  return f->profile_stop(path, e);
 }
 static inline armap_status call_model_create(armap_fns* f, const armap_model_config* c, const armap_model_options* o,
                                              armap_model** out, armap_error* e) {

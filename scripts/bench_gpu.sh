@@ -8,10 +8,12 @@
 #          curves against the CPU float32 one);
 #   armap  armap's workloads (T1-T3, S1-S4, and T1/T3/S1/S3 with the fused kernels) into
 #          bench/results/<date>-<card>.json;
+#   profile  T1 and S1, with and without the fused kernels, for 2 steps each under the Kineto
+#          profiler: Chrome traces (gzipped) and the top CUDA kernels per step in profile.json;
 #   peer   the peer scripts (HF transformers + PyTorch) on the same card, whose figures are then
 #          merged into that file with issue 6's ratios.
 # armap runs before the peers so that a run cut short keeps armap's figures. PHASES selects
-# phases (default "build check armap peer"). Needs bin/armap (built on any x86-64 Linux with
+# phases (default "build check armap profile peer"). Needs bin/armap (built on any x86-64 Linux with
 # `make armap`), python3 with torch and transformers.
 #   PEER_DIR  folder with peer_bench.py and varlen_bench.py (default ../shared/bench or .dev/peer)
 #   FIXTURES  the HF fixtures (default ../shared/fixtures/hf or .dev/fixtures/hf)
@@ -22,7 +24,7 @@ cd "$(dirname "$0")/.."
 pick() { for d in "$@"; do [ -e "$d" ] && { (cd "$d" && pwd); return; }; done; echo ""; }
 PEER_DIR=${PEER_DIR:-$(pick ../shared/bench .dev/peer)}
 FIXTURES=${FIXTURES:-$(pick ../shared/fixtures/hf .dev/fixtures/hf)}
-PHASES=${PHASES:-build check armap peer}
+PHASES=${PHASES:-build check armap profile peer}
 RESULTS=${RESULTS:-bench/results}
 WORK=${WORK:-.dev/gpu}
 mkdir -p "$RESULTS" "$WORK"
@@ -55,6 +57,13 @@ if has armap; then
   phase "armap"
   timeout 300 bin/armap bench gpu --device cuda --out "$out" || rc=1
   save "$out"
+fi
+if has profile; then
+  phase "profile"
+  timeout 150 bin/armap bench gpu --device cuda --workloads T1,T1_fused,S1,S1_fused --steps 2 \
+    --profile "$WORK/profile" --out "$WORK/profile.json" || rc=1
+  save "$WORK/profile.json"
+  for t in "$WORK"/profile/*.trace.json; do [ -f "$t" ] && gzip -f "$t" && save "$t.gz"; done
 fi
 if has peer; then
   [ -n "$PEER_DIR" ] && [ -f "$PEER_DIR/peer_bench.py" ] || { echo "bench_gpu: no peer scripts (set PEER_DIR)" >&2; exit 1; }

@@ -79,6 +79,12 @@ func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt 
 			return nil, err
 		}
 		log("%-18s %-9s %10.0f real tok/s  %8.2f ms/step  (%s)", w.Name, w.Model, r.RealTokensPerS, r.LatencyMS, r.Lengths)
+		if r.Trace != "" {
+			log("  profile %s, top by time per step:", r.Trace)
+			for _, k := range r.Profile[:min(len(r.Profile), 12)] {
+				log("  %8.3f ms %5.1f%% %6.1f calls  %s", k.MSPerStep, 100*k.Share, k.Calls, k.ShortName(100))
+			}
+		}
 		rep.Workloads[w.Name] = &bench.Entry{Armap: r}
 	}
 	return rep, nil
@@ -108,6 +114,7 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
 	c.Flags().Int("threads", 0, "intra-op threads (0 = all cores)")
 	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm: auto, on or off (for A/B runs)")
+	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: Chrome traces and the top operators")
 	a.l.bind("threads", "threads")
 	a.l.bind("fused-add-norm", "fused_add_norm")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
@@ -149,7 +156,8 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 			}
 			peerOut = filepath.Join(dir, "cpu_peer.json")
 		}
-		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: cgo.CPU, Seed: cfg.Seed, FusedAddNorm: fused}, log)
+		prof, _ := cmd.Flags().GetString("profile")
+		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: cgo.CPU, Seed: cfg.Seed, FusedAddNorm: fused, ProfileDir: prof}, log)
 		if err != nil {
 			return err
 		}
@@ -185,6 +193,7 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 	c.Flags().Int("steps", 0, "override timed steps per workload")
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
 	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm for the workloads without _fused: auto, on or off")
+	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: Chrome traces and the top CUDA kernels")
 	a.l.bind("device", "device")
 	a.l.bind("fused-add-norm", "fused_add_norm")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
@@ -198,6 +207,7 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 		shrink, _ := cmd.Flags().GetInt("shrink")
 		steps, _ := cmd.Flags().GetInt("steps")
 		out, _ := cmd.Flags().GetString("out")
+		prof, _ := cmd.Flags().GetString("profile")
 		ws, err := selectWorkloads(bench.GPU(), names)
 		if err != nil {
 			return err
@@ -221,7 +231,8 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 			return err
 		}
 		log := func(f string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), f+"\n", args...) }
-		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: deviceOf(cfg.Device), DType: dt, Seed: cfg.Seed, Shrink: shrink, FusedAddNorm: fused}, log)
+		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: deviceOf(cfg.Device), DType: dt, Seed: cfg.Seed, Shrink: shrink, FusedAddNorm: fused,
+			ProfileDir: prof}, log)
 		if err != nil {
 			return err
 		}

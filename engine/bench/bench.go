@@ -76,6 +76,9 @@ type Result struct {
 	Threads        int       `json:"threads,omitempty"`
 	Device         string    `json:"device"`
 	DType          string    `json:"dtype"`
+	// Trace is the Chrome trace of the profiled steps and Profile its top entries (Options.ProfileDir).
+	Trace   string       `json:"trace,omitempty"`
+	Profile []KernelTime `json:"profile,omitempty"`
 }
 
 // Options say where and how to run.
@@ -88,6 +91,11 @@ type Options struct {
 	// FusedAddNorm is the fused residual + dropout + LayerNorm setting of every workload that does
 	// not set its own.
 	FusedAddNorm cgo.Fusion
+	// ProfileDir, when set, runs ProfileSteps more steps (default 2) after the timed ones under the
+	// Kineto profiler and saves their trace there as <workload>.trace.json; the result carries
+	// the top kernels (CUDA) or operators (CPU) by time. The timed steps are not profiled.
+	ProfileDir   string
+	ProfileSteps int
 }
 
 // batches draws the workload's token sequences: 2*Count per train step, Count per score batch.
@@ -218,6 +226,17 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	sorted := append([]float64(nil), res.StepMS...)
 	sort.Float64s(sorted)
 	res.LatencyMS = sorted[len(sorted)/2]
+	if opt.ProfileDir != "" {
+		n := opt.ProfileSteps
+		if n <= 0 {
+			n = 2
+		}
+		n = min(n, len(bs))
+		res.Trace, res.Profile, err = profileSteps(b, opt.ProfileDir, w.Name, opt.Device == cgo.CUDA, bs[len(bs)-n:], step, 25)
+		if err != nil {
+			return nil, fmt.Errorf("%s: profile: %w", w.Name, err)
+		}
+	}
 	return res, nil
 }
 

@@ -205,6 +205,12 @@ ARMAP_API armap_status armap_trainer_write_tensor(armap_trainer* t, const char* 
 ARMAP_API armap_status armap_trainer_get_step(const armap_trainer* t, int64_t* step, armap_error* err);
 ARMAP_API armap_status armap_trainer_set_step(armap_trainer* t, int64_t step, armap_error* err);
 
+/* Profiling (Kineto): records the operators run on the calling thread and, with cuda = 1, every
+ * CUDA kernel, until armap_profile_stop saves them as a Chrome trace (JSON) at path. One profile
+ * at a time per process; start and stop are called from the same thread. */
+ARMAP_API armap_status armap_profile_start(int32_t cuda, armap_error* err);
+ARMAP_API armap_status armap_profile_stop(const char* path, armap_error* err);
+
 #ifdef __cplusplus
 }
 #endif

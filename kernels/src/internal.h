@@ -177,6 +177,11 @@ struct Trainer {
 
 Trainer* create_trainer(Model* m, const armap_train_config& cfg);
 
+// Kineto profiling (profile.cpp): operators on the calling thread and, with cuda, every CUDA
+// kernel, until profile_stop saves them as a Chrome trace.
+void profile_start(bool cuda);
+void profile_stop(const std::string& path);
+
 at::ScalarType to_scalar_type(int32_t dtype);
 std::string shape_str(at::IntArrayRef s);
 

@@ -1,11 +1,13 @@
 // Checks the fused residual + dropout + LayerNorm (kernels/src/add_norm.cpp) against the unfused
 // form computed by ATen's autograd in float64 with the same mask, rebuilt here from the call's key.
 // Run as `add_norm_test cpu` (built by make test) or `add_norm_test cuda` (built by
-// scripts/build_cuda.sh; the CUDA kernels of add_norm.cu). Exits 1 on the first failed check.
+// scripts/build_cuda.sh; the CUDA kernels of add_norm.cu). Exits 1 when a check fails.
+// `add_norm_test cpu|cuda bench` times the fused op against the unfused one instead.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +17,7 @@
 
 #ifdef ARMAP_CUDA
 #include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <c10/cuda/CUDAFunctions.h>
 #endif
 
 using namespace armap;
@@ -140,12 +143,70 @@ void run(const Case& c, at::Device dev) {
   }
 }
 
+void sync(at::Device dev) {
+#ifdef ARMAP_CUDA
+  if (dev.is_cuda()) c10::cuda::device_synchronize();
+#endif
+}
+
+// Times forward + backward of the fused op against the unfused one the model runs otherwise
+// (dropout, add, LayerNorm with weights in the activations' dtype), in one process: the ratio is
+// what the fused kernels save at that shape.
+void bench(at::Device dev, at::ScalarType dt, int64_t rows, int64_t hidden, double p, int iters) {
+  Model m;
+  m.fused_add_norm = true;
+  m.device = dev;
+  m.cfg.norm_eps = 1e-12f;
+  m.gen = at::make_generator<at::CPUGeneratorImpl>(7);
+#ifdef ARMAP_CUDA
+  if (dev.is_cuda()) m.gen = at::cuda::detail::getDefaultCUDAGenerator(dev.index());
+#endif
+  auto opt = at::TensorOptions().device(dev);
+  auto x = at::randn({rows, hidden}, opt).to(dt).requires_grad_(true);
+  auto r = at::randn({rows, hidden}, opt).to(dt).requires_grad_(true);
+  auto w = at::ones({hidden}, opt).requires_grad_(true);
+  auto b = at::zeros({hidden}, opt).requires_grad_(true);
+  auto dy = at::randn({rows, hidden}, opt).to(dt);
+  double ms[2] = {0, 0};
+  for (int mode = 0; mode < 2; mode++) {
+    for (int it = -2; it < iters; it++) {  // two untimed warm-up rounds
+      sync(dev);
+      auto t0 = std::chrono::steady_clock::now();
+      at::Tensor y;
+      if (mode == 0) {
+        y = fused_add_norm(m, x, r, w, b, p);
+      } else {
+        auto d = dev.is_cuda() ? at::dropout(x, p, true) : x * at::empty_like(x).bernoulli_(1.0 - p, m.gen) / (1.0 - p);
+        y = at::layer_norm(d + r, {hidden}, w.to(dt), b.to(dt), 1e-12);
+      }
+      torch::autograd::backward({y}, {dy});
+      sync(dev);
+      if (it >= 0) ms[mode] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+  }
+  std::printf("bench %s %s rows=%lld hidden=%lld p=%.2f: fused %.3f ms, unfused %.3f ms (fwd+bwd), ratio %.2fx\n",
+              dev.is_cpu() ? "cpu" : "cuda", c10::toString(dt), (long long)rows, (long long)hidden, p, ms[0] / iters,
+              ms[1] / iters, ms[1] / ms[0]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool cuda = argc > 1 && std::strcmp(argv[1], "cuda") == 0;
   at::Device dev = cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   at::set_num_threads(2);
+  if (argc > 2 && std::strcmp(argv[2], "bench") == 0) {
+    // bert-mini's training shape on CPU; bert-base's T1 (32 pairs x 512 tokens) and S1-sized rows on CUDA.
+    if (cuda) {
+      bench(dev, at::kBFloat16, 32768, 768, 0.1, 20);
+      bench(dev, at::kBFloat16, 131072, 768, 0.0, 10);
+    } else {
+      bench(dev, at::kFloat, 4608, 256, 0.1, 10);
+      bench(dev, at::kFloat, 4608, 256, 0.0, 10);
+      bench(dev, at::kFloat, 8192, 768, 0.1, 5);
+    }
+    return 0;
+  }
   // Float32 to within its resolution; bf16 to within its rounding of y and of the gradients
   // (the reference rounds only the inputs and the sum).
   const Case cases[] = {
