@@ -48,7 +48,8 @@ if has check; then
   [ -n "$FIXTURES" ] || { echo "bench_gpu: no fixtures (set FIXTURES)" >&2; exit 1; }
   phase "correctness"
   timeout 60 build/add_norm_test_cuda cuda > "$WORK/add_norm_test.txt" 2>&1 || rc=1
-  grep -E "FAIL|failed" "$WORK/add_norm_test.txt"
+  timeout 60 build/add_norm_test_cuda cuda bench >> "$WORK/add_norm_test.txt" 2>&1 || rc=1
+  grep -E "FAIL|failed|^bench" "$WORK/add_norm_test.txt"
   save "$WORK/add_norm_test.txt"
   timeout 200 bin/armap bench check --device cuda --fixtures "$FIXTURES" > "$WORK/check.json" || rc=1
   save "$WORK/check.json"
