@@ -37,6 +37,11 @@ constexpr size_t kMaxGraphs = 64;
 // A budget is captured the second time it is seen (again after an eviction), so a one-off shape
 // never pays for a capture.
 constexpr int kCaptureAt = 2;
+// A capture that runs out of memory may only have met a passing peak (a training step, another
+// model): the budget is tried again after this many more sightings, and graphs are turned off
+// for the model only after kMaxCaptureOOMs such failures in a row.
+constexpr int kRetryAfterOOM = 64;
+constexpr int kMaxCaptureOOMs = 3;
 
 int64_t next_pow2(int64_t x) {
   int64_t p = 1;
@@ -80,6 +85,7 @@ struct ScoreGraphs {
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<GraphEntry>> entries;
   std::map<std::pair<int64_t, int64_t>, int> seen;
   uint64_t clock = 0;
+  int ooms = 0;  // captures in a row that ran out of memory
   ScoreGraphs() : pool(at::cuda::graph_pool_handle()) {}
   ~ScoreGraphs() {
     // Graphs first (they release the shared pool), then their static buffers.
@@ -204,6 +210,14 @@ bool score_with_graph(Model& m, const HostBatch& hb, float* scores) {
     std::unique_ptr<GraphEntry> fresh;
     try {
       fresh = capture(m, gs, hb, b);
+    } catch (const c10::OutOfMemoryError& ex) {
+      gs.seen[key] = kCaptureAt - 1 - kRetryAfterOOM;
+      if (++gs.ooms >= kMaxCaptureOOMs) m.graphs_failed = true;
+      std::string msg = ex.what();
+      std::fprintf(stderr, "armap: CUDA graph capture at %lld tokens ran out of memory (%s): %s\n", (long long)b.tokens,
+                   m.graphs_failed ? "graphs off for this model" : "eager for now, retried later",
+                   msg.substr(0, msg.find('\n')).c_str());
+      return false;
     } catch (const std::exception& ex) {
       // Eager from now on for this model; the call itself is answered eagerly by the caller.
       m.graphs_failed = true;
@@ -212,6 +226,7 @@ bool score_with_graph(Model& m, const HostBatch& hb, float* scores) {
                    msg.substr(0, msg.find('\n')).c_str());
       return false;
     }
+    gs.ooms = 0;
     e = fresh.get();
     gs.entries[key] = std::move(fresh);
   }
