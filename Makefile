@@ -1,7 +1,8 @@
 # armap: Go binary + libtorch backend.
 #   make deps   install system packages (Debian) and Go modules
 #   make build  build/libarmap_cpu.so and bin/armap
-#   make test   build, then run every Go test against the CPU backend
+#   make test   build, run the fused kernels' check (build/add_norm_test cpu), then every Go test
+#               against the CPU backend
 #   make demo   the main job: synthesize, train, plan, evaluate (runs/demo/)
 SHELL := /bin/bash
 GO ?= go

@@ -118,22 +118,36 @@ type ModelOptions struct {
 type Fusion int32
 
 const (
+	// FusionDefault lets the backend choose (on where the fused path has been measured).
 	FusionDefault Fusion = 0
-	FusionOn      Fusion = 1
-	FusionOff     Fusion = -1
+	// FusionOn asks for the fused path; a model whose shape it does not take is refused.
+	FusionOn Fusion = 1
+	// FusionOff runs the unfused operations.
+	FusionOff Fusion = -1
 )
 
-// ParseFusion reads a config value: auto, on or off.
+// ParseFusion reads a config value: auto, on or off (a YAML boolean arrives as 1/0 or true/false).
 func ParseFusion(s string) (Fusion, error) {
 	switch s {
 	case "", "auto":
 		return FusionDefault, nil
-	case "on", "true":
+	case "on", "true", "1":
 		return FusionOn, nil
-	case "off", "false":
+	case "off", "false", "0":
 		return FusionOff, nil
 	}
 	return FusionDefault, fmt.Errorf("%q: want auto, on or off", s)
+}
+
+// Suffix marks a name (a check, a benchmark row) when f forces the fused path on or off.
+func (f Fusion) Suffix() string {
+	switch f {
+	case FusionOn:
+		return "+fused"
+	case FusionOff:
+		return "+unfused"
+	}
+	return ""
 }
 
 // TensorInfo describes one named tensor.

@@ -36,7 +36,13 @@ phase() { echo "== $1 (at $(( $(date +%s) - t0 )) s)"; }
 rc=0
 [ -x bin/armap ] || { echo "bench_gpu: bin/armap missing (build it with make armap and carry bin/)" >&2; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,temperature.gpu --format=csv,noheader || true
-if has build && { [ ! -f build/libarmap_cuda.so ] || [ -n "${REBUILD:-}" ]; }; then
+# Rebuilt when missing, older than a kernel source (a carried build of an older ABI would be
+# refused), without its test binary, or when REBUILD is set.
+stale() {
+  [ ! -f build/libarmap_cuda.so ] || [ ! -x build/add_norm_test_cuda ] || [ -n "${REBUILD:-}" ] ||
+    [ -n "$(find kernels -newer build/libarmap_cuda.so -type f | head -1)" ]
+}
+if has build && stale; then
   phase build
   scripts/build_cuda.sh || exit 1
 fi
@@ -47,6 +53,7 @@ out="$RESULTS/$(date -u +%F)-${card:-gpu}.json"
 if has check; then
   [ -n "$FIXTURES" ] || { echo "bench_gpu: no fixtures (set FIXTURES)" >&2; exit 1; }
   phase "correctness"
+  [ -x build/add_norm_test_cuda ] || echo "bench_gpu: build/add_norm_test_cuda missing (run the build phase)" >&2
   timeout 60 build/add_norm_test_cuda cuda > "$WORK/add_norm_test.txt" 2>&1 || rc=1
   timeout 60 build/add_norm_test_cuda cuda bench >> "$WORK/add_norm_test.txt" 2>&1 || rc=1
   grep -E "FAIL|failed|^bench" "$WORK/add_norm_test.txt"

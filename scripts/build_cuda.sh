@@ -31,13 +31,19 @@ if [ -z "${CUDA_ARCHS:-}" ]; then
 fi
 # Machine code for each architecture, plus PTX of the newest for GPUs built after this.
 GENCODE=()
-for a in $CUDA_ARCHS; do GENCODE+=(-gencode "arch=compute_$a,code=sm_$a"); done
-last=${CUDA_ARCHS##* }
+last=""
+for a in $CUDA_ARCHS; do
+  [[ $a =~ ^[0-9]+a?$ ]] || { echo "build_cuda: CUDA_ARCHS entry '$a' is not a compute capability such as 90" >&2; exit 1; }
+  GENCODE+=(-gencode "arch=compute_$a,code=sm_$a")
+  last=$a
+done
+[ -n "$last" ] || { echo "build_cuda: CUDA_ARCHS is empty" >&2; exit 1; }
 GENCODE+=(-gencode "arch=compute_$last,code=compute_$last")
 NVFLAGS=(-O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Ikernels/include "${GENCODE[@]}")
 t0=$(date +%s)
 pids=()
 srcs=()
+logs=()
 for src in kernels/src/*.cpp kernels/src/*.cu; do
   [ -e "$src" ] || continue
   name=$(basename "$src")
@@ -49,15 +55,15 @@ for src in kernels/src/*.cpp kernels/src/*.cu; do
   fi
   pids+=($!)
   srcs+=("$src")
+  logs+=("$OUT/cuda/$name.log")
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 0.2; done
 done
 fail=0
 for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then
     fail=1
-    log=$(basename "${srcs[$i]}")
     echo "build_cuda: ${srcs[$i]} failed:" >&2
-    grep -E "error|note: candidate" "$OUT/cuda/${log//./_}.log" | head -20 >&2
+    { grep -E "error|fatal|note: candidate" "${logs[$i]}" || tail -5 "${logs[$i]}"; } | head -20 >&2 || true
   fi
 done
 [ $fail = 0 ] || { echo "build_cuda: compile failed (full logs in $OUT/cuda/*.log)" >&2; exit 1; }
@@ -66,5 +72,6 @@ LIBS=(-L"$TD/lib" -Wl,-rpath,"$TD/lib" -Wl,--no-as-needed -ltorch -ltorch_cuda -
 g++ -shared -o "$OUT/libarmap_cuda.so" "$OUT"/cuda/*.o "${LIBS[@]}"
 g++ "${FLAGS[@]}" -o "$OUT/add_norm_test_cuda" kernels/test/add_norm_test.cpp "$OUT"/cuda/*.o "${LIBS[@]}" \
   2> "$OUT/cuda/add_norm_test.log" || { echo "build_cuda: kernels/test/add_norm_test.cpp failed:" >&2
-  grep -E "error" "$OUT/cuda/add_norm_test.log" | head -20 >&2; exit 1; }
+  { grep -E "error|fatal" "$OUT/cuda/add_norm_test.log" || tail -5 "$OUT/cuda/add_norm_test.log"; } | head -20 >&2 || true
+  exit 1; }
 echo "build_cuda: $OUT/libarmap_cuda.so in $(( $(date +%s) - t0 )) s (torch $(python3 -c 'import torch;print(torch.__version__)' 2>/dev/null || echo '?'))"

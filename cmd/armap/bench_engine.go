@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -70,13 +71,24 @@ func gitCommit() string {
 	return strings.TrimSpace(string(out))
 }
 
+// runWorkloads measures ws in order. A workload that fails is noted in the report and the rest
+// still run (an untried kernel failing must not cost the figures already taken); the failures come
+// back joined, for the caller to return after writing the report.
 func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt bench.Options, log func(string, ...any)) (*bench.Report, error) {
 	rep := &bench.Report{Card: b.Info().DeviceName, Commit: gitCommit(), Date: time.Now().UTC().Format("2006-01-02"),
 		Torch: b.Info().TorchVersion, Workloads: map[string]*bench.Entry{}}
+	var errs []error
 	for _, w := range ws {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
 		r, err := bench.Run(ctx, b, w, opt)
 		if err != nil {
-			return nil, err
+			log("%-18s failed: %v", w.Name, err)
+			rep.Workloads[w.Name] = &bench.Entry{Note: "failed: " + err.Error()}
+			errs = append(errs, err)
+			continue
 		}
 		log("%-18s %-9s %10.0f real tok/s  %8.2f ms/step  (%s)", w.Name, w.Model, r.RealTokensPerS, r.LatencyMS, r.Lengths)
 		if r.Trace != "" {
@@ -85,9 +97,30 @@ func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt 
 				log("  %8.3f ms %5.1f%% %6.1f calls  %s", k.MSPerStep, 100*k.Share, k.Calls, k.ShortName(100))
 			}
 		}
+		if r.ProfileError != "" {
+			log("  profile failed: %s", r.ProfileError)
+		}
 		rep.Workloads[w.Name] = &bench.Entry{Armap: r}
 	}
-	return rep, nil
+	return rep, errors.Join(errs...)
+}
+
+// addRunFlags adds the flags that bench train and bench gpu share: the fused path for the workloads
+// that do not set their own, and profiling.
+func addRunFlags(a *app, c *cobra.Command) {
+	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm for the workloads without _fused: auto, on or off (A/B runs)")
+	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: a Chrome trace and the top CUDA kernels (or CPU operators)")
+	a.l.bind("fused-add-norm", "fused_add_norm")
+}
+
+// runOptions reads those flags into the workloads' options.
+func runOptions(cmd *cobra.Command, cfg *Config) (bench.Options, error) {
+	fused, err := fusedAddNorm(cfg)
+	if err != nil {
+		return bench.Options{}, err
+	}
+	prof, _ := cmd.Flags().GetString("profile")
+	return bench.Options{FusedAddNorm: fused, ProfileDir: prof}, nil
 }
 
 func logRatios(rep *bench.Report, log func(string, ...any)) {
@@ -113,16 +146,15 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 	c.Flags().String("peer", "", "path to cpu_peer.py to run side by side (needs /usr/bin/python3 with python3-torch)")
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
 	c.Flags().Int("threads", 0, "intra-op threads (0 = all cores)")
-	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm: auto, on or off (for A/B runs)")
-	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: Chrome traces and the top operators")
+	addRunFlags(a, c)
 	a.l.bind("threads", "threads")
-	a.l.bind("fused-add-norm", "fused_add_norm")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		names, _ := cmd.Flags().GetString("workloads")
-		fused, err := fusedAddNorm(cfg)
+		opt, err := runOptions(cmd, cfg)
 		if err != nil {
 			return err
 		}
+		opt.Device, opt.Seed = cgo.CPU, cfg.Seed
 		preset, _ := cmd.Flags().GetString("model")
 		peer, _ := cmd.Flags().GetString("peer")
 		out, _ := cmd.Flags().GetString("out")
@@ -156,11 +188,7 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 			}
 			peerOut = filepath.Join(dir, "cpu_peer.json")
 		}
-		prof, _ := cmd.Flags().GetString("profile")
-		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: cgo.CPU, Seed: cfg.Seed, FusedAddNorm: fused, ProfileDir: prof}, log)
-		if err != nil {
-			return err
-		}
+		rep, runErr := runWorkloads(ctx, b, ws, opt, log)
 		rep.Card = "cpu: " + b.Info().DeviceName
 		if peerOut != "" {
 			if err := bench.AttachCPUPeer(rep, peerOut); err != nil {
@@ -168,7 +196,10 @@ measured in one run on the same machine; ratios are real tokens per second, arma
 			}
 			logRatios(rep, log)
 		}
-		return writeBenchJSON(out, cmd.OutOrStdout(), rep)
+		if err := writeBenchJSON(out, cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+		return runErr
 	})
 }
 
@@ -192,14 +223,12 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 	c.Flags().Int("shrink", 1, "divide model sizes by N (smoke runs)")
 	c.Flags().Int("steps", 0, "override timed steps per workload")
 	c.Flags().String("out", "", "write the JSON report here (default stdout)")
-	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm for the workloads without _fused: auto, on or off")
-	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: Chrome traces and the top CUDA kernels")
+	addRunFlags(a, c)
 	a.l.bind("device", "device")
-	a.l.bind("fused-add-norm", "fused_add_norm")
 	return a.command(c, func(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		names, _ := cmd.Flags().GetString("workloads")
 		dts, _ := cmd.Flags().GetString("dtype")
-		fused, err := fusedAddNorm(cfg)
+		opt, err := runOptions(cmd, cfg)
 		if err != nil {
 			return err
 		}
@@ -207,7 +236,6 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 		shrink, _ := cmd.Flags().GetInt("shrink")
 		steps, _ := cmd.Flags().GetInt("steps")
 		out, _ := cmd.Flags().GetString("out")
-		prof, _ := cmd.Flags().GetString("profile")
 		ws, err := selectWorkloads(bench.GPU(), names)
 		if err != nil {
 			return err
@@ -231,18 +259,18 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 			return err
 		}
 		log := func(f string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), f+"\n", args...) }
-		rep, err := runWorkloads(ctx, b, ws, bench.Options{Device: deviceOf(cfg.Device), DType: dt, Seed: cfg.Seed, Shrink: shrink, FusedAddNorm: fused,
-			ProfileDir: prof}, log)
-		if err != nil {
-			return err
-		}
+		opt.Device, opt.DType, opt.Seed, opt.Shrink = deviceOf(cfg.Device), dt, cfg.Seed, shrink
+		rep, runErr := runWorkloads(ctx, b, ws, opt, log)
 		if peerDir != "" {
 			if err := bench.AttachPeers(rep, peerDir); err != nil {
 				return err
 			}
 			logRatios(rep, log)
 		}
-		return writeBenchJSON(out, cmd.OutOrStdout(), rep)
+		if err := writeBenchJSON(out, cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+		return runErr
 	})
 }
 
@@ -327,18 +355,28 @@ func newBenchCheckCmd() *cobra.Command {
 		for _, r := range res {
 			report(r.OK, "%-15s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
 		}
-		graphs, err := bench.CheckGraphs(b, dev, cgo.BF16, 4)
-		if err != nil {
-			return err
+		// Graphs and checkpointing also with the fused kernels forced on: captured inside a graph,
+		// and drawing their dropout keys again in a checkpointed layer's recomputation.
+		var graphs []bench.GraphCheck
+		var ckpts []*bench.CheckpointCheck
+		for _, f := range []cgo.Fusion{cgo.FusionDefault, cgo.FusionOn} {
+			g, err := bench.CheckGraphs(b, dev, cgo.BF16, f, 4)
+			if err != nil {
+				return err
+			}
+			graphs = append(graphs, g...)
+			ck, err := bench.CheckCheckpointing(b, dev, cgo.BF16, f, 10)
+			if err != nil {
+				return err
+			}
+			ckpts = append(ckpts, ck)
 		}
 		for _, g := range graphs {
 			report(g.OK, "%-15s bf16 CUDA graphs vs eager over %d batches: max rel err %.2e (tolerance %.0e)", g.Model, g.Batches, g.MaxRelErr, g.Tolerance)
 		}
-		ckpt, err := bench.CheckCheckpointing(b, dev, cgo.BF16, 10)
-		if err != nil {
-			return err
+		for _, ck := range ckpts {
+			report(ck.OK, "%-15s checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps", ck.Model, ck.MaxDiff, ck.Steps)
 		}
-		report(ckpt.OK, "checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps", ckpt.MaxDiff, ckpt.Steps)
 		var curves []*bench.CurveCheck
 		for _, c := range []struct {
 			preset string
@@ -358,7 +396,7 @@ func newBenchCheckCmd() *cobra.Command {
 				curve.Model, curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1])
 			curves = append(curves, curve)
 		}
-		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "graphs": graphs, "checkpointing": ckpt, "train_curves": curves}); err != nil {
+		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "graphs": graphs, "checkpointing": ckpts, "train_curves": curves}); err != nil {
 			return err
 		}
 		if bad > 0 {

@@ -77,8 +77,9 @@ type Result struct {
 	Device         string    `json:"device"`
 	DType          string    `json:"dtype"`
 	// Trace is the Chrome trace of the profiled steps and Profile its top entries (Options.ProfileDir).
-	Trace   string       `json:"trace,omitempty"`
-	Profile []KernelTime `json:"profile,omitempty"`
+	Trace        string       `json:"trace,omitempty"`
+	Profile      []KernelTime `json:"profile,omitempty"`
+	ProfileError string       `json:"profile_error,omitempty"`
 }
 
 // Options say where and how to run.
@@ -232,9 +233,10 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 			n = 2
 		}
 		n = min(n, len(bs))
+		// A failed profile costs the profile only, not the timing already taken.
 		res.Trace, res.Profile, err = profileSteps(b, opt.ProfileDir, w.Name, opt.Device == cgo.CUDA, bs[len(bs)-n:], step, 25)
 		if err != nil {
-			return nil, fmt.Errorf("%s: profile: %w", w.Name, err)
+			res.ProfileError = err.Error()
 		}
 	}
 	return res, nil

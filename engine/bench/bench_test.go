@@ -133,7 +133,7 @@ func TestCheckCurveBF16OnCPU(t *testing.T) {
 // On CPU there are no graphs, so both models run the same eager forward: the harness must
 // report an exact match.
 func TestCheckGraphsOnCPU(t *testing.T) {
-	res, err := CheckGraphs(testenv.CPUBackend(t), cgo.CPU, cgo.F32, 1)
+	res, err := CheckGraphs(testenv.CPUBackend(t), cgo.CPU, cgo.F32, cgo.FusionDefault, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,13 +147,16 @@ func TestCheckGraphsOnCPU(t *testing.T) {
 	}
 }
 
-// On CPU the dropout generator is rewound exactly, so checkpointing changes nothing at all.
+// On CPU the dropout generator is rewound exactly, so checkpointing changes nothing at all, with
+// the fused block's hashed masks and with ATen's Bernoulli ones.
 func TestCheckCheckpointingOnCPU(t *testing.T) {
-	c, err := CheckCheckpointing(testenv.CPUBackend(t), cgo.CPU, cgo.F32, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.MaxDiff != 0 || !c.OK || c.Steps != 3 {
-		t.Fatalf("%+v", c)
+	for _, f := range []cgo.Fusion{cgo.FusionOn, cgo.FusionOff} {
+		c, err := CheckCheckpointing(testenv.CPUBackend(t), cgo.CPU, cgo.F32, f, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MaxDiff != 0 || !c.OK || c.Steps != 3 {
+			t.Fatalf("%+v", c)
+		}
 	}
 }

@@ -63,18 +63,24 @@ func CheckDevice(b *cgo.Backend, fixtures string, dev cgo.Device) ([]DeviceCheck
 	return out, nil
 }
 
-// againstCPU scores with score on the CPU in float32 and on dev in float32 (within 1e-4) and
-// bf16 (within 2e-2).
-func againstCPU(name string, dev cgo.Device, score func(cgo.Device, cgo.DType) ([]float32, error)) ([]DeviceCheck, error) {
+// checkDType is a device dtype to compare with the CPU's float32, and its tolerance.
+type checkDType struct {
+	dt  cgo.DType
+	tol float64
+}
+
+// againstCPU scores with score on the CPU in float32 and on dev in each of dts (default: float32
+// within 1e-4 and bf16 within 2e-2).
+func againstCPU(name string, dev cgo.Device, score func(cgo.Device, cgo.DType) ([]float32, error), dts ...checkDType) ([]DeviceCheck, error) {
+	if len(dts) == 0 {
+		dts = []checkDType{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}}
+	}
 	want, err := score(cgo.CPU, cgo.F32)
 	if err != nil {
 		return nil, err
 	}
 	var out []DeviceCheck
-	for _, c := range []struct {
-		dt  cgo.DType
-		tol float64
-	}{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}} {
+	for _, c := range dts {
 		got, err := score(dev, c.dt)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", name, dtypeName(c.dt), err)
@@ -96,7 +102,10 @@ func compareRewards(model string, dt cgo.DType, got, want []float32, tol float64
 // CheckPresetDevice scores a batch with a from-scratch preset (full size: bert-base) on dev and
 // on the CPU, as CheckDevice does for the fixtures: the device kernels are exercised at real
 // layer sizes, where the tiny fixtures could hide a shape-dependent fault. fused selects the
-// device model's residual + dropout + LayerNorm path (the CPU reference keeps its default).
+// device model's residual + dropout + LayerNorm path; the CPU reference always runs ATen's unfused
+// operations, so that a mistake shared by both fused implementations still shows. With the
+// fused kernels forced on, only bf16 is checked: their float32 form does not take bert-base's
+// width, and the model refuses it.
 func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.Fusion) ([]DeviceCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
@@ -104,7 +113,7 @@ func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.
 	}
 	bs, _ := batches(Workload{Count: 4, MinLen: 64, MaxLen: 512}, mc.VocabSize, 1, 17)
 	score := func(d cgo.Device, dt cgo.DType) ([]float32, error) {
-		opt := cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17}
+		opt := cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17, FusedAddNorm: cgo.FusionOff}
 		if d == dev {
 			opt.FusedAddNorm = fused
 		}
@@ -115,7 +124,11 @@ func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.
 		defer m.Close()
 		return m.Score(bs[0])
 	}
-	return againstCPU(preset+fusionSuffix(fused), dev, score)
+	dts := []checkDType{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}}
+	if fused == cgo.FusionOn {
+		dts = dts[1:]
+	}
+	return againstCPU(preset+fused.Suffix(), dev, score, dts...)
 }
 
 // lossCurve trains a fresh model one step per batch (AdamW, lr 1e-3, clipping at 1) and returns
@@ -144,17 +157,6 @@ func lossCurve(b *cgo.Backend, mc *model.Config, opt cgo.ModelOptions, bs []*cgo
 	return out, nil
 }
 
-// fusionSuffix marks a check's model name when it forces the fused path on or off.
-func fusionSuffix(f cgo.Fusion) string {
-	switch f {
-	case cgo.FusionOn:
-		return "+fused"
-	case cgo.FusionOff:
-		return "+unfused"
-	}
-	return ""
-}
-
 // CurveCheck compares a short training run on a device with the CPU float32 one.
 type CurveCheck struct {
 	Model   string    `json:"model"`
@@ -169,7 +171,7 @@ type CurveCheck struct {
 // on dev in dt from the same seed and data, and reports whether the loss curves agree within
 // tol. The reference is the CPU path so that a defect shared by every precision of the device
 // path (its optimizer, say) shows up too. fused selects the device run's residual + dropout +
-// LayerNorm path.
+// LayerNorm path; the CPU reference runs ATen's unfused operations.
 func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, steps int, tol float64) (*CurveCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
@@ -186,7 +188,7 @@ func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fus
 	curve := func(where cgo.Device, d cgo.DType, f cgo.Fusion) ([]float64, error) {
 		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11, FusedAddNorm: f}, bs)
 	}
-	ref, err := curve(cgo.CPU, cgo.F32, cgo.FusionDefault)
+	ref, err := curve(cgo.CPU, cgo.F32, cgo.FusionOff)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +196,7 @@ func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fus
 	if err != nil {
 		return nil, err
 	}
-	c := &CurveCheck{Model: preset + fusionSuffix(fused), DType: dtypeName(dt), F32: ref, Other: got}
+	c := &CurveCheck{Model: preset + fused.Suffix(), DType: dtypeName(dt), F32: ref, Other: got}
 	for i := range ref {
 		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(ref[i]-got[i]))
 	}
@@ -217,11 +219,16 @@ type GraphCheck struct {
 // and a small decoder preset: as they come, after the head's weights are written, and after an
 // optimizer step, so that a graph still reading the old weights shows. Graphs apply to CUDA
 // bf16/f16 only; elsewhere both sides are eager.
-// Each of rounds rounds scores one batch of each of 4 shapes.
-func CheckGraphs(b *cgo.Backend, dev cgo.Device, dt cgo.DType, rounds int) ([]GraphCheck, error) {
+// Each of rounds rounds scores one batch of each of 4 shapes. fused selects both models' residual +
+// dropout + LayerNorm path (the encoder's).
+func CheckGraphs(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, rounds int) ([]GraphCheck, error) {
 	var out []GraphCheck
-	for _, preset := range []string{"bert-mini", "tiny-llama"} {
-		c, err := checkGraphs(b, preset, dev, dt, rounds)
+	presets := []string{"bert-mini", "tiny-llama"}
+	if fused != cgo.FusionDefault {
+		presets = presets[:1] // decoders have no LayerNorm to fuse
+	}
+	for _, preset := range presets {
+		c, err := checkGraphs(b, preset, dev, dt, fused, rounds)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", preset, err)
 		}
@@ -230,14 +237,14 @@ func CheckGraphs(b *cgo.Backend, dev cgo.Device, dt cgo.DType, rounds int) ([]Gr
 	return out, nil
 }
 
-func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, rounds int) (*GraphCheck, error) {
+func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, rounds int) (*GraphCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
 	var models [2]*cgo.Model // with graphs, without
 	for i := range models {
-		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 21, NoCUDAGraphs: i == 1})
+		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 21, NoCUDAGraphs: i == 1, FusedAddNorm: fused})
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +262,7 @@ func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, ro
 			bs = append(bs, bt[0])
 		}
 	}
-	c := &GraphCheck{Model: preset, Tolerance: 1e-3}
+	c := &GraphCheck{Model: preset + fused.Suffix(), Tolerance: 1e-3}
 	compare := func() error {
 		for _, bt := range bs {
 			want, err := models[1].Score(bt)
@@ -314,6 +321,7 @@ func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, ro
 // CheckpointCheck compares training with and without activation checkpointing on dev, with
 // dropout on: the recomputed layers must draw the same dropout masks as the first pass.
 type CheckpointCheck struct {
+	Model   string  `json:"model"`
 	DType   string  `json:"dtype"`
 	Steps   int     `json:"steps"`
 	MaxDiff float64 `json:"max_abs_loss_diff"`
@@ -321,7 +329,8 @@ type CheckpointCheck struct {
 }
 
 // CheckCheckpointing trains bert-mini with dropout 0.1 for steps steps twice from the same seed.
-func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int) (*CheckpointCheck, error) {
+// fused selects the residual + dropout + LayerNorm path, whose masks are drawn differently.
+func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, steps int) (*CheckpointCheck, error) {
 	mc, err := model.Preset("bert-mini")
 	if err != nil {
 		return nil, err
@@ -330,7 +339,7 @@ func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int)
 	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}
 	bs, _ := batches(w, mc.VocabSize, steps, 5)
 	curve := func(ckpt bool) ([]float64, error) {
-		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt}, bs)
+		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt, FusedAddNorm: fused}, bs)
 	}
 	plain, err := curve(false)
 	if err != nil {
@@ -340,7 +349,7 @@ func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, steps int)
 	if err != nil {
 		return nil, err
 	}
-	c := &CheckpointCheck{DType: dtypeName(dt), Steps: steps}
+	c := &CheckpointCheck{Model: "bert-mini" + fused.Suffix(), DType: dtypeName(dt), Steps: steps}
 	for i := range plain {
 		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(plain[i]-ck[i]))
 	}

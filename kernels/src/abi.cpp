@@ -262,10 +262,7 @@ armap_status armap_profile_start(int32_t cuda, armap_error* err) {
 }
 
 armap_status armap_profile_stop(const char* path, armap_error* err) {
-  return guard(err, [&] {
-    need_ptr(path, "trace path");
-    profile_stop(path);
-  });
+  return guard(err, [&] { profile_stop(path ? path : ""); });
 }
 
 armap_status armap_model_create(const armap_model_config* cfg, const armap_model_options* opt, armap_model** out,

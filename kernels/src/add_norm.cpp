@@ -5,6 +5,7 @@
 // reads dy and the saved sum once; the mask is a hash of a per-call key (add_norm.h), recomputed
 // instead of stored. CUDA runs the kernels of add_norm.cu; CPU runs the loops below.
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
@@ -102,23 +103,25 @@ void forward_cpu(const Call& c, const T* x, const T* res, const float* gamma, co
   });
 }
 
+// dgamma and dbeta may be null (frozen norm weights: LoRA).
 template <typename T>
 void backward_cpu(const Call& c, const T* dy, const T* h, const float* gamma, const float* mean, const float* rstd,
                   T* dres, T* dx, float* dgamma, float* dbeta) {
+  const bool params = dgamma != nullptr;
   const int64_t H = c.hidden;
   const uint64_t key = c.host_key();
   // Row chunks with their own partial dgamma/dbeta, summed in a fixed order afterwards: the result
   // does not depend on how the threads were scheduled.
   const int64_t chunks = std::min<int64_t>(c.rows, std::max<int64_t>(1, at::get_num_threads() * 4));
-  std::vector<float> parts((size_t)(chunks * 2 * H), 0.f);
+  std::vector<float> parts(params ? (size_t)(chunks * 2 * H) : 0, 0.f);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     std::vector<float> xbuf(H), gbuf(H), mbuf(H, 1.f);
     float* xh = xbuf.data();
     float* g = gbuf.data();
     float* mk = mbuf.data();
     for (int64_t ch = c0; ch < c1; ch++) {
-      float* pg = parts.data() + ch * 2 * H;
-      float* pb = pg + H;
+      float* pg = params ? parts.data() + ch * 2 * H : nullptr;
+      float* pb = params ? pg + H : nullptr;
       const int64_t r0 = c.rows * ch / chunks, r1 = c.rows * (ch + 1) / chunks;
       for (int64_t r = r0; r < r1; r++) {
         const int64_t off = r * H;
@@ -133,8 +136,14 @@ void backward_cpu(const Call& c, const T* dy, const T* h, const float* gamma, co
           g[i] = d * gamma[i];
           s1 += g[i];
           s2 += g[i] * xh[i];
-          pg[i] += d * xh[i];
-          pb[i] += d;
+        }
+        if (params) {
+#pragma omp simd
+          for (int64_t i = 0; i < H; i++) {
+            const float d = static_cast<float>(dyr[i]);
+            pg[i] += d * xh[i];
+            pb[i] += d;
+          }
         }
         const float m1 = s1 / (float)H, m2 = s2 / (float)H;
         T* dr = dres + off;
@@ -149,7 +158,7 @@ void backward_cpu(const Call& c, const T* dy, const T* h, const float* gamma, co
       }
     }
   });
-  for (int64_t i = 0; i < H; i++) {
+  for (int64_t i = 0; params && i < H; i++) {
     double sg = 0, sb = 0;
     for (int64_t ch = 0; ch < chunks; ch++) {
       sg += parts[ch * 2 * H + i];
@@ -204,9 +213,11 @@ Outputs run_forward(const Call& c, const at::Tensor& x, const at::Tensor& res, c
   return o;
 }
 
-// Returns {dx, d_residual, dgamma, dbeta}; dx is d_residual itself when there is no dropout.
+// Returns {dx, d_residual, dgamma, dbeta}; dx is d_residual itself when there is no dropout, and
+// dgamma/dbeta are undefined without params (frozen norm weights).
 std::vector<at::Tensor> run_backward(const Call& c, const at::Tensor& dy, const at::Tensor& h, const at::Tensor& w,
-                                     const at::Tensor& mean, const at::Tensor& rstd) {
+                                     const at::Tensor& mean, const at::Tensor& rstd, bool params) {
+  RECORD_FUNCTION("armap::add_norm_backward", std::vector<c10::IValue>());
   auto dres = at::empty_like(h);
   auto dx = c.threshold ? at::empty_like(h) : at::Tensor();
   auto f32 = h.options().dtype(at::kFloat);
@@ -217,26 +228,31 @@ std::vector<at::Tensor> run_backward(const Call& c, const at::Tensor& dy, const 
     const int32_t dt = abi_dtype(h.scalar_type());
     const int blocks = cuda::add_norm_backward_blocks(dt, c.hidden, c.rows, h.device().index());
     if (blocks <= 0) fail(ARMAP_ERR_INTERNAL, "add_norm: no CUDA launch configuration for backward");
-    auto parts = at::empty({2, blocks, c.hidden}, f32);
+    auto parts = params ? at::empty({2, blocks, c.hidden}, f32) : at::Tensor();
+    auto part = [&](int i) { return params ? parts[i].data_ptr<float>() : nullptr; };
     check_cuda(cuda::add_norm_backward(dt, dy.data_ptr(), h.data_ptr(), w.data_ptr<float>(),
                                        mean.data_ptr<float>(), rstd.data_ptr<float>(), c.rows, c.hidden, c.threshold,
                                        c.scale, c.device_key(), dres.data_ptr(), dx.defined() ? dx.data_ptr() : nullptr,
-                                       parts[0].data_ptr<float>(), parts[1].data_ptr<float>(), blocks,
+                                       part(0), part(1), blocks,
                                        c10::cuda::getCurrentCUDAStream().stream()),
                "backward");
-    dgamma = parts[0].sum(0);
-    dbeta = parts[1].sum(0);
+    if (params) {
+      dgamma = parts[0].sum(0);
+      dbeta = parts[1].sum(0);
+    }
 #else
     fail(ARMAP_ERR_UNSUPPORTED, "add_norm: CUDA tensor in a CPU-only backend");
 #endif
   } else {
-    dgamma = at::empty({c.hidden}, f32);
-    dbeta = at::empty({c.hidden}, f32);
+    if (params) {
+      dgamma = at::empty({c.hidden}, f32);
+      dbeta = at::empty({c.hidden}, f32);
+    }
+    auto fp = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, h.scalar_type(), "add_norm_backward", [&] {
       backward_cpu<scalar_t>(c, dy.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), w.data_ptr<float>(),
                              mean.data_ptr<float>(), rstd.data_ptr<float>(), dres.data_ptr<scalar_t>(),
-                             dx.defined() ? dx.data_ptr<scalar_t>() : nullptr, dgamma.data_ptr<float>(),
-                             dbeta.data_ptr<float>());
+                             dx.defined() ? dx.data_ptr<scalar_t>() : nullptr, fp(dgamma), fp(dbeta));
     });
   }
   return {dx.defined() ? dx : dres, dres, dgamma, dbeta};
@@ -271,7 +287,8 @@ struct AddNorm : torch::autograd::Function<AddNorm> {
     auto dy = grads[0].contiguous();
     // The kernels read 16 bytes at a time: a gradient that is a view at an odd offset is copied.
     if (!aligned16(dy)) dy = dy.clone();
-    auto g = run_backward(c, dy, s[0], s[1], s[2], s[3]);
+    const bool params = ctx->needs_input_grad(2) || ctx->needs_input_grad(3);
+    auto g = run_backward(c, dy, s[0], s[1], s[2], s[3], params);
     return {g[0], g[1], g[2], g[3], at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -304,6 +321,7 @@ bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& res
 
 at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
                           const at::Tensor& b, double p) {
+  RECORD_FUNCTION("armap::add_norm", std::vector<c10::IValue>());
   auto xc = x.contiguous(), rc = residual.contiguous();
   // From the model's generator, so that seeding, saving and rewinding it (checkpointed recompute)
   // reproduces the mask, as it does for every other draw of the model. Without dropout an empty

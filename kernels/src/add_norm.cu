@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <type_traits>
 
 #include "add_norm.h"
@@ -232,6 +233,7 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, VPL <= 3 ? 2 : 1)
       }
     }
   }
+  if (!dgamma_parts) return;  // frozen norm weights: no parameter gradients (uniform per launch)
   // The block's warps add their partial sums in turn, in a fixed order: dgamma and dbeta come out
   // the same on every run, as the CPU path's and ATen's do.
   const int wib = threadIdx.x / kWarp;
@@ -313,20 +315,30 @@ int add_norm_forward(int32_t dtype, const void* x, const void* residual, const f
 
 int add_norm_backward_blocks(int32_t dtype, int64_t hidden, int64_t rows, int device) {
   const int vpl = vecs_per_lane(dtype, hidden);
-  if (vpl == 0 || rows <= 0) return 0;
-  int sms = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) return 0;
-  const size_t shared = 2 * (size_t)hidden * sizeof(float);
-  int per_sm = 0;
-  dispatch(dtype, vpl, [&](auto tag, auto v) -> int {
-    using T = decltype(tag);
-    return (int)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, add_norm_bwd<T, decltype(v)::value>,
-                                                               kWarp * kWarpsPerBlock, shared);
-  });
+  if (vpl == 0 || rows <= 0 || device < 0) return 0;
+  // Resident blocks per device for one wave, asked of the driver once per (device, dtype, width):
+  // backward runs 24 times a step for bert-base. Racing first calls compute the same value.
+  constexpr int kDevices = 64;
+  static std::atomic<int> cached[kDevices][3][kMaxVecsPerLane + 1];
+  const int di = dtype == ARMAP_DTYPE_F32 ? 0 : dtype == ARMAP_DTYPE_BF16 ? 1 : 2;
+  int wave = device < kDevices ? cached[device][di][vpl].load(std::memory_order_relaxed) : 0;
+  if (wave <= 0) {
+    int sms = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) return 0;
+    // The shared memory is sized for the widest row this vector count covers.
+    const size_t shared = 2 * (size_t)(vpl * kWarp * (16 / elem_size(dtype))) * sizeof(float);
+    int per_sm = 0;
+    dispatch(dtype, vpl, [&](auto tag, auto v) -> int {
+      using T = decltype(tag);
+      return (int)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, add_norm_bwd<T, decltype(v)::value>,
+                                                                 kWarp * kWarpsPerBlock, shared);
+    });
+    wave = sms * (per_sm > 0 ? per_sm : 1);
+    if (device < kDevices) cached[device][di][vpl].store(wave, std::memory_order_relaxed);
+  }
   // One wave of resident blocks, each walking many rows: few enough partial rows that summing them
   // costs little next to the activations.
   const int64_t want = div_up(rows, kWarpsPerBlock);
-  const int64_t wave = (int64_t)sms * (per_sm > 0 ? per_sm : 1);
   return (int)(want < wave ? want : wave);
 }
 

@@ -62,6 +62,7 @@ int add_norm_backward_blocks(int32_t dtype, int64_t hidden, int64_t rows, int de
 
 // d_residual receives the gradient of the sum; dx, when not null, that of x (the same masked and
 // scaled by 1 / (1 - p); null when there is no dropout, as it would equal d_residual).
+// dgamma_parts and dbeta_parts are null when the norm's weights are frozen.
 int add_norm_backward(int32_t dtype, const void* dy, const void* h, const float* gamma, const float* mean,
                       const float* rstd, int64_t rows, int64_t hidden, uint32_t threshold, float scale,
                       const uint64_t* key, void* d_residual, void* dx, float* dgamma_parts, float* dbeta_parts,

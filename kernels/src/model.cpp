@@ -8,6 +8,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "add_norm.h"
 #include "internal.h"
 
 #ifdef ARMAP_CUDA
@@ -285,6 +286,16 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
   // On by default where it has been measured (CPU); the CUDA kernels are opt-in until a GPU run has
   // checked them against the unfused path and timed them (bench/NOTES.md).
   m->fused_add_norm = opt.fused_add_norm == 1 || (opt.fused_add_norm == 0 && m->device.is_cpu());
+#ifdef ARMAP_CUDA
+  // Asked for explicitly, the fused path must be the one that runs: a shape the kernels do not take
+  // is an error rather than a silent fallback (a benchmark row or check would measure the wrong path).
+  if (opt.fused_add_norm == 1 && cfg.family == ARMAP_FAMILY_ENCODER && m->device.is_cuda() &&
+      !cuda::add_norm_supported(opt.compute_dtype, cfg.hidden_size)) {
+    fail(ARMAP_ERR_UNSUPPORTED, "fused_add_norm: the CUDA kernels take hidden sizes that are multiples of 8 up to 1024 "
+                                "in bf16/f16 and of 4 up to 512 in f32; hidden_size " +
+                                    std::to_string(cfg.hidden_size) + " in this dtype is not one");
+  }
+#endif
 
   Builder b{*m, at::make_generator<at::CPUGeneratorImpl>(opt.seed),
             at::make_generator<at::CPUGeneratorImpl>(opt.seed ^ 0x5bd1e995u), (double)cfg.init_std};

@@ -5,6 +5,8 @@
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
@@ -17,9 +19,22 @@ namespace {
 using torch::profiler::impl::ActivityType;
 using torch::profiler::impl::ProfilerConfig;
 using torch::profiler::impl::ProfilerState;
+
+// The profiler's state is per thread but CUPTI's is per process: one profile at a time.
+std::atomic<bool>& profiling() {
+  static std::atomic<bool> on{false};
+  return on;
+}
 }  // namespace
 
 void profile_start(bool cuda) {
+  if (profiling().exchange(true)) invalid("profile: a profile is already running in this process");
+  struct Release {
+    bool armed = true;
+    ~Release() {
+      if (armed) profiling() = false;
+    }
+  } release;
   std::set<ActivityType> activities{ActivityType::CPU};
   if (cuda) {
 #ifdef ARMAP_CUDA
@@ -31,6 +46,7 @@ void profile_start(bool cuda) {
   const ProfilerConfig cfg(ProfilerState::KINETO);
   torch::autograd::profiler::prepareProfiler(cfg, activities);
   torch::autograd::profiler::enableProfiler(cfg, activities);
+  release.armed = false;
 }
 
 namespace {
@@ -57,20 +73,29 @@ void json_string(std::ostream& o, const std::string& s) {
 // needs a libtorch built with Kineto (Debian's is not; PyTorch's wheels are): operators as
 // "cpu_op" on their thread, device activity (kernels, copies) as "kernel" on its stream.
 void profile_stop(const std::string& path) {
-  if (path.empty()) invalid("profile: empty trace path");
+  if (!profiling()) invalid("profile: no profile is running");
+  // Stopped before anything can fail, so that a bad path does not leave it running.
   auto result = torch::autograd::profiler::disableProfiler();
+  profiling() = false;
   if (!result) fail(ARMAP_ERR_INTERNAL, "profile: the profiler returned no result");
+  if (path.empty()) invalid("profile: empty trace path");
   std::ofstream o(path);
   if (!o) invalid("profile: cannot create " + path);
   o << std::fixed << std::setprecision(3) << "{\"traceEvents\":[";
+  // Nanoseconds where the profiler has them (many kernels run for under a microsecond), counted
+  // from the first event so that a double keeps them exact.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  auto start_ns = [](const auto& e) { return (uint64_t)e.startNs(); };
+  auto dur_ns = [](const auto& e) { return (uint64_t)e.durationNs(); };
+#else
+  auto start_ns = [](const auto& e) { return (uint64_t)e.startUs() * 1000; };
+  auto dur_ns = [](const auto& e) { return (uint64_t)e.durationUs() * 1000; };
+#endif
+  uint64_t base = UINT64_MAX;
+  for (const auto& e : result->events()) base = std::min(base, start_ns(e));
   bool first = true;
   for (const auto& e : result->events()) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-    // nanoseconds where the profiler has them: many kernels run for under a microsecond
-    const double ts = (double)e.startNs() / 1e3, dur = (double)e.durationNs() / 1e3;
-#else
-    const double ts = (double)e.startUs(), dur = (double)e.durationUs();
-#endif
+    const double ts = (double)(start_ns(e) - base) / 1e3, dur = (double)dur_ns(e) / 1e3;
     const bool device = e.deviceType() != c10::DeviceType::CPU;
     o << (first ? "\n" : ",\n") << "{\"ph\":\"X\",\"cat\":\"" << (device ? "kernel" : "cpu_op") << "\",\"name\":";
     json_string(o, e.name());

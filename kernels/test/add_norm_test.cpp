@@ -28,8 +28,25 @@ struct Case {
   at::ScalarType dtype;
   int64_t rows, hidden;
   double p;
-  double tol;  // on y and on every gradient, relative to the reference's largest magnitude
+  double tol;         // on y and on every gradient, relative to the reference's largest magnitude
+  bool cuda_fusable;  // whether the CUDA kernels take the shape (the CPU path takes every shape)
 };
+
+// A model that holds just what the fused op reads: the switch, eps and the dropout generator.
+Model make_model(at::Device dev) {
+  Model m;
+  m.fused_add_norm = true;
+  m.device = dev;
+  m.cfg.norm_eps = 1e-12f;
+  m.gen = at::make_generator<at::CPUGeneratorImpl>(7);
+#ifdef ARMAP_CUDA
+  if (dev.is_cuda()) {
+    m.gen = at::cuda::detail::getDefaultCUDAGenerator(dev.index());
+    m.gen.set_current_seed(7);
+  }
+#endif
+  return m;
+}
 
 double rel_err(const at::Tensor& got, const at::Tensor& want) {
   auto w = want.to(at::kDouble).cpu();
@@ -48,18 +65,7 @@ void expect(bool ok, const std::string& what) {
 }
 
 void run(const Case& c, at::Device dev) {
-  Model m;
-  m.fused_add_norm = true;
-  m.device = dev;
-  m.cfg.norm_eps = 1e-12f;
-  if (dev.is_cpu()) {
-    m.gen = at::make_generator<at::CPUGeneratorImpl>(7);
-  } else {
-#ifdef ARMAP_CUDA
-    m.gen = at::cuda::detail::getDefaultCUDAGenerator(dev.index());
-    m.gen.set_current_seed(7);
-#endif
-  }
+  Model m = make_model(dev);
   auto cpu_gen = at::make_generator<at::CPUGeneratorImpl>(11);
   auto f32 = at::TensorOptions().dtype(at::kFloat);
   // Inputs with a large mean, where a one-pass variance would lose precision.
@@ -76,8 +82,14 @@ void run(const Case& c, at::Device dev) {
   char name[160];
   std::snprintf(name, sizeof(name), "%s %s rows=%lld hidden=%lld p=%.2f", dev.is_cpu() ? "cpu" : "cuda",
                 c10::toString(c.dtype), (long long)c.rows, (long long)c.hidden, c.p);
-  if (!add_norm_fusable(m, x, r, w, b)) {
-    expect(dev.is_cuda(), std::string(name) + ": not fusable (only a CUDA shape may be refused)");
+  const bool fusable = add_norm_fusable(m, x, r, w, b);
+  const bool want = dev.is_cpu() || c.cuda_fusable;
+  if (fusable != want) {
+    expect(false, std::string(name) + (fusable ? ": fusable, expected refused" : ": refused, expected fusable"));
+    return;
+  }
+  if (!fusable) {
+    expect(true, std::string(name) + ": refused on CUDA, as expected (the unfused path runs)");
     return;
   }
 
@@ -153,14 +165,7 @@ void sync(at::Device dev) {
 // (dropout, add, LayerNorm with weights in the activations' dtype), in one process: the ratio is
 // what the fused kernels save at that shape.
 void bench(at::Device dev, at::ScalarType dt, int64_t rows, int64_t hidden, double p, int iters) {
-  Model m;
-  m.fused_add_norm = true;
-  m.device = dev;
-  m.cfg.norm_eps = 1e-12f;
-  m.gen = at::make_generator<at::CPUGeneratorImpl>(7);
-#ifdef ARMAP_CUDA
-  if (dev.is_cuda()) m.gen = at::cuda::detail::getDefaultCUDAGenerator(dev.index());
-#endif
+  Model m = make_model(dev);
   auto opt = at::TensorOptions().device(dev);
   auto x = at::randn({rows, hidden}, opt).to(dt).requires_grad_(true);
   auto r = at::randn({rows, hidden}, opt).to(dt).requires_grad_(true);
@@ -211,12 +216,14 @@ int main(int argc, char** argv) {
   // (the reference rounds only the inputs and the sum).
   const Case cases[] = {
       // float32: up to 4 vectors per lane on CUDA (512), a partial warp (40), an odd width (CPU only)
-      {at::kFloat, 37, 512, 0.0, 2e-5}, {at::kFloat, 37, 512, 0.1, 2e-5}, {at::kFloat, 5, 40, 0.3, 2e-5},
-      {at::kFloat, 3, 25, 0.1, 2e-5}, {at::kFloat, 9, 768, 0.1, 2e-5},
+      {at::kFloat, 37, 512, 0.0, 2e-5, true}, {at::kFloat, 37, 512, 0.1, 2e-5, true},
+      {at::kFloat, 5, 40, 0.3, 2e-5, true}, {at::kFloat, 3, 25, 0.1, 2e-5, false},
+      {at::kFloat, 9, 768, 0.1, 2e-5, false},
       // bf16 at bert-base's width; many rows per warp in backward (5000 rows > 2 blocks x 8 warps
       // per multiprocessor); idle lanes (200 = 25 vectors); bert-large's width
-      {at::kBFloat16, 37, 768, 0.0, 2e-2}, {at::kBFloat16, 5000, 768, 0.1, 2e-2}, {at::kBFloat16, 7, 200, 0.1, 2e-2},
-      {at::kBFloat16, 300, 1024, 0.1, 2e-2}, {at::kHalf, 16, 256, 0.1, 4e-3},
+      {at::kBFloat16, 37, 768, 0.0, 2e-2, true}, {at::kBFloat16, 5000, 768, 0.1, 2e-2, true},
+      {at::kBFloat16, 7, 200, 0.1, 2e-2, true}, {at::kBFloat16, 300, 1024, 0.1, 2e-2, true},
+      {at::kHalf, 16, 256, 0.1, 4e-3, true},
   };
   for (const auto& c : cases) run(c, dev);
   std::printf("%s: %d failed\n", argv[0], failures);
