@@ -110,6 +110,61 @@ func (o obj) list(key string) ([]json.RawMessage, error) {
 	return l, err
 }
 
+// optReader reads several options of one object in a row. It keeps the first error and skips
+// every read after it, returning zero values, so a run of reads needs one check at its end and
+// still reports the error that a check after each read would. Check err before acting on a
+// value read (a lookup, a branch): after a failure that value is only a zero.
+type optReader struct {
+	o   obj
+	err error
+}
+
+func (o obj) reader() *optReader { return &optReader{o: o} }
+
+// read runs get unless an earlier read failed.
+func read[T any](r *optReader, get func(obj) (T, error)) (v T) {
+	if r.err == nil {
+		v, r.err = get(r.o)
+	}
+	return v
+}
+
+func (r *optReader) str(key, def string) string {
+	return read(r, func(o obj) (string, error) { return o.str(key, def) })
+}
+
+func (r *optReader) boolean(key string, def bool) bool {
+	return read(r, func(o obj) (bool, error) { return o.boolean(key, def) })
+}
+
+func (r *optReader) integer(key string, def int) int {
+	return read(r, func(o obj) (int, error) { return o.integer(key, def) })
+}
+
+func (r *optReader) char(key string, def rune) rune {
+	return read(r, func(o obj) (rune, error) { return o.char(key, def) })
+}
+
+func (r *optReader) behavior(key string, def splitBehavior) splitBehavior {
+	return read(r, func(o obj) (splitBehavior, error) { return parseBehavior(o, key, def) })
+}
+
+func (r *optReader) prependScheme() prependScheme { return read(r, parsePrependScheme) }
+
+func (r *optReader) optStr(key string) (s string, ok bool) {
+	if r.err == nil {
+		s, ok, r.err = r.o.optStr(key)
+	}
+	return s, ok
+}
+
+func (r *optReader) tokenWithID(key, def string, defID int32) (s string, id int32) {
+	if r.err == nil {
+		s, id, r.err = tokenWithID(r.o, key, def, defID)
+	}
+	return s, id
+}
+
 func unsupported(path, what string) error {
 	return fmt.Errorf("%s: %s is not supported by armap's tokenizer", path, what)
 }
@@ -176,22 +231,18 @@ func parseNormalizer(r json.RawMessage, path string) (normalizer, error) {
 	}
 	switch t := o.typ(); t {
 	case "BertNormalizer":
-		var b bertNormalizer
-		if b.cleanText, err = o.boolean("clean_text", true); err != nil {
-			return nil, err
-		}
-		if b.handleChinese, err = o.boolean("handle_chinese_chars", true); err != nil {
-			return nil, err
-		}
-		if b.lowercase, err = o.boolean("lowercase", true); err != nil {
-			return nil, err
+		f := o.reader()
+		b := bertNormalizer{
+			cleanText:     f.boolean("clean_text", true),
+			handleChinese: f.boolean("handle_chinese_chars", true),
+			lowercase:     f.boolean("lowercase", true),
 		}
 		if o.has("strip_accents") {
-			v, err := o.boolean("strip_accents", false)
-			if err != nil {
-				return nil, err
-			}
+			v := f.boolean("strip_accents", false)
 			b.stripAccents = &v
+		}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return b, nil
 	case "NFC":
@@ -210,12 +261,10 @@ func parseNormalizer(r json.RawMessage, path string) (normalizer, error) {
 	case "Replace":
 		return parseReplaceNormalizer(o)
 	case "Strip":
-		var s stripNormalizer
-		if s.left, err = o.boolean("strip_left", true); err != nil {
-			return nil, err
-		}
-		if s.right, err = o.boolean("strip_right", true); err != nil {
-			return nil, err
+		f := o.reader()
+		s := stripNormalizer{left: f.boolean("strip_left", true), right: f.boolean("strip_right", true)}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return s, nil
 	case "StripAccents":
@@ -305,15 +354,14 @@ func parsePreTokenizer(r json.RawMessage, path string) (preTokenizer, error) {
 	}
 	switch t := o.typ(); t {
 	case "ByteLevel":
-		var b byteLevelPre
-		if b.addPrefixSpace, err = o.boolean("add_prefix_space", true); err != nil {
-			return nil, err
+		f := o.reader()
+		b := byteLevelPre{
+			addPrefixSpace: f.boolean("add_prefix_space", true),
+			trimOffsets:    f.boolean("trim_offsets", true),
+			useRegex:       f.boolean("use_regex", true),
 		}
-		if b.trimOffsets, err = o.boolean("trim_offsets", true); err != nil {
-			return nil, err
-		}
-		if b.useRegex, err = o.boolean("use_regex", true); err != nil {
-			return nil, err
+		if f.err != nil {
+			return nil, f.err
 		}
 		return b, nil
 	case "Split":
@@ -325,12 +373,10 @@ func parsePreTokenizer(r json.RawMessage, path string) (preTokenizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := splitPre{pat: p}
-		if s.behavior, err = parseBehavior(o, "behavior", behaviorRemoved); err != nil {
-			return nil, err
-		}
-		if s.invert, err = o.boolean("invert", false); err != nil {
-			return nil, err
+		f := o.reader()
+		s := splitPre{pat: p, behavior: f.behavior("behavior", behaviorRemoved), invert: f.boolean("invert", false)}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return s, nil
 	case "BertPreTokenizer":
@@ -343,15 +389,10 @@ func parsePreTokenizer(r json.RawMessage, path string) (preTokenizer, error) {
 		c, err := o.char("delimiter", ' ')
 		return charDelimiterPre{c}, err
 	case "Metaspace":
-		var m metaspacePre
-		if m.replacement, err = o.char("replacement", '▁'); err != nil {
-			return nil, err
-		}
-		if m.scheme, err = parsePrependScheme(o); err != nil {
-			return nil, err
-		}
-		if m.split, err = o.boolean("split", true); err != nil {
-			return nil, err
+		f := o.reader()
+		m := metaspacePre{replacement: f.char("replacement", '▁'), scheme: f.prependScheme(), split: f.boolean("split", true)}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return m, nil
 	case "Digits":
@@ -467,24 +508,16 @@ func parseModel(r json.RawMessage, path string, bpeCache int) (model, error) {
 		if err != nil {
 			return nil, err
 		}
+		f := o.reader()
 		opts := bpeOptions{cacheCapacity: bpeCache}
-		if opts.unk, opts.hasUnk, err = o.optStr("unk_token"); err != nil {
-			return nil, err
-		}
-		if opts.prefix, err = o.str("continuing_subword_prefix", ""); err != nil {
-			return nil, err
-		}
-		if opts.suffix, err = o.str("end_of_word_suffix", ""); err != nil {
-			return nil, err
-		}
-		if opts.fuseUnk, err = o.boolean("fuse_unk", false); err != nil {
-			return nil, err
-		}
-		if opts.byteFallback, err = o.boolean("byte_fallback", false); err != nil {
-			return nil, err
-		}
-		if opts.ignoreMerges, err = o.boolean("ignore_merges", false); err != nil {
-			return nil, err
+		opts.unk, opts.hasUnk = f.optStr("unk_token")
+		opts.prefix = f.str("continuing_subword_prefix", "")
+		opts.suffix = f.str("end_of_word_suffix", "")
+		opts.fuseUnk = f.boolean("fuse_unk", false)
+		opts.byteFallback = f.boolean("byte_fallback", false)
+		opts.ignoreMerges = f.boolean("ignore_merges", false)
+		if f.err != nil {
+			return nil, f.err
 		}
 		m, err := newBPE(vocab, merges, opts)
 		if err != nil {
@@ -496,15 +529,16 @@ func parseModel(r json.RawMessage, path string, bpeCache int) (model, error) {
 		if err != nil {
 			return nil, err
 		}
-		m := &wordPieceModel{vocabulary: newVocabulary(vocab)}
-		if m.unk, err = o.str("unk_token", "[UNK]"); err != nil {
-			return nil, err
+		f := o.reader()
+		m := &wordPieceModel{
+			vocabulary:   newVocabulary(vocab),
+			unk:          f.str("unk_token", "[UNK]"),
+			prefix:       f.str("continuing_subword_prefix", "##"),
+			maxInputChar: f.integer("max_input_chars_per_word", 100),
 		}
-		if m.prefix, err = o.str("continuing_subword_prefix", "##"); err != nil {
-			return nil, err
-		}
-		if m.maxInputChar, err = o.integer("max_input_chars_per_word", 100); err != nil {
-			return nil, err
+		// The unk lookup below would fail on the zero unk left by a failed read.
+		if f.err != nil {
+			return nil, f.err
 		}
 		id, ok := vocab[m.unk]
 		if !ok {
@@ -562,36 +596,30 @@ func parsePostProcessor(r json.RawMessage, path string) (postProcessor, error) {
 	}
 	switch t := o.typ(); t {
 	case "ByteLevel":
-		var b byteLevelProcessor
-		if b.trimOffsets, err = o.boolean("trim_offsets", true); err != nil {
-			return nil, err
-		}
-		if b.addPrefixSpace, err = o.boolean("add_prefix_space", true); err != nil {
-			return nil, err
+		f := o.reader()
+		b := byteLevelProcessor{trimOffsets: f.boolean("trim_offsets", true), addPrefixSpace: f.boolean("add_prefix_space", true)}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return b, nil
 	case "BertProcessing":
+		f := o.reader()
 		var b bertProcessor
-		if b.sep, b.sepID, err = tokenWithID(o, "sep", "[SEP]", 102); err != nil {
-			return nil, err
-		}
-		if b.cls, b.clsID, err = tokenWithID(o, "cls", "[CLS]", 101); err != nil {
-			return nil, err
+		b.sep, b.sepID = f.tokenWithID("sep", "[SEP]", 102)
+		b.cls, b.clsID = f.tokenWithID("cls", "[CLS]", 101)
+		if f.err != nil {
+			return nil, f.err
 		}
 		return b, nil
 	case "RobertaProcessing":
+		f := o.reader()
 		var rp robertaProcessor
-		if rp.sep, rp.sepID, err = tokenWithID(o, "sep", "</s>", 2); err != nil {
-			return nil, err
-		}
-		if rp.cls, rp.clsID, err = tokenWithID(o, "cls", "<s>", 0); err != nil {
-			return nil, err
-		}
-		if rp.trimOffsets, err = o.boolean("trim_offsets", true); err != nil {
-			return nil, err
-		}
-		if rp.addPrefixSpace, err = o.boolean("add_prefix_space", true); err != nil {
-			return nil, err
+		rp.sep, rp.sepID = f.tokenWithID("sep", "</s>", 2)
+		rp.cls, rp.clsID = f.tokenWithID("cls", "<s>", 0)
+		rp.trimOffsets = f.boolean("trim_offsets", true)
+		rp.addPrefixSpace = f.boolean("add_prefix_space", true)
+		if f.err != nil {
+			return nil, f.err
 		}
 		return rp, nil
 	case "TemplateProcessing":
@@ -746,21 +774,17 @@ func parseDecoder(r json.RawMessage, path string) (decoder, error) {
 	case "ByteLevel":
 		return byteLevelDecoder{}, nil
 	case "WordPiece":
-		var w wordPieceDecoder
-		if w.prefix, err = o.str("prefix", "##"); err != nil {
-			return nil, err
-		}
-		if w.cleanup, err = o.boolean("cleanup", true); err != nil {
-			return nil, err
+		f := o.reader()
+		w := wordPieceDecoder{prefix: f.str("prefix", "##"), cleanup: f.boolean("cleanup", true)}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return w, nil
 	case "Metaspace":
-		var m metaspaceDecoder
-		if m.replacement, err = o.char("replacement", '▁'); err != nil {
-			return nil, err
-		}
-		if m.scheme, err = parsePrependScheme(o); err != nil {
-			return nil, err
+		f := o.reader()
+		m := metaspaceDecoder{replacement: f.char("replacement", '▁'), scheme: f.prependScheme()}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return m, nil
 	case "BPEDecoder":
@@ -782,27 +806,21 @@ func parseDecoder(r json.RawMessage, path string) (decoder, error) {
 		content, err := o.str("content", "")
 		return replaceDecoder{pat: p, content: content, re: re}, err
 	case "Strip":
-		var s stripDecoder
-		if s.content, err = o.char("content", ' '); err != nil {
-			return nil, err
-		}
-		if s.start, err = o.integer("start", 0); err != nil {
-			return nil, err
-		}
-		if s.stop, err = o.integer("stop", 0); err != nil {
-			return nil, err
+		f := o.reader()
+		s := stripDecoder{content: f.char("content", ' '), start: f.integer("start", 0), stop: f.integer("stop", 0)}
+		if f.err != nil {
+			return nil, f.err
 		}
 		return s, nil
 	case "CTC":
-		var c ctcDecoder
-		if c.pad, err = o.str("pad_token", "<pad>"); err != nil {
-			return nil, err
+		f := o.reader()
+		c := ctcDecoder{
+			pad:     f.str("pad_token", "<pad>"),
+			delim:   f.str("word_delimiter_token", "|"),
+			cleanup: f.boolean("cleanup", true),
 		}
-		if c.delim, err = o.str("word_delimiter_token", "|"); err != nil {
-			return nil, err
-		}
-		if c.cleanup, err = o.boolean("cleanup", true); err != nil {
-			return nil, err
+		if f.err != nil {
+			return nil, f.err
 		}
 		return c, nil
 	case "Sequence":
