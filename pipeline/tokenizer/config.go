@@ -165,6 +165,27 @@ func (r *optReader) tokenWithID(key, def string, defID int32) (s string, id int3
 	return s, id
 }
 
+// parseSeq parses the sections listed under key in a Sequence (normalizers, pre-tokenizers,
+// post-processors, decoders) with parse, each named by its path, and drops the null ones.
+func parseSeq[T comparable](o obj, key, path string, parse func(json.RawMessage, string) (T, error)) ([]T, error) {
+	l, err := o.list(key)
+	if err != nil {
+		return nil, err
+	}
+	var seq []T
+	var none T
+	for i, x := range l {
+		v, err := parse(x, fmt.Sprintf("%s.%s[%d]", path, key, i))
+		if err != nil {
+			return nil, err
+		}
+		if v != none {
+			seq = append(seq, v)
+		}
+	}
+	return seq, nil
+}
+
 func unsupported(path, what string) error {
 	return fmt.Errorf("%s: %s is not supported by armap's tokenizer", path, what)
 }
@@ -274,21 +295,11 @@ func parseNormalizer(r json.RawMessage, path string) (normalizer, error) {
 	case "ByteLevel":
 		return byteLevelNormalizer{}, nil
 	case "Sequence":
-		l, err := o.list("normalizers")
+		seq, err := parseSeq(o, "normalizers", path, parseNormalizer)
 		if err != nil {
 			return nil, err
 		}
-		var seq normalizerSeq
-		for i, x := range l {
-			n, err := parseNormalizer(x, fmt.Sprintf("%s.normalizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				seq = append(seq, n)
-			}
-		}
-		return seq, nil
+		return normalizerSeq(seq), nil
 	case "Precompiled":
 		return nil, unsupported(path, "the Precompiled (SentencePiece charsmap) normalizer")
 	case "":
@@ -402,21 +413,11 @@ func parsePreTokenizer(r json.RawMessage, path string) (preTokenizer, error) {
 		b, err := parseBehavior(o, "behavior", behaviorIsolated)
 		return punctuationPre{b}, err
 	case "Sequence":
-		l, err := o.list("pretokenizers")
+		seq, err := parseSeq(o, "pretokenizers", path, parsePreTokenizer)
 		if err != nil {
 			return nil, err
 		}
-		var seq preTokenizerSeq
-		for i, x := range l {
-			p, err := parsePreTokenizer(x, fmt.Sprintf("%s.pretokenizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		return preTokenizerSeq(seq), nil
 	case "":
 		return nil, fmt.Errorf("%s: missing \"type\"", path)
 	default:
@@ -625,21 +626,11 @@ func parsePostProcessor(r json.RawMessage, path string) (postProcessor, error) {
 	case "TemplateProcessing":
 		return parseTemplate(o)
 	case "Sequence":
-		l, err := o.list("processors")
+		seq, err := parseSeq(o, "processors", path, parsePostProcessor)
 		if err != nil {
 			return nil, err
 		}
-		var seq processorSeq
-		for i, x := range l {
-			p, err := parsePostProcessor(x, fmt.Sprintf("%s.processors[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		return processorSeq(seq), nil
 	case "":
 		return nil, fmt.Errorf("%s: missing \"type\"", path)
 	default:
@@ -824,21 +815,11 @@ func parseDecoder(r json.RawMessage, path string) (decoder, error) {
 		}
 		return c, nil
 	case "Sequence":
-		l, err := o.list("decoders")
+		seq, err := parseSeq(o, "decoders", path, parseDecoder)
 		if err != nil {
 			return nil, err
 		}
-		var seq decoderSeq
-		for i, x := range l {
-			d, err := parseDecoder(x, fmt.Sprintf("%s.decoders[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				seq = append(seq, d)
-			}
-		}
-		return seq, nil
+		return decoderSeq(seq), nil
 	case "":
 		return nil, fmt.Errorf("%s: missing \"type\"", path)
 	default:
