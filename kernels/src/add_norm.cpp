@@ -39,7 +39,7 @@ struct Call {
   uint32_t threshold = 0;  // dropout_threshold(p); 0 = no dropout
   float scale = 1.f;       // 1 / (1 - p)
   float eps = 0.f;
-  at::Tensor key;          // int64 [1] on the model's device; empty without dropout
+  at::Tensor key;          // int64 [1] on the model's device; empty or undefined without dropout
 
   uint64_t host_key() const { return threshold ? (uint64_t)key.item<int64_t>() : 0; }
   const uint64_t* device_key() const {
@@ -323,14 +323,19 @@ at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& resid
                           const at::Tensor& b, double p) {
   RECORD_FUNCTION("armap::add_norm", std::vector<c10::IValue>());
   auto xc = x.contiguous(), rc = residual.contiguous();
-  // From the model's generator, so that seeding, saving and rewinding it (checkpointed recompute)
-  // reproduces the mask, as it does for every other draw of the model. Without dropout an empty
-  // tensor (autograd takes no undefined inputs; an empty one allocates nothing).
-  auto key = at::empty({p > 0 ? 1 : 0}, xc.options().dtype(at::kLong));
-  if (p > 0) key.random_(m.gen);
   const double eps = (double)m.cfg.norm_eps;
   const bool grad = at::GradMode::is_enabled() &&
                     (xc.requires_grad() || rc.requires_grad() || w.requires_grad() || b.requires_grad());
+  // From the model's generator, so that seeding, saving and rewinding it (checkpointed recompute)
+  // reproduces the mask, as it does for every other draw of the model. Without dropout there is
+  // no key; autograd takes no undefined inputs, so the autograd path gets an empty tensor, and
+  // scoring (no gradients, no dropout) allocates nothing.
+  at::Tensor key;
+  if (p > 0) {
+    key = at::empty({1}, xc.options().dtype(at::kLong)).random_(m.gen);
+  } else if (grad) {
+    key = at::empty({0}, xc.options().dtype(at::kLong));
+  }
   if (grad) return AddNorm::apply(xc, rc, w, b, p, eps, key)[0];
   return run_forward(make_call(xc, p, eps, key), xc, rc, w, b, false).y;
 }
