@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
@@ -169,6 +170,68 @@ func (t *Trainer) Step() (StepStats, error) {
 		return StepStats{}, err
 	}
 	return StepStats{Step: int64(st.step), LR: float64(st.lr), GradNorm: float64(st.grad_norm)}, nil
+}
+
+// TrainStep is a whole optimizer step: Accumulate over micro, then Step, with one batch stat per
+// micro-batch. On CUDA the backend queues every kernel of the step before it reads anything back,
+// so the GPU does not wait for the host between micro-batches or before the update (Accumulate
+// and Step each wait for the GPU). On failure the gradients are zeroed.
+func (t *Trainer) TrainStep(micro []*Batch) ([]BatchStats, StepStats, error) {
+	if len(micro) == 0 {
+		return nil, StepStats{}, fmt.Errorf("train step: no micro-batches")
+	}
+	for i, b := range micro {
+		if err := b.validateShape(); err != nil {
+			return nil, StepStats{}, fmt.Errorf("micro-batch %d: %w", i, err)
+		}
+		if len(b.Pairs) == 0 {
+			return nil, StepStats{}, fmt.Errorf("micro-batch %d: training needs at least one pair", i)
+		}
+	}
+	if err := t.lock(); err != nil {
+		return nil, StepStats{}, err
+	}
+	defer t.m.mu.Unlock()
+	// The batch descriptors live in C memory and point at pinned Go slices: cgo allows Go pointers
+	// in C memory only while they are pinned.
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	n := len(micro)
+	cb := (*C.armap_batch)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.armap_batch{}))))
+	if cb == nil {
+		return nil, StepStats{}, fmt.Errorf("train step: out of memory for %d batch descriptors", n)
+	}
+	defer C.free(unsafe.Pointer(cb))
+	descs := unsafe.Slice(cb, n)
+	for i, b := range micro {
+		pin.Pin(&b.Tokens[0])
+		pin.Pin(&b.CuSeqlens[0])
+		pin.Pin(&b.Pairs[0])
+		d := &descs[i]
+		d.tokens = (*C.int32_t)(&b.Tokens[0])
+		d.num_tokens = C.int64_t(len(b.Tokens))
+		d.cu_seqlens = (*C.int32_t)(&b.CuSeqlens[0])
+		d.num_seqs = C.int32_t(b.NumSeqs())
+		d.pairs = (*C.int32_t)(&b.Pairs[0])
+		d.num_pairs = C.int32_t(len(b.Pairs) / 2)
+		if len(b.Margins) > 0 {
+			pin.Pin(&b.Margins[0])
+			d.margins = (*C.float)(&b.Margins[0])
+		}
+		d.loss_weight = C.float(b.LossWeight)
+	}
+	stats := make([]C.armap_batch_stats, n)
+	var st C.armap_step_stats
+	var e C.armap_error
+	rc := C.call_trainer_train_step(t.m.b.fns, t.h, cb, C.int32_t(n), &stats[0], &st, &e)
+	if err := check("armap_trainer_train_step", rc, &e); err != nil {
+		return nil, StepStats{}, err
+	}
+	out := make([]BatchStats, n)
+	for i, s := range stats {
+		out[i] = BatchStats{Loss: float64(s.loss), Correct: int(s.correct), MarginSum: float64(s.margin_sum), Tokens: int64(s.tokens)}
+	}
+	return out, StepStats{Step: int64(st.step), LR: float64(st.lr), GradNorm: float64(st.grad_norm)}, nil
 }
 
 // ZeroGrad drops accumulated gradients (after a failed micro-batch, say).

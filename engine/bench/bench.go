@@ -191,10 +191,7 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	}
 	step := func(bt *cgo.Batch) error {
 		if tr != nil {
-			if _, err := tr.Accumulate(bt, nil); err != nil {
-				return err
-			}
-			_, err := tr.Step()
+			_, _, err := tr.TrainStep([]*cgo.Batch{bt})
 			return err
 		}
 		_, err := m.Score(bt)

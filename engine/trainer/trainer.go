@@ -304,20 +304,15 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		var loss, msum float64
 		correct := 0
 		var tokens int64
-		for _, mb := range st.Micro {
-			bs, err := tr.Accumulate(mb, nil)
-			if err != nil {
-				tr.ZeroGrad()
-				return sum, fmt.Errorf("step %d: %w", step+1, err)
-			}
-			loss += bs.Loss * float64(mb.LossWeight)
+		bstats, ss, err := tr.TrainStep(st.Micro)
+		if err != nil {
+			return sum, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		for i, bs := range bstats {
+			loss += bs.Loss * float64(st.Micro[i].LossWeight)
 			correct += bs.Correct
 			msum += bs.MarginSum
 			tokens += bs.Tokens
-		}
-		ss, err := tr.Step()
-		if err != nil {
-			return sum, fmt.Errorf("step %d: %w", step+1, err)
 		}
 		dt := time.Since(ts).Seconds()
 		trainSeconds += dt

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct or a signature below changes; the Go binding refuses a mismatch. */
-#define ARMAP_ABI_VERSION 3
+#define ARMAP_ABI_VERSION 4
 
 /* The library is built with hidden visibility; only these entry points are exported. */
 #if defined(__GNUC__)
@@ -192,6 +192,13 @@ ARMAP_API armap_status armap_trainer_accumulate(armap_trainer* t, const armap_ba
                                       armap_batch_stats* out, armap_error* err);
 /* Clip, update, advance the schedule, zero the gradients. */
 ARMAP_API armap_status armap_trainer_step(armap_trainer* t, armap_step_stats* out, armap_error* err);
+/* A whole optimizer step: armap_trainer_accumulate over n micro-batches, then armap_trainer_step.
+ * stats, when not NULL, receives n batch stats. On CUDA nothing is read back until every kernel of
+ * the step is queued (one synchronization per step instead of one per micro-batch and one for the
+ * gradient norm), and a non-finite gradient norm is detected on the device: the update is skipped
+ * there and the call fails as armap_trainer_step would. On failure the gradients are zeroed. */
+ARMAP_API armap_status armap_trainer_train_step(armap_trainer* t, const armap_batch* batches, int32_t n,
+                                      armap_batch_stats* stats, armap_step_stats* out, armap_error* err);
 ARMAP_API armap_status armap_trainer_zero_grad(armap_trainer* t, armap_error* err);
 /* Optimizer state for checkpoints: tensors named "exp_avg.<param>" and "exp_avg_sq.<param>"
  * (float32), plus the step counter. */

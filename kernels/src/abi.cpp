@@ -176,6 +176,13 @@ HostBatch check_batch(const Model& m, const armap_batch& b, bool need_pairs) {
 
 Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs) { return upload(m, check_batch(m, b, need_pairs)); }
 
+at::Tensor to_device(const Model& m, const at::Tensor& host) {
+  if (m.device.is_cpu()) return host;
+  auto pinned = at::empty(host.sizes(), host.options().pinned_memory(true));
+  pinned.copy_(host);
+  return pinned.to(m.device, /*non_blocking=*/true);
+}
+
 Packed upload(const Model& m, const HostBatch& h) {
   Packed p;
   p.cu_host = h.cu;
@@ -198,7 +205,7 @@ Packed upload(const Model& m, const HostBatch& h) {
   p.first = dev.narrow(0, 2 * T, n);
   p.last = dev.narrow(0, 2 * T + n, n);
   std::vector<int32_t> cu32(h.cu.begin(), h.cu.end());
-  p.cu = at::tensor(cu32, at::TensorOptions().dtype(at::kInt)).to(m.device);
+  p.cu = to_device(m, at::tensor(cu32, at::TensorOptions().dtype(at::kInt)));
   return p;
 }
 
@@ -401,6 +408,14 @@ armap_status armap_trainer_accumulate(armap_trainer* h, const armap_batch* b, fl
     trainer_of(h).accumulate(*b, rewards, out);
   });
   return st;
+}
+
+armap_status armap_trainer_train_step(armap_trainer* h, const armap_batch* batches, int32_t n,
+                                      armap_batch_stats* stats, armap_step_stats* out, armap_error* err) {
+  return guard(err, [&] {
+    need_ptr(batches, "batches");
+    trainer_of(h).train_step(batches, n, stats, out);
+  });
 }
 
 armap_status armap_trainer_step(armap_trainer* h, armap_step_stats* out, armap_error* err) {

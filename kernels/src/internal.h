@@ -134,6 +134,10 @@ HostBatch check_batch(const Model& m, const armap_batch& b, bool need_pairs);
 Packed upload(const Model& m, const HostBatch& h);
 // check_batch, then upload.
 Packed pack_batch(const Model& m, const armap_batch& b, bool need_pairs);
+// A host tensor on the model's device. On CUDA through pinned memory and an asynchronous copy:
+// a copy from pageable memory first waits for the stream to drain, and a step that waits leaves
+// the GPU idle while the host queues the next kernels.
+at::Tensor to_device(const Model& m, const at::Tensor& host);
 
 // Orders CUDA graph captures against training: a capture marks the device's default generator
 // (which CUDA dropout draws from) as capturing for the whole process.
@@ -170,8 +174,15 @@ struct Trainer {
   int64_t step = 0;
 
   double lr_at(int64_t s) const;
+  // Forward and backward of one micro-batch; returns [1 + pairs] float32 on the device (the loss,
+  // then every pair's r_chosen - r_rejected) without waiting for it.
+  at::Tensor forward_backward(const armap_batch& b, at::Tensor* rewards);
   void accumulate(const armap_batch& b, float* rewards, armap_batch_stats* out);
   void update(armap_step_stats* out);
+  // accumulate over n micro-batches, then update; on CUDA with one synchronization in all.
+  void train_step(const armap_batch* batches, int32_t n, armap_batch_stats* stats, armap_step_stats* out);
+  at::Tensor launch_update(double* lr);  // CUDA; returns the gradient norm on the device
+  void finish_update(double total, double lr, armap_step_stats* out);
   void zero_grad();
 };
 

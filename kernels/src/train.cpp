@@ -5,6 +5,8 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstring>
+#include <optional>
 
 #include "internal.h"
 
@@ -57,19 +59,35 @@ double Trainer::lr_at(int64_t s) const {
   return cfg.lr * f;
 }
 
-void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats* out) {
+namespace {
+
+void fill_batch_stats(const float* h, int64_t pairs, int64_t tokens, armap_batch_stats* out) {
+  if (!out) return;
+  int32_t correct = 0;
+  double msum = 0;
+  for (int64_t i = 0; i < pairs; i++) {
+    correct += h[i + 1] > 0;
+    msum += h[i + 1];
+  }
+  out->loss = h[0];
+  out->correct = correct;
+  out->margin_sum = msum;
+  out->tokens = tokens;
+}
+
+}  // namespace
+
+at::Tensor Trainer::forward_backward(const armap_batch& b, at::Tensor* rewards) {
   Packed p = pack_batch(*m, b, true);
   // Scoring between steps (evaluation) leaves bf16 weight copies and graph pools behind; free
   // them before the activations of a training step need the memory.
   m->weights_changed();
   std::shared_lock<std::shared_mutex> rng_lock(cuda_rng_mutex(), std::defer_lock);
   if (m->device.is_cuda()) rng_lock.lock();
-  // Pairs and margins go to the device before the forward is queued: a copy from pageable memory
-  // waits for the stream, and after the forward it would stall the host until the GPU caught up.
   const int64_t np = b.num_pairs;
-  auto pairs = at::from_blob(const_cast<int32_t*>(b.pairs), {np, 2}, at::kInt).to(at::kLong).to(m->device);
+  auto pairs = to_device(*m, at::from_blob(const_cast<int32_t*>(b.pairs), {np, 2}, at::kInt).to(at::kLong));
   at::Tensor mg;
-  if (b.margins) mg = at::from_blob(const_cast<float*>(b.margins), {np}, at::kFloat).to(m->device);
+  if (b.margins) mg = to_device(*m, at::from_blob(const_cast<float*>(b.margins), {np}, at::kFloat));
   auto r = m->forward(p, true).select(1, 0);  // [n]
   auto rc = r.index_select(0, pairs.select(1, 0));
   auto rr = r.index_select(0, pairs.select(1, 1));
@@ -80,95 +98,113 @@ void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats
     loss = loss + cfg.center_rewards_coefficient * (rc + rr).pow(2).mean();
   }
   (loss * (double)b.loss_weight).backward();
+  if (rewards) *rewards = r.detach();
+  return at::cat({loss.detach().reshape({1}).to(at::kFloat), diff.detach().to(at::kFloat)});
+}
 
+void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats* out) {
+  at::Tensor r;
+  auto dev = forward_backward(b, rewards ? &r : nullptr);
   // One device-to-host copy (one synchronization) for the loss and every pair's difference.
-  auto host = at::cat({loss.detach().reshape({1}).to(at::kFloat), diff.detach().to(at::kFloat)}).to(at::kCPU);
-  auto ha = host.accessor<float, 1>();
-  int32_t correct = 0;
-  double msum = 0;
-  for (int64_t i = 0; i < np; i++) {
-    correct += ha[i + 1] > 0;
-    msum += ha[i + 1];
-  }
+  auto host = dev.to(at::kCPU).contiguous();
+  fill_batch_stats(host.data_ptr<float>(), b.num_pairs, b.num_tokens, out);
   if (rewards) {
-    auto rc_host = r.detach().to(at::kCPU).contiguous();
-    std::memcpy(rewards, rc_host.data_ptr<float>(), sizeof(float) * p.num_seqs());
-  }
-  if (out) {
-    out->loss = ha[0];
-    out->correct = correct;
-    out->margin_sum = msum;
-    out->tokens = b.num_tokens;
+    auto rc_host = r.to(at::kFloat).to(at::kCPU).contiguous();
+    std::memcpy(rewards, rc_host.data_ptr<float>(), sizeof(float) * rc_host.numel());
   }
 }
 
-void Trainer::update(armap_step_stats* out) {
-  c10::NoGradGuard ng;
+void Trainer::train_step(const armap_batch* batches, int32_t n, armap_batch_stats* stats, armap_step_stats* out) {
+  if (n <= 0) invalid("train step: needs at least one micro-batch, got " + std::to_string(n));
+  // Names the micro-batch of a bad batch (check_batch names the sequence and token).
+  auto micro = [&](int32_t i, const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      if (n == 1) throw;
+      fail(e.code, "micro-batch " + std::to_string(i) + ": " + e.what());
+    }
+  };
+  try {
+    if (!m->device.is_cuda()) {
+      for (int32_t i = 0; i < n; i++) micro(i, [&] { accumulate(batches[i], nullptr, stats ? &stats[i] : nullptr); });
+      update(out);
+      return;
+    }
+    // CUDA: everything is queued before anything is read back, so the host runs ahead of the
+    // GPU for the whole step and the one synchronization comes at its end.
+    std::vector<at::Tensor> parts;
+    for (int32_t i = 0; i < n; i++) {
+      micro(i, [&] { parts.push_back(forward_backward(batches[i], nullptr).to(at::kDouble)); });
+    }
+    double lr = 0;
+    parts.push_back(launch_update(&lr).reshape({1}));
+    auto host = at::cat(parts).to(at::kCPU).contiguous();
+    const double* h = host.data_ptr<double>();
+    for (int32_t i = 0; i < n; i++) {
+      const int64_t np = batches[i].num_pairs;
+      if (stats) {
+        std::vector<float> f(h, h + np + 1);
+        fill_batch_stats(f.data(), np, batches[i].num_tokens, &stats[i]);
+      }
+      h += np + 1;
+    }
+    finish_update(*h, lr, out);
+  } catch (...) {
+    zero_grad();
+    throw;
+  }
+}
+
+namespace {
+
+std::vector<at::Tensor> grads_of(Trainer& t) {
   std::vector<at::Tensor> grads;
-  grads.reserve(trainable.size());
-  for (auto i : trainable) {
-    auto& g = m->params[i].t.mutable_grad();
-    if (!g.defined()) g = at::zeros_like(m->params[i].t);  // unused this step (e.g. absent tokens)
+  grads.reserve(t.trainable.size());
+  for (auto i : t.trainable) {
+    auto& g = t.m->params[i].t.mutable_grad();
+    if (!g.defined()) g = at::zeros_like(t.m->params[i].t);  // unused this step (e.g. absent tokens)
     grads.push_back(g);
   }
-  std::vector<at::Tensor> norms;
+  return grads;
+}
+
+[[noreturn]] void not_finite(double total) {
+  invalid("gradient norm is not finite (" + std::to_string(total) +
+          "); the step was skipped: lower the learning rate or check the data");
+}
+
+}  // namespace
+
+void Trainer::update(armap_step_stats* out) {
   if (m->device.is_cuda()) {
-    norms = at::_foreach_norm(grads, 2);  // a few multi-tensor launches instead of one per tensor
-  } else {
-    for (auto& g : grads) norms.push_back(g.norm(2));
+    double lr = 0;
+    auto total = launch_update(&lr);
+    finish_update(total.item<double>(), lr, out);
+    return;
   }
-  double total = norms.empty() ? 0.0 : at::stack(norms).to(at::kDouble).norm(2).item<double>();
+  c10::NoGradGuard ng;
+  auto grads = grads_of(*this);
+  double total = 0;
+  if (!grads.empty()) {
+    std::vector<at::Tensor> norms;
+    for (auto& g : grads) norms.push_back(g.norm(2));
+    total = at::stack(norms).to(at::kDouble).norm(2).item<double>();
+  }
   if (!std::isfinite(total)) {
     zero_grad();
-    invalid("gradient norm is not finite (" + std::to_string(total) +
-            "); the step was skipped: lower the learning rate or check the data");
+    not_finite(total);
   }
   if (cfg.max_grad_norm > 0) {
     // torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1.
     double coef = cfg.max_grad_norm / (total + 1e-6);
     if (coef < 1.0) {
-      if (m->device.is_cuda()) {
-        at::_foreach_mul_(grads, at::Scalar(coef));
-      } else {
-        for (auto& g : grads) g.mul_(coef);
-      }
+      for (auto& g : grads) g.mul_(coef);
     }
   }
   const double lr = lr_at(step);
   // Before the first write, so that an update failing halfway leaves nothing stale behind.
   m->weights_changed();
-#if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
-  if (m->device.is_cuda()) {
-    // PyTorch's fused multi-tensor AdamW: one kernel launch per group instead of ~6 per tensor.
-    // It only reads the step tensors (torch.optim increments them before the call), so they hold
-    // the count including this step, as the bias corrections of the CPU path below use.
-    for (int g = 0; g < 2; g++) {
-      std::vector<at::Tensor> ps, gs, m1, m2, steps;
-      for (size_t j = 0; j < trainable.size(); j++) {
-        auto& prm = m->params[trainable[j]];
-        const bool decay = cfg.decay_all ? true : prm.decay;
-        if (decay != (g == 0)) continue;
-        ps.push_back(prm.t.detach());
-        gs.push_back(grads[j]);
-        m1.push_back(exp_avg[j]);
-        m2.push_back(exp_avg_sq[j]);
-        steps.push_back(at::full({}, (double)(step + 1), at::TensorOptions().dtype(at::kFloat).device(m->device)));
-      }
-      if (ps.empty()) continue;
-      std::vector<at::Tensor> no_max_exp_avg_sqs;  // amsgrad off
-      at::_fused_adamw_(ps, gs, m1, m2, no_max_exp_avg_sqs, steps, lr, cfg.beta1, cfg.beta2, g == 0 ? cfg.weight_decay : 0.0, cfg.eps,
-                        false, false);
-    }
-    step += 1;
-    zero_grad();
-    if (out) {
-      out->step = step;
-      out->lr = lr;
-      out->grad_norm = total;
-    }
-    return;
-  }
-#endif
   step += 1;
   const double bc1 = 1.0 - std::pow(cfg.beta1, (double)step);
   const double bc2 = 1.0 - std::pow(cfg.beta2, (double)step);
@@ -186,6 +222,70 @@ void Trainer::update(armap_step_stats* out) {
     w.addcdiv_(exp_avg[j], denom, -step_size);
   }
   zero_grad();
+  if (out) {
+    out->step = step;
+    out->lr = lr;
+    out->grad_norm = total;
+  }
+}
+
+// CUDA: the whole update as queued kernels, with nothing read back. Clipping and the check for a
+// non-finite gradient happen on the device, inside PyTorch's fused AdamW: grad_scale divides every
+// gradient by max(1, norm / max_norm) (clip_grad_norm_'s factor), and found_inf makes the kernel
+// leave parameters and moments untouched. finish_update then learns the norm and, if it was not
+// finite, takes the step back and reports it.
+at::Tensor Trainer::launch_update(double* lr_out) {
+  c10::NoGradGuard ng;
+  auto grads = grads_of(*this);
+  auto dopts = at::TensorOptions().dtype(at::kDouble).device(m->device);
+  if (grads.empty()) {
+    *lr_out = lr_at(step);
+    step += 1;
+    return at::zeros({}, dopts);
+  }
+  // A few multi-tensor launches instead of one per tensor.
+  auto total = at::stack(at::_foreach_norm(grads, 2)).to(at::kDouble).norm(2);
+  const double lr = lr_at(step);
+  *lr_out = lr;
+  m->weights_changed();
+#if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
+  auto total32 = total.to(at::kFloat);
+  auto found_inf = at::logical_not(at::isfinite(total32)).to(at::kFloat);
+  std::optional<at::Tensor> grad_scale;
+  if (cfg.max_grad_norm > 0) grad_scale = at::clamp_min((total32 + 1e-6) / cfg.max_grad_norm, 1.0);
+  // One step-count tensor per group: the kernel only reads it, and torch.optim's would hold the
+  // count including this step, as the bias corrections of the CPU path use.
+  auto count = at::full({}, (double)(step + 1), at::TensorOptions().dtype(at::kFloat).device(m->device));
+  for (int g = 0; g < 2; g++) {
+    std::vector<at::Tensor> ps, gs, m1, m2, steps;
+    for (size_t j = 0; j < trainable.size(); j++) {
+      auto& prm = m->params[trainable[j]];
+      const bool decay = cfg.decay_all ? true : prm.decay;
+      if (decay != (g == 0)) continue;
+      ps.push_back(prm.t.detach());
+      gs.push_back(grads[j]);
+      m1.push_back(exp_avg[j]);
+      m2.push_back(exp_avg_sq[j]);
+      steps.push_back(count);
+    }
+    if (ps.empty()) continue;
+    std::vector<at::Tensor> no_max_exp_avg_sqs;  // amsgrad off
+    at::_fused_adamw_(ps, gs, m1, m2, no_max_exp_avg_sqs, steps, lr, cfg.beta1, cfg.beta2,
+                      g == 0 ? cfg.weight_decay : 0.0, cfg.eps, false, false, grad_scale, found_inf);
+  }
+#else
+  fail(ARMAP_ERR_UNSUPPORTED, "train step: the fused CUDA update needs PyTorch >= 2");
+#endif
+  step += 1;
+  zero_grad();
+  return total;
+}
+
+void Trainer::finish_update(double total, double lr, armap_step_stats* out) {
+  if (!std::isfinite(total)) {
+    step -= 1;  // the kernel skipped it
+    not_finite(total);
+  }
   if (out) {
     out->step = step;
     out->lr = lr;
