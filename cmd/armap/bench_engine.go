@@ -108,7 +108,7 @@ func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt 
 // addRunFlags adds the flags that bench train and bench gpu share: the fused path for the workloads
 // that do not set their own, and profiling.
 func addRunFlags(a *app, c *cobra.Command) {
-	c.Flags().String("fused-add-norm", "auto", "fused residual + dropout + LayerNorm for the workloads without _fused: auto, on or off (A/B runs)")
+	c.Flags().String("fused-add-norm", "auto", "the encoder's fused kernels for the workloads without _unfused: auto, on or off (A/B runs)")
 	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: a Chrome trace and the top CUDA kernels (or CPU operators)")
 	a.l.bind("fused-add-norm", "fused_add_norm")
 }
@@ -343,9 +343,9 @@ func newBenchCheckCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		// bert-base twice: with the device's default path and with the fused residual + dropout +
-		// LayerNorm kernels forced on (off by default on CUDA until checked here and timed).
-		for _, f := range []cgo.Fusion{cgo.FusionDefault, cgo.FusionOn} {
+		// bert-base twice: with the device's default path (the fused kernels) and with ATen's
+		// operations only.
+		for _, f := range []cgo.Fusion{cgo.FusionOff, cgo.FusionDefault} {
 			full, err := bench.CheckPresetDevice(b, "bert-base", dev, f)
 			if err != nil {
 				return err
@@ -355,11 +355,11 @@ func newBenchCheckCmd() *cobra.Command {
 		for _, r := range res {
 			report(r.OK, "%-15s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
 		}
-		// Graphs and checkpointing also with the fused kernels forced on: captured inside a graph,
-		// and drawing their dropout keys again in a checkpointed layer's recomputation.
+		// Graphs and checkpointing with and without the fused kernels: captured inside a graph, and
+		// drawing their dropout keys again in a checkpointed layer's recomputation.
 		var graphs []bench.GraphCheck
 		var ckpts []*bench.CheckpointCheck
-		for _, f := range []cgo.Fusion{cgo.FusionDefault, cgo.FusionOn} {
+		for _, f := range []cgo.Fusion{cgo.FusionOff, cgo.FusionDefault} {
 			g, err := bench.CheckGraphs(b, dev, cgo.BF16, f, 4)
 			if err != nil {
 				return err
@@ -384,8 +384,8 @@ func newBenchCheckCmd() *cobra.Command {
 			fused  cgo.Fusion
 			tol    float64
 		}{
+			{"tiny", cgo.F32, cgo.FusionOff, 1e-3}, {"tiny", cgo.BF16, cgo.FusionOff, 0.05},
 			{"tiny", cgo.F32, cgo.FusionDefault, 1e-3}, {"tiny", cgo.BF16, cgo.FusionDefault, 0.05},
-			{"tiny", cgo.F32, cgo.FusionOn, 1e-3}, {"tiny", cgo.BF16, cgo.FusionOn, 0.05},
 			{"tiny-llama", cgo.F32, cgo.FusionDefault, 1e-3}, {"tiny-llama", cgo.BF16, cgo.FusionDefault, 0.05},
 		} {
 			curve, err := bench.CheckCurve(b, c.preset, dev, c.dt, c.fused, 30, c.tol)

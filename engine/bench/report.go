@@ -118,8 +118,9 @@ func AttachPeers(rep *Report, dir string) error {
 		return fmt.Errorf("no peer_bench.json or varlen_bench.json in %q", dir)
 	}
 	for name, e := range rep.Workloads {
-		// A _fused variant is the same workload on another code path: the same peer figure.
-		base := strings.TrimSuffix(name, "_fused")
+		// An _unfused (or older _fused) variant is the same workload on another code path: the
+		// same peer figure.
+		base := strings.TrimSuffix(strings.TrimSuffix(name, "_unfused"), "_fused")
 		f, ok := pick[base]
 		if !ok || e.Armap == nil {
 			continue

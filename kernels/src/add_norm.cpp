@@ -22,17 +22,6 @@ namespace armap {
 
 namespace {
 
-bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
-
-int32_t abi_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return ARMAP_DTYPE_F32;
-    case at::kBFloat16: return ARMAP_DTYPE_BF16;
-    case at::kHalf: return ARMAP_DTYPE_F16;
-    default: return -1;
-  }
-}
-
 // What one call needs besides its tensors.
 struct Call {
   int64_t rows = 0, hidden = 0;
@@ -237,8 +226,9 @@ std::vector<at::Tensor> run_backward(const Call& c, const at::Tensor& dy, const 
                                        c10::cuda::getCurrentCUDAStream().stream()),
                "backward");
     if (params) {
-      dgamma = parts[0].sum(0);
-      dbeta = parts[1].sum(0);
+      auto sums = parts.sum(1);  // one launch for both
+      dgamma = sums[0];
+      dbeta = sums[1];
     }
 #else
     fail(ARMAP_ERR_UNSUPPORTED, "add_norm: CUDA tensor in a CPU-only backend");

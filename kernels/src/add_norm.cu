@@ -12,6 +12,7 @@
 
 #include "add_norm.h"
 #include "armap.h"
+#include "cuda_vec.cuh"
 
 namespace armap {
 namespace cuda {
@@ -20,46 +21,6 @@ namespace {
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 8;
 constexpr int kMaxVecsPerLane = 4;
-
-template <typename T>
-struct Conv;
-template <>
-struct Conv<float> {
-  static __device__ __forceinline__ float load(float v) { return v; }
-  static __device__ __forceinline__ float store(float v) { return v; }
-};
-template <>
-struct Conv<__nv_bfloat16> {
-  static __device__ __forceinline__ float load(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static __device__ __forceinline__ __nv_bfloat16 store(float v) { return __float2bfloat16_rn(v); }
-};
-template <>
-struct Conv<__half> {
-  static __device__ __forceinline__ float load(__half v) { return __half2float(v); }
-  static __device__ __forceinline__ __half store(float v) { return __float2half_rn(v); }
-};
-
-// One 16-byte access: 8 bf16/f16 or 4 float32 elements.
-template <typename T>
-struct alignas(16) Vec {
-  static constexpr int n = 16 / sizeof(T);
-  T v[n];
-};
-
-template <typename T>
-__device__ __forceinline__ void load_floats(const T* p, float* out) {
-  Vec<T> a = *reinterpret_cast<const Vec<T>*>(p);
-#pragma unroll
-  for (int k = 0; k < Vec<T>::n; k++) out[k] = Conv<T>::load(a.v[k]);
-}
-
-template <typename T>
-__device__ __forceinline__ void store_floats(T* p, const float* in) {
-  Vec<T> a;
-#pragma unroll
-  for (int k = 0; k < Vec<T>::n; k++) a.v[k] = Conv<T>::store(in[k]);
-  *reinterpret_cast<Vec<T>*>(p) = a;
-}
 
 __device__ __forceinline__ void load_f32(const float* p, float* out, int n) {
   // gamma and beta are float32 master weights: n (4 or 8) floats from a 16-byte aligned offset.

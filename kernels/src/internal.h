@@ -97,7 +97,7 @@ struct Model {
   bool use_cast_cache = false;     // set for the duration of a scoring forward
   std::shared_ptr<ScoreGraphs> graphs;
   bool graphs_failed = false;      // a capture failed: eager from then on
-  bool fused_add_norm = false;     // residual + dropout + LayerNorm as one operation (add_norm.cpp)
+  bool fused_add_norm = false;     // add_norm.cpp for residual + dropout + LayerNorm, bias_linear.cpp for bias gradients
 
   // Rewards [num_seqs, num_labels] in float32. train enables dropout.
   at::Tensor forward(const Packed& p, bool train);
@@ -160,6 +160,11 @@ bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& res
 at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
                           const at::Tensor& b, double p);
 
+// x W^T + b with a backward of its own (bias_linear.cpp): the same products as autograd's, and the
+// bias gradient from colsum.cu on CUDA instead of ATen's sum over the rows. For training the
+// encoder when the model's fused kernels are on.
+at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
+
 // Runs fn (one transformer layer) so that its activations are recomputed during backward instead
 // of being kept, when the model asks for gradient checkpointing.
 // The dropout generator is rewound for the recomputation so that it draws the same masks.
@@ -194,6 +199,17 @@ void profile_start(bool cuda);
 void profile_stop(const std::string& path);
 
 at::ScalarType to_scalar_type(int32_t dtype);
+// The ABI dtype of a tensor's scalar type (F32, BF16, F16), or -1.
+inline int32_t abi_dtype(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return ARMAP_DTYPE_F32;
+    case at::kBFloat16: return ARMAP_DTYPE_BF16;
+    case at::kHalf: return ARMAP_DTYPE_F16;
+    default: return -1;
+  }
+}
+// Whether a tensor's data starts on a 16-byte boundary (the CUDA kernels' vector accesses).
+inline bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 std::string shape_str(at::IntArrayRef s);
 
 }  // namespace armap

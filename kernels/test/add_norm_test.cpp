@@ -3,6 +3,8 @@
 // Run as `add_norm_test cpu` (built by make test) or `add_norm_test cuda` (built by
 // scripts/build_cuda.sh; the CUDA kernels of add_norm.cu). Exits 1 when a check fails.
 // `add_norm_test cpu|cuda bench` times the fused op against the unfused one instead.
+// It also checks bias_linear (bias_linear.cpp, whose CUDA bias gradient is colsum.cu), the other
+// kernel the fused switch turns on, against ATen's linear in float64.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -13,11 +15,13 @@
 #include <cstring>
 
 #include "../src/add_norm.h"
+#include "../src/colsum.h"
 #include "../src/internal.h"
 
 #ifdef ARMAP_CUDA
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 using namespace armap;
@@ -155,6 +159,57 @@ void run(const Case& c, at::Device dev) {
   }
 }
 
+// bias_linear's output and its three gradients against ATen's linear on the same (rounded) inputs; on CUDA also colsum.cu alone against a float64 sum, and whether it takes the
+// width.
+void run_bias_linear(at::Device dev, at::ScalarType dt, int64_t rows, int64_t in, int64_t out, double tol) {
+  auto opt = at::TensorOptions().device(dev);
+  auto x = leaf(at::randn({rows, in}, opt).to(dt));
+  auto w = leaf(at::randn({out, in}, opt).to(dt));
+  auto b = leaf(at::randn({out}, opt).to(dt));
+  auto dy = at::randn({rows, out}, opt).to(dt);
+  auto y = bias_linear(x, w, b);
+  torch::autograd::backward({y}, {dy});
+  // The reference in float64, except for half types on CPU: libtorch 1.13's CPU bf16 products lose
+  // precision of their own (1e-1 against float64 at K = 768), so there it is ATen's linear in the
+  // same dtype, which must agree with ours.
+  const auto rt = dev.is_cpu() && dt != at::kFloat ? dt : at::kDouble;
+  auto x64 = leaf(x.detach().to(rt)), w64 = leaf(w.detach().to(rt)), b64 = leaf(b.detach().to(rt));
+  auto y64 = at::linear(x64, w64, b64);
+  torch::autograd::backward({y64}, {dy.to(rt)});
+  char name[160];
+  std::snprintf(name, sizeof(name), "%s bias_linear %s rows=%lld in=%lld out=%lld", dev.is_cpu() ? "cpu" : "cuda",
+                c10::toString(dt), (long long)rows, (long long)in, (long long)out);
+  const std::pair<const char*, std::pair<at::Tensor, at::Tensor>> checks[] = {
+      {"y", {y, y64}}, {"dx", {x.grad(), x64.grad()}}, {"dw", {w.grad(), w64.grad()}}, {"db", {b.grad(), b64.grad()}}};
+  for (const auto& [what, t] : checks) {
+    const bool defined = t.first.defined();
+    const double e = defined ? rel_err(t.first, t.second) : 1e9;
+    char msg[256];
+    std::snprintf(msg, sizeof(msg), "%s: %s max rel err %.2e (tol %.0e)", name, what, e, tol);
+    expect(defined && e <= tol, msg);
+  }
+#ifdef ARMAP_CUDA
+  if (dev.is_cuda()) {
+    const int32_t adt = abi_dtype(dt);
+    const bool want = out % (dt == at::kFloat ? 4 : 8) == 0;
+    const bool takes = cuda::colsum_supported(adt, out);
+    expect(takes == want, std::string(name) + ": colsum " + (want ? "takes" : "refuses") + " this width");
+    if (takes) {
+      const int chunks = cuda::colsum_chunks(rows, out, adt, dev.index());
+      auto parts = at::empty({std::max(chunks, 1), out}, opt.dtype(at::kFloat));
+      const int rc = chunks > 0 ? cuda::colsum(adt, dy.data_ptr(), rows, out, parts.data_ptr<float>(), chunks,
+                                               c10::cuda::getCurrentCUDAStream().stream())
+                                : -1;
+      const double e = rc == 0 ? rel_err(parts.sum(0), dy.to(at::kDouble).sum(0)) : 1e9;
+      char msg[256];
+      std::snprintf(msg, sizeof(msg), "%s: colsum over %d chunks (rc %d) max rel err %.2e (tol 1e-05)", name, chunks,
+                    rc, e);
+      expect(rc == 0 && e <= 1e-5, msg);
+    }
+  }
+#endif
+}
+
 void sync(at::Device dev) {
 #ifdef ARMAP_CUDA
   if (dev.is_cuda()) c10::cuda::device_synchronize();
@@ -226,6 +281,13 @@ int main(int argc, char** argv) {
       {at::kHalf, 16, 256, 0.1, 4e-3, true},
   };
   for (const auto& c : cases) run(c, dev);
+  // bert-base's four bias widths at T1's row count and fewer; a width colsum refuses (classifier).
+  run_bias_linear(dev, at::kBFloat16, 5000, 768, 2304, 2e-2);
+  run_bias_linear(dev, at::kBFloat16, 32768, 768, 768, 2e-2);
+  run_bias_linear(dev, at::kBFloat16, 33, 768, 3072, 2e-2);
+  run_bias_linear(dev, at::kBFloat16, 7, 40, 1, 2e-2);
+  if (cuda) run_bias_linear(dev, at::kHalf, 100, 64, 200, 4e-3);  // no f16 matrix products on CPU here
+  run_bias_linear(dev, at::kFloat, 300, 36, 12, 1e-5);
   std::printf("%s: %d failed\n", argv[0], failures);
   return failures ? 1 : 0;
 }
