@@ -144,7 +144,17 @@ func lossCurve(b *cgo.Backend, mc *model.Config, opt cgo.ModelOptions, bs []*cgo
 		return nil, err
 	}
 	var out []float64
-	for _, bt := range bs {
+	// Even steps through TrainStep (queued whole on CUDA, clipped on the device), odd ones through
+	// Accumulate and Step, so that both paths are held to the CPU curve.
+	for i, bt := range bs {
+		if i%2 == 0 {
+			st, _, err := tr.TrainStep([]*cgo.Batch{bt})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, st[0].Loss)
+			continue
+		}
 		st, err := tr.Accumulate(bt, nil)
 		if err != nil {
 			return nil, err
