@@ -108,9 +108,10 @@ type ModelOptions struct {
 	// NoCUDAGraphs makes every CUDA scoring call run the eager forward instead of replaying a
 	// captured graph (for comparisons, or if a driver misbehaves under capture).
 	NoCUDAGraphs bool
-	// FusedAddNorm selects the encoder's fused residual + dropout + LayerNorm (one pass forward
-	// and backward, its own dropout mask). FusionDefault leaves it to the backend: on for CPU,
-	// off for CUDA until its kernels have been measured on a GPU.
+	// FusedAddNorm selects the encoder's fused kernels: residual + dropout + LayerNorm (one pass
+	// forward and backward, its own dropout mask) and, in training, bias gradients as column sums.
+	// FusionDefault leaves it to the backend, which turns them on (measured faster on CPU and on
+	// an H100).
 	FusedAddNorm Fusion
 }
 

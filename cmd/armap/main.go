@@ -31,8 +31,8 @@ type Config struct {
 	DType string `mapstructure:"dtype"`
 	// CUDAGraphs lets CUDA bf16/f16 scoring replay captured graphs; false runs every call eagerly.
 	CUDAGraphs bool `mapstructure:"cuda_graphs"`
-	// FusedAddNorm selects the encoder's fused residual + dropout + LayerNorm: auto (on for CPU,
-	// off for CUDA until its kernels are measured on a GPU), on or off.
+	// FusedAddNorm selects the encoder's fused kernels (residual + dropout + LayerNorm, bias
+	// gradients): auto (on), on (a width the CUDA kernels do not take is refused) or off.
 	FusedAddNorm string           `mapstructure:"fused_add_norm"`
 	Train        TrainSection     `mapstructure:"train"`
 	Score        ScoreSection     `mapstructure:"score"`
