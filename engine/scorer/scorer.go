@@ -341,6 +341,13 @@ func (s *Scorer) run(batch []*request) {
 		waits[i] = start.Sub(r.at)
 	}
 	scores, err := s.m.Score(b)
+	// Counted and observed before the callers are answered, so that a caller that has its score
+	// also sees its batch in Stats and in what OnBatch recorded.
+	s.batches.Add(1)
+	s.tokens.Add(int64(len(b.Tokens)))
+	if s.OnBatch != nil {
+		s.OnBatch(BatchInfo{Seqs: len(live), Tokens: len(b.Tokens), Compute: time.Since(start), QueueWait: waits})
+	}
 	for i, r := range live {
 		if err != nil {
 			r.err = err
@@ -348,10 +355,5 @@ func (s *Scorer) run(batch []*request) {
 			r.score = scores[i]
 		}
 		close(r.ready)
-	}
-	s.batches.Add(1)
-	s.tokens.Add(int64(len(b.Tokens)))
-	if s.OnBatch != nil {
-		s.OnBatch(BatchInfo{Seqs: len(live), Tokens: len(b.Tokens), Compute: time.Since(start), QueueWait: waits})
 	}
 }
