@@ -126,11 +126,8 @@ func (t *Trainer) freeLocked() {
 // Accumulate runs forward and backward on one micro-batch of pairs; gradients add up until Step.
 // rewards, when not nil, receives one score per sequence.
 func (t *Trainer) Accumulate(b *Batch, rewards []float32) (BatchStats, error) {
-	if err := b.validateShape(); err != nil {
+	if err := b.validateTraining(); err != nil {
 		return BatchStats{}, err
-	}
-	if len(b.Pairs) == 0 {
-		return BatchStats{}, fmt.Errorf("batch: training needs at least one pair")
 	}
 	if rewards != nil && len(rewards) < b.NumSeqs() {
 		return BatchStats{}, fmt.Errorf("batch: rewards buffer holds %d, batch has %d sequences", len(rewards), b.NumSeqs())
@@ -155,7 +152,26 @@ func (t *Trainer) Accumulate(b *Batch, rewards []float32) (BatchStats, error) {
 	if err := check("armap_trainer_accumulate", rc, &e); err != nil {
 		return BatchStats{}, err
 	}
-	return BatchStats{Loss: float64(st.loss), Correct: int(st.correct), MarginSum: float64(st.margin_sum), Tokens: int64(st.tokens)}, nil
+	return batchStats(st), nil
+}
+
+// validateTraining is validateShape plus what a training batch needs besides: pairs.
+func (b *Batch) validateTraining() error {
+	if err := b.validateShape(); err != nil {
+		return err
+	}
+	if len(b.Pairs) == 0 {
+		return fmt.Errorf("batch: training needs at least one pair")
+	}
+	return nil
+}
+
+func batchStats(st C.armap_batch_stats) BatchStats {
+	return BatchStats{Loss: float64(st.loss), Correct: int(st.correct), MarginSum: float64(st.margin_sum), Tokens: int64(st.tokens)}
+}
+
+func stepStats(st C.armap_step_stats) StepStats {
+	return StepStats{Step: int64(st.step), LR: float64(st.lr), GradNorm: float64(st.grad_norm)}
 }
 
 // Step clips, applies AdamW, advances the schedule and zeroes the gradients.
@@ -169,7 +185,7 @@ func (t *Trainer) Step() (StepStats, error) {
 	if err := check("armap_trainer_step", C.call_trainer_step(t.m.b.fns, t.h, &st, &e), &e); err != nil {
 		return StepStats{}, err
 	}
-	return StepStats{Step: int64(st.step), LR: float64(st.lr), GradNorm: float64(st.grad_norm)}, nil
+	return stepStats(st), nil
 }
 
 // TrainStep is a whole optimizer step: Accumulate over micro, then Step, with one batch stat per
@@ -181,11 +197,8 @@ func (t *Trainer) TrainStep(micro []*Batch) ([]BatchStats, StepStats, error) {
 		return nil, StepStats{}, fmt.Errorf("train step: no micro-batches")
 	}
 	for i, b := range micro {
-		if err := b.validateShape(); err != nil {
+		if err := b.validateTraining(); err != nil {
 			return nil, StepStats{}, fmt.Errorf("micro-batch %d: %w", i, err)
-		}
-		if len(b.Pairs) == 0 {
-			return nil, StepStats{}, fmt.Errorf("micro-batch %d: training needs at least one pair", i)
 		}
 	}
 	if err := t.lock(); err != nil {
@@ -229,9 +242,9 @@ func (t *Trainer) TrainStep(micro []*Batch) ([]BatchStats, StepStats, error) {
 	}
 	out := make([]BatchStats, n)
 	for i, s := range stats {
-		out[i] = BatchStats{Loss: float64(s.loss), Correct: int(s.correct), MarginSum: float64(s.margin_sum), Tokens: int64(s.tokens)}
+		out[i] = batchStats(s)
 	}
-	return out, StepStats{Step: int64(st.step), LR: float64(st.lr), GradNorm: float64(st.grad_norm)}, nil
+	return out, stepStats(st), nil
 }
 
 // ZeroGrad drops accumulated gradients (after a failed micro-batch, say).

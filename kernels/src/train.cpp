@@ -61,7 +61,10 @@ double Trainer::lr_at(int64_t s) const {
 
 namespace {
 
-void fill_batch_stats(const float* h, int64_t pairs, int64_t tokens, armap_batch_stats* out) {
+// h: the loss, then every pair's difference (forward_backward's result, read back as float or,
+// within a whole step, as double).
+template <typename T>
+void fill_batch_stats(const T* h, int64_t pairs, int64_t tokens, armap_batch_stats* out) {
   if (!out) return;
   int32_t correct = 0;
   double msum = 0;
@@ -109,7 +112,7 @@ void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats
   auto host = dev.to(at::kCPU).contiguous();
   fill_batch_stats(host.data_ptr<float>(), b.num_pairs, b.num_tokens, out);
   if (rewards) {
-    auto rc_host = r.to(at::kFloat).to(at::kCPU).contiguous();
+    auto rc_host = r.to(at::kCPU).contiguous();  // float32: forward's rewards
     std::memcpy(rewards, rc_host.data_ptr<float>(), sizeof(float) * rc_host.numel());
   }
 }
@@ -143,10 +146,7 @@ void Trainer::train_step(const armap_batch* batches, int32_t n, armap_batch_stat
     const double* h = host.data_ptr<double>();
     for (int32_t i = 0; i < n; i++) {
       const int64_t np = batches[i].num_pairs;
-      if (stats) {
-        std::vector<float> f(h, h + np + 1);
-        fill_batch_stats(f.data(), np, batches[i].num_tokens, &stats[i]);
-      }
+      if (stats) fill_batch_stats(h, np, batches[i].num_tokens, &stats[i]);
       h += np + 1;
     }
     finish_update(*h, lr, out);
