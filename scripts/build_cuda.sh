@@ -45,7 +45,7 @@ NVFLAGS=(-O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Ikernels/include "
 t0=$(date +%s)
 pids=()
 srcs=()
-logs=()
+names=()
 for src in kernels/src/*.cpp kernels/src/*.cu; do
   [ -e "$src" ] || continue
   name=$(basename "$src")
@@ -57,18 +57,17 @@ for src in kernels/src/*.cpp kernels/src/*.cu; do
   fi
   pids+=($!)
   srcs+=("$src")
-  logs+=("$OUT/cuda/$name.log")
+  names+=("$name")
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 0.2; done
 done
 fail=0
 for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then
     echo "build_cuda: ${srcs[$i]} failed:" >&2
-    { grep -E "error|fatal|note: candidate" "${logs[$i]}" || tail -5 "${logs[$i]}"; } | head -20 >&2 || true
+    name=${names[$i]}
+    { grep -E "error|fatal|note: candidate" "$OUT/cuda/$name.log" || tail -5 "$OUT/cuda/$name.log"; } | head -20 >&2 || true
     # A feature whose source does not compile against this PyTorch/CUDA is built without it
     # (kernels/fallback/README.md) rather than losing the whole backend; ARMAP_STRICT=1 refuses.
-    name=$(basename "${srcs[$i]}")
-    name=${name//./_}
     fb=kernels/fallback/$name.cpp
     if [ -z "${ARMAP_STRICT:-}" ] && [ -f "$fb" ] && g++ "${FLAGS[@]}" -c "$fb" -o "$OUT/cuda/$name.o"; then
       echo "build_cuda: WARNING: built $fb in place of ${srcs[$i]}: that feature is OFF in this backend" >&2
