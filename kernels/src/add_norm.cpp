@@ -158,12 +158,6 @@ void backward_cpu(const Call& c, const T* dy, const T* h, const float* gamma, co
   }
 }
 
-#ifdef ARMAP_CUDA
-void check_cuda(int rc, const char* what) {
-  if (rc != 0) fail(ARMAP_ERR_INTERNAL, std::string("add_norm: CUDA ") + what + " failed (cudaError " + std::to_string(rc) + ")");
-}
-#endif
-
 struct Outputs {
   at::Tensor y, h, mean, rstd;
 };
@@ -188,7 +182,7 @@ Outputs run_forward(const Call& c, const at::Tensor& x, const at::Tensor& res, c
                                       b.data_ptr<float>(), c.rows, c.hidden, c.threshold, c.scale, c.device_key(),
                                       c.eps, ptr(o.h), o.y.data_ptr(), fptr(o.mean), fptr(o.rstd),
                                       c10::cuda::getCurrentCUDAStream().stream()),
-               "forward");
+               "add_norm: CUDA forward");
 #else
     fail(ARMAP_ERR_UNSUPPORTED, "add_norm: CUDA tensor in a CPU-only backend");
 #endif
@@ -224,7 +218,7 @@ std::vector<at::Tensor> run_backward(const Call& c, const at::Tensor& dy, const 
                                        c.scale, c.device_key(), dres.data_ptr(), dx.defined() ? dx.data_ptr() : nullptr,
                                        part(0), part(1), blocks,
                                        c10::cuda::getCurrentCUDAStream().stream()),
-               "backward");
+               "add_norm: CUDA backward");
     if (params) {
       auto sums = parts.sum(1);  // one launch for both
       dgamma = sums[0];

@@ -29,9 +29,9 @@ at::Tensor sum_rows(const at::Tensor& g) {
       const int chunks = cuda::colsum_chunks(rows, cols, dt, g.device().index());
       if (chunks > 0) {
         auto parts = at::empty({chunks, cols}, g.options().dtype(at::kFloat));
-        const int rc = cuda::colsum(dt, g.data_ptr(), rows, cols, parts.data_ptr<float>(), chunks,
-                                    c10::cuda::getCurrentCUDAStream().stream());
-        if (rc != 0) fail(ARMAP_ERR_INTERNAL, "bias_linear: CUDA colsum failed (cudaError " + std::to_string(rc) + ")");
+        check_cuda(cuda::colsum(dt, g.data_ptr(), rows, cols, parts.data_ptr<float>(), chunks,
+                                c10::cuda::getCurrentCUDAStream().stream()),
+                   "bias_linear: CUDA colsum");
         return parts.sum(0);
       }
     }

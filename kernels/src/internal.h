@@ -208,6 +208,10 @@ inline int32_t abi_dtype(at::ScalarType t) {
     default: return -1;
   }
 }
+// Fails with what and the code when a kernel entry point (an int cudaError_t) did not return 0.
+inline void check_cuda(int rc, const std::string& what) {
+  if (rc != 0) fail(ARMAP_ERR_INTERNAL, what + " failed (cudaError " + std::to_string(rc) + ")");
+}
 // Whether a tensor's data starts on a 16-byte boundary (the CUDA kernels' vector accesses).
 inline bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 std::string shape_str(at::IntArrayRef s);
