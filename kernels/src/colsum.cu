@@ -17,11 +17,49 @@ constexpr int kRowsPerBlock = 8;  // threadIdx.y: rows walked side by side
 
 int elem_size(int32_t dtype) { return dtype == ARMAP_DTYPE_F32 ? 4 : 2; }
 
-// Block (x, y): vector columns [x * 32, x * 32 + 32) over the rows of chunk y.
+// What a column sum reads per 16-byte vector of a row: the matrix itself.
 template <typename T>
+struct ReadRow {
+  const T* __restrict__ x;
+  __device__ __forceinline__ void operator()(int64_t i, float* v) const { load_floats(x + i, v); }
+};
+
+// GELU's backward (the exact, erf form) fused with the column sums of its result: dx = dy * gelu'(h)
+// is written and summed as rounded to T, so the sums are those of the stored gradient, as if
+// summed by a separate pass. The formula and its float32 arithmetic are ATen's.
+template <typename T>
+struct GeluBackward {
+  const T* __restrict__ dy;
+  const T* __restrict__ h;
+  T* __restrict__ dx;
+  __device__ __forceinline__ void operator()(int64_t i, float* v) const {
+    constexpr int V = Vec<T>::n;
+    constexpr float kAlpha = 0.70710678118654752440f;  // 1 / sqrt(2)
+    constexpr float kBeta = 0.39894228040143267794f;   // 1 / sqrt(2 pi)
+    float g[V], x[V];
+    load_floats(dy + i, g);
+    load_floats(h + i, x);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+      const float cdf = 0.5f * (1.f + erff(x[k] * kAlpha));
+      const float pdf = expf(-0.5f * x[k] * x[k]) * kBeta;
+      v[k] = g[k] * (cdf + x[k] * pdf);
+    }
+    Vec<T> out;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+      out.v[k] = Conv<T>::store(v[k]);
+      v[k] = Conv<T>::load(out.v[k]);
+    }
+    *reinterpret_cast<Vec<T>*>(dx + i) = out;
+  }
+};
+
+// Block (x, y): vector columns [x * 32, x * 32 + 32) over the rows of chunk y; row(i, v) yields
+// the floats of the vector at element offset i.
+template <typename T, typename Row>
 __global__ void __launch_bounds__(kLanes * kRowsPerBlock)
-    colsum_kernel(const T* __restrict__ x, int64_t rows, int64_t cols, int64_t rows_per_chunk,
-                  float* __restrict__ parts) {
+    colsum_kernel(Row row, int64_t rows, int64_t cols, int64_t rows_per_chunk, float* __restrict__ parts) {
   constexpr int V = Vec<T>::n;
   __shared__ float acc[kRowsPerBlock][kLanes * V];
   const int64_t vcol = (int64_t)blockIdx.x * kLanes + threadIdx.x;
@@ -37,7 +75,7 @@ __global__ void __launch_bounds__(kLanes * kRowsPerBlock)
 #pragma unroll 4
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowsPerBlock) {
       float v[V];
-      load_floats(x + r * cols + vcol * V, v);
+      row(r * cols + vcol * V, v);
 #pragma unroll
       for (int k = 0; k < V; k++) s[k] += v[k];
     }
@@ -54,6 +92,15 @@ __global__ void __launch_bounds__(kLanes * kRowsPerBlock)
     for (int j = 0; j < kRowsPerBlock; j++) t += acc[j][i];
     parts[(int64_t)blockIdx.y * cols + c] = t;
   }
+}
+
+template <typename T, typename Row>
+int launch(Row row, int64_t rows, int64_t cols, float* parts, int chunks, void* stream) {
+  const int64_t col_blocks = (cols / Vec<T>::n + kLanes - 1) / kLanes;
+  const int64_t per_chunk = (rows + chunks - 1) / chunks;
+  const dim3 grid((unsigned)col_blocks, (unsigned)chunks), block(kLanes, kRowsPerBlock);
+  colsum_kernel<T><<<grid, block, 0, (cudaStream_t)stream>>>(row, rows, cols, per_chunk, parts);
+  return (int)cudaGetLastError();
 }
 
 }  // namespace
@@ -81,25 +128,40 @@ int colsum_chunks(int64_t rows, int64_t cols, int32_t dtype, int device) {
 
 int colsum(int32_t dtype, const void* x, int64_t rows, int64_t cols, float* parts, int chunks, void* stream) {
   if (!colsum_supported(dtype, cols) || rows <= 0 || chunks <= 0) return (int)cudaErrorInvalidValue;
-  const int64_t vec = 16 / elem_size(dtype);
-  const int64_t col_blocks = (cols / vec + kLanes - 1) / kLanes;
-  const int64_t per_chunk = (rows + chunks - 1) / chunks;
-  const dim3 grid((unsigned)col_blocks, (unsigned)chunks), block(kLanes, kRowsPerBlock);
-  auto s = (cudaStream_t)stream;
   switch (dtype) {
     case ARMAP_DTYPE_F32:
-      colsum_kernel<float><<<grid, block, 0, s>>>((const float*)x, rows, cols, per_chunk, parts);
-      break;
+      return launch<float>(ReadRow<float>{(const float*)x}, rows, cols, parts, chunks, stream);
     case ARMAP_DTYPE_BF16:
-      colsum_kernel<__nv_bfloat16><<<grid, block, 0, s>>>((const __nv_bfloat16*)x, rows, cols, per_chunk, parts);
-      break;
+      return launch<__nv_bfloat16>(ReadRow<__nv_bfloat16>{(const __nv_bfloat16*)x}, rows, cols, parts, chunks, stream);
     case ARMAP_DTYPE_F16:
-      colsum_kernel<__half><<<grid, block, 0, s>>>((const __half*)x, rows, cols, per_chunk, parts);
-      break;
+      return launch<__half>(ReadRow<__half>{(const __half*)x}, rows, cols, parts, chunks, stream);
     default:
       return (int)cudaErrorInvalidValue;
   }
-  return (int)cudaGetLastError();
+}
+
+int colsum_finish(const float* parts, int chunks, int64_t cols, float* out, void* stream) {
+  if (!colsum_supported(ARMAP_DTYPE_F32, cols) || chunks <= 0) return (int)cudaErrorInvalidValue;
+  return launch<float>(ReadRow<float>{parts}, chunks, cols, out, 1, stream);
+}
+
+int gelu_backward_colsum(int32_t dtype, const void* dy, const void* h, void* dx, int64_t rows, int64_t cols,
+                         float* parts, int chunks, void* stream) {
+  if (!colsum_supported(dtype, cols) || rows <= 0 || chunks <= 0) return (int)cudaErrorInvalidValue;
+  switch (dtype) {
+    case ARMAP_DTYPE_F32:
+      return launch<float>(GeluBackward<float>{(const float*)dy, (const float*)h, (float*)dx}, rows, cols, parts,
+                           chunks, stream);
+    case ARMAP_DTYPE_BF16: {
+      using B = __nv_bfloat16;
+      return launch<B>(GeluBackward<B>{(const B*)dy, (const B*)h, (B*)dx}, rows, cols, parts, chunks, stream);
+    }
+    case ARMAP_DTYPE_F16:
+      return launch<__half>(GeluBackward<__half>{(const __half*)dy, (const __half*)h, (__half*)dx}, rows, cols,
+                            parts, chunks, stream);
+    default:
+      return (int)cudaErrorInvalidValue;
+  }
 }
 
 }  // namespace cuda
