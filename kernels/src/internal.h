@@ -97,7 +97,7 @@ struct Model {
   bool use_cast_cache = false;     // set for the duration of a scoring forward
   std::shared_ptr<ScoreGraphs> graphs;
   bool graphs_failed = false;      // a capture failed: eager from then on
-  bool fused_add_norm = false;     // add_norm.cpp for residual + dropout + LayerNorm, bias_linear.cpp for bias gradients
+  bool fused_add_norm = false;     // add_norm.cpp for residual + dropout + LayerNorm, linear.cpp for the linear layers' backward
 
   // Rewards [num_seqs, num_labels] in float32. train enables dropout.
   at::Tensor forward(const Packed& p, bool train);
@@ -160,10 +160,27 @@ bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& res
 at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
                           const at::Tensor& b, double p);
 
-// x W^T + b with a backward of its own (bias_linear.cpp): the same products as autograd's, and the
-// bias gradient from colsum.cu on CUDA instead of ATen's sum over the rows. For training the
-// encoder when the model's fused kernels are on.
-at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
+// The encoder's linear layers for training with the fused kernels on (linear.cpp): autograd
+// functions of their own that take the float32 master weight and bias, cast them to dtype, and
+// return their gradients in float32 from the products themselves; bias gradients are column sums
+// (colsum.cu on CUDA).
+//
+// pass_input: the function also returns x itself, as its last output. The gradient that arrives
+// for it is added to x's inside the product that computes x's gradient (a GEMM with beta = 1),
+// instead of by autograd in a separate pass over the activations; that gradient tensor is written
+// in place. Pass it on only to fused_add_norm's residual: the add_norm backward hands over a fresh
+// tensor, whose one other possible reader (the same tensor as x's gradient when there is no
+// dropout) is upstream of this function's other outputs, so it has run by then.
+
+// x W^T + b.
+at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType dtype);
+// {gelu(x W^T + b) (exact, erf form), x with pass_input}; GELU's backward is fused with the bias gradient.
+std::vector<at::Tensor> bias_linear_gelu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                                         at::ScalarType dtype, bool pass_input);
+// {x W_1^T + b_1, ..., x W_n^T + b_n, x with pass_input} as one product (column views of its
+// output); backward takes the n gradients separately instead of concatenating them.
+std::vector<at::Tensor> bias_linear_split(const at::Tensor& x, at::TensorList w, at::TensorList b, at::ScalarType dtype,
+                                          bool pass_input);
 
 // Runs fn (one transformer layer) so that its activations are recomputed during backward instead
 // of being kept, when the model asks for gradient checkpointing.

@@ -91,14 +91,14 @@ at::Tensor weight(const Model& m, const at::Tensor& t) {
   return c;
 }
 
-// Training the encoder with the fused kernels on: layers with a bias take their bias gradient
-// from bias_linear's column sums.
+// Training the encoder with the fused kernels on: layers with a bias run as linear.cpp's autograd
+// functions.
 bool use_bias_linear(const Model& m) {
   return m.fused_add_norm && m.cfg.family == ARMAP_FAMILY_ENCODER && at::GradMode::is_enabled();
 }
 
 at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
-  auto y = l.b.defined() && use_bias_linear(m) ? bias_linear(x, weight(m, l.w), weight(m, l.b))
+  auto y = l.b.defined() && use_bias_linear(m) ? bias_linear(x, l.w, l.b, m.compute)
                                                : at::linear(x, weight(m, l.w), l.b.defined() ? weight(m, l.b) : at::Tensor());
   if (l.lora_a.defined()) {
     y = y + at::linear(at::linear(x, weight(m, l.lora_a)), weight(m, l.lora_b)) * l.lora_scale;
@@ -107,10 +107,11 @@ at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
 }
 
 // Several linear layers of the same input as one matrix product (the encoder's q/k/v): one read of x
-// and one larger GEMM instead of several, and in backward one product for x's gradient instead
-// of several plus their sum. Layers with LoRA adapters run separately. The concatenated weight
-// is kept with the cast copies while scoring.
-std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const Linear*> ls, const at::Tensor& x) {
+// and one larger GEMM instead of several. Layers with LoRA adapters run separately. The
+// concatenated weight is kept with the cast copies while scoring. With pass_input (training with
+// the fused kernels only), x comes back as a last output (linear.cpp).
+std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const Linear*> ls, const at::Tensor& x,
+                                    bool pass_input) {
   bool fuse = true;
   int biases = 0;
   for (auto* l : ls) {
@@ -121,6 +122,14 @@ std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const 
     std::vector<at::Tensor> out;
     for (auto* l : ls) out.push_back(apply(m, *l, x));
     return out;
+  }
+  if (biases && use_bias_linear(m)) {
+    std::vector<at::Tensor> ws, bs;
+    for (auto* l : ls) {
+      ws.push_back(l->w);
+      bs.push_back(l->b);
+    }
+    return bias_linear_split(x, ws, bs, m.compute, pass_input);
   }
   std::vector<int64_t> sizes;
   for (auto* l : ls) sizes.push_back(l->w.size(0));
@@ -141,20 +150,22 @@ std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const 
     if (biases) b = at::cat(bs, 0);
     if (m.use_cast_cache) cache.emplace(key, std::make_pair(w, b));
   }
-  auto y = biases && use_bias_linear(m) ? bias_linear(x, w, b) : at::linear(x, w, b);
-  return at::split_with_sizes(y, sizes, -1);
+  return at::split_with_sizes(at::linear(x, w, b), sizes, -1);
 }
 
-// gelu(x W^T + b) for the encoder's intermediate layer. While scoring in bf16/f16 on CUDA, the
-// activation runs in cuBLASLt's GEMM epilogue instead of a separate pass over the largest
-// activation of the layer. That epilogue computes the tanh form of GELU, which differs from the
-// exact one by under 5e-4, below bf16/f16 resolution; training and float32 keep the exact form.
-at::Tensor linear_gelu(const Model& m, const Linear& l, const at::Tensor& x, bool train) {
+// {gelu(x W^T + b)} for the encoder's intermediate layer, plus x with pass_input (training with
+// the fused kernels only). While scoring in bf16/f16 on CUDA, the activation runs in cuBLASLt's
+// GEMM epilogue instead of a separate pass over the largest activation of the layer. That
+// epilogue computes the tanh form of GELU, which differs from the exact one by under 5e-4, below
+// bf16/f16 resolution; training and float32 keep the exact form.
+std::vector<at::Tensor> linear_gelu(const Model& m, const Linear& l, const at::Tensor& x, bool train,
+                                    bool pass_input) {
   if (!train && x.is_cuda() && m.compute != at::kFloat && l.b.defined() && !l.lora_a.defined() && x.dim() == 2 &&
       x.size(0) > 1) {
-    return at::_addmm_activation(weight(m, l.b), x, weight(m, l.w).t(), 1, 1, /*use_gelu=*/true);
+    return {at::_addmm_activation(weight(m, l.b), x, weight(m, l.w).t(), 1, 1, /*use_gelu=*/true)};
   }
-  return at::gelu(apply(m, l, x));
+  if (l.b.defined() && !l.lora_a.defined() && use_bias_linear(m)) return bias_linear_gelu(x, l.w, l.b, m.compute, pass_input);
+  return {at::gelu(apply(m, l, x))};
 }
 
 at::Tensor dropout(const at::Tensor& x, double p, bool train, at::Generator* gen) {
@@ -421,15 +432,21 @@ at::Tensor Model::forward(const Packed& p, bool train) {
       // layer runs again during backward, after this frame is gone.
       x = run_layer(
           [this, &L, &p, T, nh, D, train](const at::Tensor& h) {
-            auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h);
+            // A residual that goes into the fused add_norm passes through the linear function of
+            // the same input, which then adds the two gradients inside its product (linear.cpp).
+            auto pass = [this](const at::Tensor& t, const at::Tensor& w, const at::Tensor& b) {
+              return use_bias_linear(*this) && t.requires_grad() && add_norm_fusable(*this, t, t, w, b);
+            };
+            auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h, pass(h, L.ln1_w, L.ln1_b));
             auto q = qkv[0].view({T, nh, D});
             auto k = qkv[1].view({T, nh, D});
             auto v = qkv[2].view({T, nh, D});
             auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen);
             const double p_hidden = train ? cfg.hidden_dropout : 0.0;
-            auto y = add_norm(*this, apply(*this, L.o, a), h, L.ln1_w, L.ln1_b, p_hidden);
-            auto f = apply(*this, L.fo, linear_gelu(*this, L.fi, y, train));
-            return add_norm(*this, f, y, L.ln2_w, L.ln2_b, p_hidden);
+            auto y = add_norm(*this, apply(*this, L.o, a), qkv.size() > 3 ? qkv[3] : h, L.ln1_w, L.ln1_b, p_hidden);
+            auto g = linear_gelu(*this, L.fi, y, train, pass(y, L.ln2_w, L.ln2_b));
+            auto f = apply(*this, L.fo, g[0]);
+            return add_norm(*this, f, g.size() > 1 ? g[1] : y, L.ln2_w, L.ln2_b, p_hidden);
           },
           x);
     }
