@@ -33,6 +33,9 @@
   X(armap_status, trainer_step, (armap_trainer*, armap_step_stats*, armap_error*))                         \
   X(armap_status, trainer_train_step, (armap_trainer*, const armap_batch*, int32_t, armap_batch_stats*,     \
                                        armap_step_stats*, armap_error*))                                    \
+  X(armap_status, trainer_launch_step, (armap_trainer*, const armap_batch*, int32_t, armap_error*))         \
+  X(armap_status, trainer_finish_step, (armap_trainer*, armap_batch_stats*, int32_t, armap_step_stats*,     \
+                                        armap_error*))                                                      \
   X(armap_status, trainer_zero_grad, (armap_trainer*, armap_error*))                                        \
   X(armap_status, trainer_num_tensors, (const armap_trainer*, int64_t*, armap_error*))                     \
   X(armap_status, trainer_tensor_info, (const armap_trainer*, int64_t, armap_tensor_info*, armap_error*))  \
@@ -153,6 +156,14 @@ static inline armap_status call_trainer_step(armap_fns* f, armap_trainer* t, arm
 static inline armap_status call_trainer_train_step(armap_fns* f, armap_trainer* t, const armap_batch* b, int32_t n,
                                                    armap_batch_stats* stats, armap_step_stats* o, armap_error* e) {
   return f->trainer_train_step(t, b, n, stats, o, e);
+}
+static inline armap_status call_trainer_launch_step(armap_fns* f, armap_trainer* t, const armap_batch* b, int32_t n,
+                                                    armap_error* e) {
+  return f->trainer_launch_step(t, b, n, e);
+}
+static inline armap_status call_trainer_finish_step(armap_fns* f, armap_trainer* t, armap_batch_stats* stats,
+                                                    int32_t n, armap_step_stats* o, armap_error* e) {
+  return f->trainer_finish_step(t, stats, n, o, e);
 }
 static inline armap_status call_trainer_zero_grad(armap_fns* f, armap_trainer* t, armap_error* e) {
   return f->trainer_zero_grad(t, e);

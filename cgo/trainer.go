@@ -68,6 +68,8 @@ type StepStats struct {
 type Trainer struct {
 	m *Model
 	h *C.armap_trainer
+	// The micro-batch counts of launched, unfinished steps, oldest first (guarded by m.mu).
+	pending []int
 }
 
 // NewTrainer creates an AdamW trainer over the model's trainable parameters.
@@ -193,26 +195,107 @@ func (t *Trainer) Step() (StepStats, error) {
 // so the GPU does not wait for the host between micro-batches or before the update (Accumulate
 // and Step each wait for the GPU). On failure the gradients are zeroed.
 func (t *Trainer) TrainStep(micro []*Batch) ([]BatchStats, StepStats, error) {
-	if len(micro) == 0 {
-		return nil, StepStats{}, fmt.Errorf("train step: no micro-batches")
-	}
-	for i, b := range micro {
-		if err := b.validateTraining(); err != nil {
-			return nil, StepStats{}, fmt.Errorf("micro-batch %d: %w", i, err)
-		}
+	if err := validateMicro(micro); err != nil {
+		return nil, StepStats{}, err
 	}
 	if err := t.lock(); err != nil {
 		return nil, StepStats{}, err
 	}
 	defer t.m.mu.Unlock()
-	// The batch descriptors live in C memory and point at pinned Go slices: cgo allows Go pointers
-	// in C memory only while they are pinned.
+	stats := make([]C.armap_batch_stats, len(micro))
+	var st C.armap_step_stats
+	var e C.armap_error
+	rc, err := withDescriptors(micro, func(cb *C.armap_batch, n C.int32_t) C.armap_status {
+		return C.call_trainer_train_step(t.m.b.fns, t.h, cb, n, &stats[0], &st, &e)
+	})
+	if err != nil {
+		return nil, StepStats{}, err
+	}
+	if err := check("armap_trainer_train_step", rc, &e); err != nil {
+		return nil, StepStats{}, err
+	}
+	return convertStats(stats), stepStats(st), nil
+}
+
+// LaunchStep queues a whole optimizer step like TrainStep but returns without its results, which
+// FinishStep reads back, oldest step first. Launching the next step before finishing the last
+// lets the host validate, upload and queue it while the GPU runs the previous one, instead of the
+// GPU waiting for the host between steps. At most two steps are pending, and Accumulate, Step,
+// TrainStep, tensor writes and SetStep fail while any is. A bad batch fails here; a non-finite
+// gradient norm fails FinishStep on CUDA (where a step launched after it has still run) and
+// LaunchStep on CPU, where the step runs inside this call.
+func (t *Trainer) LaunchStep(micro []*Batch) error {
+	if err := validateMicro(micro); err != nil {
+		return err
+	}
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.m.mu.Unlock()
+	var e C.armap_error
+	rc, err := withDescriptors(micro, func(cb *C.armap_batch, n C.int32_t) C.armap_status {
+		return C.call_trainer_launch_step(t.m.b.fns, t.h, cb, n, &e)
+	})
+	if err != nil {
+		return err
+	}
+	if err := check("armap_trainer_launch_step", rc, &e); err != nil {
+		return err
+	}
+	t.pending = append(t.pending, len(micro))
+	return nil
+}
+
+// FinishStep waits for the oldest launched step and returns its results as TrainStep would.
+func (t *Trainer) FinishStep() ([]BatchStats, StepStats, error) {
+	if err := t.lock(); err != nil {
+		return nil, StepStats{}, err
+	}
+	defer t.m.mu.Unlock()
+	if len(t.pending) == 0 {
+		return nil, StepStats{}, fmt.Errorf("finish step: no launched step is pending")
+	}
+	n := t.pending[0]
+	t.pending = t.pending[1:]
+	stats := make([]C.armap_batch_stats, n)
+	var st C.armap_step_stats
+	var e C.armap_error
+	rc := C.call_trainer_finish_step(t.m.b.fns, t.h, &stats[0], C.int32_t(n), &st, &e)
+	if err := check("armap_trainer_finish_step", rc, &e); err != nil {
+		return nil, StepStats{}, err
+	}
+	return convertStats(stats), stepStats(st), nil
+}
+
+// Pending is the number of launched steps not finished yet.
+func (t *Trainer) Pending() int {
+	t.m.mu.Lock()
+	defer t.m.mu.Unlock()
+	return len(t.pending)
+}
+
+func validateMicro(micro []*Batch) error {
+	if len(micro) == 0 {
+		return fmt.Errorf("train step: no micro-batches")
+	}
+	for i, b := range micro {
+		if err := b.validateTraining(); err != nil {
+			return fmt.Errorf("micro-batch %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// withDescriptors calls f with micro's batch descriptors. They live in C memory and point at
+// pinned Go slices: cgo allows Go pointers in C memory only while they are pinned, here for the
+// duration of f (the backend copies what it keeps).
+func withDescriptors(micro []*Batch, f func(cb *C.armap_batch, n C.int32_t) C.armap_status) (C.armap_status, error) {
 	var pin runtime.Pinner
 	defer pin.Unpin()
 	n := len(micro)
 	cb := (*C.armap_batch)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.armap_batch{}))))
 	if cb == nil {
-		return nil, StepStats{}, fmt.Errorf("train step: out of memory for %d batch descriptors", n)
+		return 0, fmt.Errorf("train step: out of memory for %d batch descriptors", n)
 	}
 	defer C.free(unsafe.Pointer(cb))
 	descs := unsafe.Slice(cb, n)
@@ -233,18 +316,15 @@ func (t *Trainer) TrainStep(micro []*Batch) ([]BatchStats, StepStats, error) {
 		}
 		d.loss_weight = C.float(b.LossWeight)
 	}
-	stats := make([]C.armap_batch_stats, n)
-	var st C.armap_step_stats
-	var e C.armap_error
-	rc := C.call_trainer_train_step(t.m.b.fns, t.h, cb, C.int32_t(n), &stats[0], &st, &e)
-	if err := check("armap_trainer_train_step", rc, &e); err != nil {
-		return nil, StepStats{}, err
-	}
-	out := make([]BatchStats, n)
+	return f(cb, C.int32_t(n)), nil
+}
+
+func convertStats(stats []C.armap_batch_stats) []BatchStats {
+	out := make([]BatchStats, len(stats))
 	for i, s := range stats {
 		out[i] = batchStats(s)
 	}
-	return out, stepStats(st), nil
+	return out
 }
 
 // ZeroGrad drops accumulated gradients (after a failed micro-batch, say).

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct or a signature below changes; the Go binding refuses a mismatch. */
-#define ARMAP_ABI_VERSION 4
+#define ARMAP_ABI_VERSION 5
 
 /* The library is built with hidden visibility; only these entry points are exported. */
 #if defined(__GNUC__)
@@ -201,6 +201,18 @@ ARMAP_API armap_status armap_trainer_step(armap_trainer* t, armap_step_stats* ou
  * there and the call fails as armap_trainer_step would. On failure the gradients are zeroed. */
 ARMAP_API armap_status armap_trainer_train_step(armap_trainer* t, const armap_batch* batches, int32_t n,
                                       armap_batch_stats* stats, armap_step_stats* out, armap_error* err);
+/* armap_trainer_train_step in two halves, so that the host validates, uploads and queues the next
+ * step while the GPU runs this one: launch_step queues a whole step and returns without its
+ * results; finish_step waits for the oldest launched step and writes its n batch stats (stats may
+ * be NULL; n must be that step's number of micro-batches) and its step stats. At most two steps
+ * are pending; accumulate, step, train_step, write_tensor and set_step fail while any is.
+ * A bad batch fails launch_step (gradients zeroed, nothing queued). A non-finite gradient norm
+ * fails finish_step on CUDA (the step was skipped on the device; a step launched after it has
+ * still run, from the same weights) and launch_step on CPU, where the step runs inside it. */
+ARMAP_API armap_status armap_trainer_launch_step(armap_trainer* t, const armap_batch* batches, int32_t n,
+                                       armap_error* err);
+ARMAP_API armap_status armap_trainer_finish_step(armap_trainer* t, armap_batch_stats* stats, int32_t n,
+                                       armap_step_stats* out, armap_error* err);
 ARMAP_API armap_status armap_trainer_zero_grad(armap_trainer* t, armap_error* err);
 /* Optimizer state for checkpoints: tensors named "exp_avg.<param>" and "exp_avg_sq.<param>"
  * (float32), plus the step counter. */

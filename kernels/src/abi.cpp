@@ -405,6 +405,7 @@ armap_status armap_trainer_accumulate(armap_trainer* h, const armap_batch* b, fl
                                       armap_error* err) {
   auto st = guard(err, [&] {
     need_ptr(b, "batch");
+    trainer_of(h).need_idle("accumulate");
     trainer_of(h).accumulate(*b, rewards, out);
   });
   return st;
@@ -414,12 +415,28 @@ armap_status armap_trainer_train_step(armap_trainer* h, const armap_batch* batch
                                       armap_batch_stats* stats, armap_step_stats* out, armap_error* err) {
   return guard(err, [&] {
     need_ptr(batches, "batches");
+    trainer_of(h).need_idle("train step");
     trainer_of(h).train_step(batches, n, stats, out);
   });
 }
 
+armap_status armap_trainer_launch_step(armap_trainer* h, const armap_batch* batches, int32_t n, armap_error* err) {
+  return guard(err, [&] {
+    need_ptr(batches, "batches");
+    trainer_of(h).launch_step(batches, n);
+  });
+}
+
+armap_status armap_trainer_finish_step(armap_trainer* h, armap_batch_stats* stats, int32_t n, armap_step_stats* out,
+                                       armap_error* err) {
+  return guard(err, [&] { trainer_of(h).finish_step(stats, n, out); });
+}
+
 armap_status armap_trainer_step(armap_trainer* h, armap_step_stats* out, armap_error* err) {
-  return guard(err, [&] { trainer_of(h).update(out); });
+  return guard(err, [&] {
+    trainer_of(h).need_idle("step");
+    trainer_of(h).update(out);
+  });
 }
 
 armap_status armap_trainer_zero_grad(armap_trainer* h, armap_error* err) {
@@ -456,6 +473,7 @@ armap_status armap_trainer_write_tensor(armap_trainer* h, const char* name, int3
                                         int64_t numel, armap_error* err) {
   return guard(err, [&] {
     need_ptr(name, "tensor name");
+    trainer_of(h).need_idle("write optimizer tensor");
     auto e = trainer_tensor(trainer_of(h), name);
     write_tensor(e.first, *e.second, dtype, src, numel);
   });
@@ -471,6 +489,7 @@ armap_status armap_trainer_get_step(const armap_trainer* h, int64_t* step, armap
 armap_status armap_trainer_set_step(armap_trainer* h, int64_t step, armap_error* err) {
   return guard(err, [&] {
     if (step < 0) invalid("step must be >= 0");
+    trainer_of(h).need_idle("set step");
     trainer_of(h).step = step;
   });
 }

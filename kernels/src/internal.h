@@ -7,6 +7,7 @@
 #include <c10/core/GradMode.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <shared_mutex>
@@ -188,7 +189,19 @@ std::vector<at::Tensor> bias_linear_split(const at::Tensor& x, at::TensorList w,
 at::Tensor checkpointed(const std::function<at::Tensor(const at::Tensor&)>& fn, const at::Tensor& x,
                         at::Generator* gen);
 
+struct StepEvent;  // train.cpp: marks a queued step's results as copied to the host (CUDA)
+
 struct Trainer {
+  // A whole step queued on the device (or, on CPU, run) and not read back yet.
+  struct Pending {
+    std::vector<std::pair<int64_t, int64_t>> sizes;  // each micro-batch's pairs and tokens
+    double lr = 0;
+    at::Tensor results;                // CUDA: pinned host copy of [loss, diffs]... then the norm, in flight
+    std::shared_ptr<StepEvent> done;   // CUDA: recorded after that copy
+    std::vector<armap_batch_stats> stats;  // CPU: the step's results
+    armap_step_stats out{};
+  };
+
   Model* m = nullptr;
   armap_train_config cfg{};
   std::vector<size_t> trainable;   // indices into m->params
@@ -203,6 +216,17 @@ struct Trainer {
   void update(armap_step_stats* out);
   // accumulate over n micro-batches, then update; on CUDA with one synchronization in all.
   void train_step(const armap_batch* batches, int32_t n, armap_batch_stats* stats, armap_step_stats* out);
+  // train_step in two halves: launch_step queues a step, finish_step reads back the oldest queued
+  // one. Up to kMaxPending steps are queued, so the host prepares the next while the GPU runs one.
+  static constexpr size_t kMaxPending = 2;
+  std::deque<Pending> pending;
+  void launch_step(const armap_batch* batches, int32_t n);
+  void finish_step(armap_batch_stats* stats, int32_t n, armap_step_stats* out);
+  // Fails when a launched step is still pending: for the ABI calls that must not interleave with
+  // one (the member functions themselves do not check).
+  void need_idle(const char* what) const;
+  Pending queue_step(const armap_batch* batches, int32_t n);  // CUDA
+  void complete_step(Pending& p, armap_batch_stats* stats, armap_step_stats* out);  // CUDA
   at::Tensor launch_update(double* lr);  // CUDA; returns the gradient norm on the device
   void finish_update(double total, double lr, armap_step_stats* out);
   void zero_grad();

@@ -10,7 +10,20 @@
 
 #include "internal.h"
 
+#ifdef ARMAP_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
 namespace armap {
+
+#ifdef ARMAP_CUDA
+struct StepEvent {
+  at::cuda::CUDAEvent event;
+};
+#else
+struct StepEvent {};
+#endif
 
 Trainer* create_trainer(Model* m, const armap_train_config& cfg) {
   auto need = [](bool ok, const std::string& what) {
@@ -134,25 +147,99 @@ void Trainer::train_step(const armap_batch* batches, int32_t n, armap_batch_stat
       update(out);
       return;
     }
-    // CUDA: everything is queued before anything is read back, so the host runs ahead of the
-    // GPU for the whole step and the one synchronization comes at its end.
-    std::vector<at::Tensor> parts;
-    for (int32_t i = 0; i < n; i++) {
-      micro(i, [&] { parts.push_back(forward_backward(batches[i], nullptr).to(at::kDouble)); });
-    }
-    double lr = 0;
-    parts.push_back(launch_update(&lr).reshape({1}));
-    auto host = at::cat(parts).to(at::kCPU).contiguous();
-    const double* h = host.data_ptr<double>();
-    for (int32_t i = 0; i < n; i++) {
-      const int64_t np = batches[i].num_pairs;
-      if (stats) fill_batch_stats(h, np, batches[i].num_tokens, &stats[i]);
-      h += np + 1;
-    }
-    finish_update(*h, lr, out);
+    auto p = queue_step(batches, n);
+    complete_step(p, stats, out);
   } catch (...) {
     zero_grad();
     throw;
+  }
+}
+
+// CUDA: everything is queued before anything is read back, so the host runs ahead of the GPU for
+// the whole step; the results come back through an asynchronous copy into pinned memory, marked
+// done by an event rather than by draining the stream, so that a step queued after this one does
+// not delay reading this one's.
+Trainer::Pending Trainer::queue_step(const armap_batch* batches, int32_t n) {
+#ifdef ARMAP_CUDA
+  Pending p;
+  std::vector<at::Tensor> parts;
+  for (int32_t i = 0; i < n; i++) {
+    try {
+      parts.push_back(forward_backward(batches[i], nullptr).to(at::kDouble));
+    } catch (const Error& e) {
+      if (n == 1) throw;
+      fail(e.code, "micro-batch " + std::to_string(i) + ": " + e.what());
+    }
+    p.sizes.emplace_back(batches[i].num_pairs, batches[i].num_tokens);
+  }
+  parts.push_back(launch_update(&p.lr).reshape({1}));
+  auto dev = at::cat(parts);
+  p.results = at::empty(dev.sizes(), dev.options().device(at::kCPU).pinned_memory(true));
+  p.results.copy_(dev, /*non_blocking=*/true);
+  p.done = std::make_shared<StepEvent>();
+  p.done->event.record(c10::cuda::getCurrentCUDAStream(m->device.index()));
+  return p;
+#else
+  (void)batches;
+  (void)n;
+  fail(ARMAP_ERR_UNSUPPORTED, "train step: a CUDA tensor in a CPU-only backend");
+#endif
+}
+
+void Trainer::complete_step(Pending& p, armap_batch_stats* stats, armap_step_stats* out) {
+#ifdef ARMAP_CUDA
+  p.done->event.synchronize();
+#endif
+  const double* h = p.results.data_ptr<double>();
+  for (size_t i = 0; i < p.sizes.size(); i++) {
+    if (stats) fill_batch_stats(h, p.sizes[i].first, p.sizes[i].second, &stats[i]);
+    h += p.sizes[i].first + 1;
+  }
+  finish_update(*h, p.lr, out);
+}
+
+void Trainer::launch_step(const armap_batch* batches, int32_t n) {
+  if (pending.size() >= kMaxPending) {
+    invalid("launch step: " + std::to_string(pending.size()) + " launched steps are pending; finish one first");
+  }
+  if (n <= 0) invalid("launch step: needs at least one micro-batch, got " + std::to_string(n));
+  if (!m->device.is_cuda()) {
+    // The step runs here; finish_step hands over its results.
+    Pending p;
+    p.stats.resize(n);
+    for (int32_t i = 0; i < n; i++) p.sizes.emplace_back(batches[i].num_pairs, batches[i].num_tokens);
+    train_step(batches, n, p.stats.data(), &p.out);
+    pending.push_back(std::move(p));
+    return;
+  }
+  try {
+    pending.push_back(queue_step(batches, n));
+  } catch (...) {
+    zero_grad();
+    throw;
+  }
+}
+
+void Trainer::finish_step(armap_batch_stats* stats, int32_t n, armap_step_stats* out) {
+  if (pending.empty()) invalid("finish step: no launched step is pending");
+  if (n != (int32_t)pending.front().sizes.size()) {
+    invalid("finish step: the oldest launched step has " + std::to_string(pending.front().sizes.size()) +
+            " micro-batches, stats has room for " + std::to_string(n));
+  }
+  Pending p = std::move(pending.front());
+  pending.pop_front();
+  if (!m->device.is_cuda()) {
+    if (stats) std::copy(p.stats.begin(), p.stats.end(), stats);
+    if (out) *out = p.out;
+    return;
+  }
+  complete_step(p, stats, out);
+}
+
+void Trainer::need_idle(const char* what) const {
+  if (!pending.empty()) {
+    invalid(std::string(what) + ": " + std::to_string(pending.size()) +
+            " launched steps are pending; finish them first");
   }
 }
 
