@@ -190,13 +190,30 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 		}
 		defer tr.Close()
 	}
+	// Training steps are pipelined as a trainer loop would run them: each step is launched before
+	// the previous one is read back, so the host prepares it while the GPU runs the previous.
+	// A step's time is the interval between successive finishes.
 	step := func(bt *cgo.Batch) error {
 		if tr != nil {
-			_, _, err := tr.TrainStep([]*cgo.Batch{bt})
-			return err
+			if err := tr.LaunchStep([]*cgo.Batch{bt}); err != nil {
+				return err
+			}
+			if tr.Pending() > 1 {
+				_, _, err := tr.FinishStep()
+				return err
+			}
+			return nil
 		}
 		_, err := m.Score(bt)
 		return err
+	}
+	drain := func() error {
+		for tr != nil && tr.Pending() > 0 {
+			if _, _, err := tr.FinishStep(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var elapsed time.Duration
 	realTokens := 0
@@ -204,8 +221,18 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if i == w.Warmup {
+			// The timed steps start from an idle device.
+			if err := drain(); err != nil {
+				return nil, fmt.Errorf("%s: %w", w.Name, err)
+			}
+		}
 		t := time.Now()
-		if err := step(bt); err != nil {
+		err := step(bt)
+		if err == nil && i == len(bs)-1 {
+			err = drain()
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", w.Name, err)
 		}
 		if i >= w.Warmup {
@@ -232,7 +259,7 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 		}
 		n = min(n, len(bs))
 		// A failed profile costs the profile only, not the timing already taken.
-		res.Trace, res.Profile, err = profileSteps(b, opt.ProfileDir, w.Name, opt.Device == cgo.CUDA, bs[len(bs)-n:], step, 25)
+		res.Trace, res.Profile, err = profileSteps(b, opt.ProfileDir, w.Name, opt.Device == cgo.CUDA, bs[len(bs)-n:], step, drain, 25)
 		if err != nil {
 			res.ProfileError = err.Error()
 		}

@@ -143,26 +143,45 @@ func lossCurve(b *cgo.Backend, mc *model.Config, opt cgo.ModelOptions, bs []*cgo
 	if err != nil {
 		return nil, err
 	}
-	var out []float64
-	// Even steps through TrainStep (queued whole on CUDA, clipped on the device), odd ones through
-	// Accumulate and Step, so that both paths are held to the CPU curve.
-	for i, bt := range bs {
-		if i%2 == 0 {
-			st, _, err := tr.TrainStep([]*cgo.Batch{bt})
+	out := make([]float64, len(bs))
+	// Three paths in turn, so that each is held to the CPU curve: TrainStep (queued whole on CUDA,
+	// clipped on the device); Accumulate and Step; and two steps launched before either is
+	// finished (the pipelined loop of `armap bench`).
+	for i := 0; i < len(bs); {
+		switch {
+		case i%4 == 0:
+			st, _, err := tr.TrainStep([]*cgo.Batch{bs[i]})
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, st[0].Loss)
-			continue
+			out[i] = st[0].Loss
+			i++
+		case i%4 == 1:
+			st, err := tr.Accumulate(bs[i], nil)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tr.Step(); err != nil {
+				return nil, err
+			}
+			out[i] = st.Loss
+			i++
+		default:
+			n := min(2, len(bs)-i)
+			for j := 0; j < n; j++ {
+				if err := tr.LaunchStep([]*cgo.Batch{bs[i+j]}); err != nil {
+					return nil, err
+				}
+			}
+			for j := 0; j < n; j++ {
+				st, _, err := tr.FinishStep()
+				if err != nil {
+					return nil, err
+				}
+				out[i+j] = st[0].Loss
+			}
+			i += n
 		}
-		st, err := tr.Accumulate(bt, nil)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tr.Step(); err != nil {
-			return nil, err
-		}
-		out = append(out, st.Loss)
 	}
 	return out, nil
 }

@@ -30,8 +30,10 @@ func (k KernelTime) ShortName(n int) string {
 }
 
 // profileSteps runs steps under the backend's Kineto profiler, saves the Chrome trace as
-// dir/<name>.trace.json and returns its path with the top entries of its breakdown.
-func profileSteps(b *cgo.Backend, dir, name string, cuda bool, bs []*cgo.Batch, step func(*cgo.Batch) error, top int) (string, []KernelTime, error) {
+// dir/<name>.trace.json and returns its path with the top entries of its breakdown. drain
+// finishes what step left launched (pipelined training steps) before the profiler stops.
+func profileSteps(b *cgo.Backend, dir, name string, cuda bool, bs []*cgo.Batch, step func(*cgo.Batch) error, drain func() error,
+	top int) (string, []KernelTime, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
@@ -47,6 +49,9 @@ func profileSteps(b *cgo.Backend, dir, name string, cuda bool, bs []*cgo.Batch, 
 		if stepErr = step(bt); stepErr != nil {
 			break
 		}
+	}
+	if stepErr == nil {
+		stepErr = drain()
 	}
 	if err := b.StopProfile(path); err != nil {
 		return "", nil, err

@@ -77,6 +77,11 @@ type Options struct {
 	TrainStats    DataStats
 	Log           io.Writer         // human-readable progress (a terminal gets a bar)
 	OnStep        func(StepMetrics) // called after every optimizer step (observers, tests)
+	// LaunchAhead is how many steps may be queued on the backend before the oldest is read back:
+	// 2 lets the host prepare a step while the GPU runs the previous one. 0 means 2 on CUDA and 1
+	// elsewhere (a CPU step runs while it is launched, so there is nothing to overlap). The
+	// results are the same either way.
+	LaunchAhead int
 }
 
 // StepMetrics is one line of metrics.jsonl for a training step.
@@ -283,9 +288,35 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			}
 		}
 	}()
+	// Steps are launched one ahead: the next step is queued before the current one is read back,
+	// so that on a GPU the host validates, uploads and queues it while the current one runs
+	// instead of the GPU waiting between steps. A step after which the loop evaluates,
+	// checkpoints or stops is read back before the next is launched, as those need its weights.
+	boundary := func(k int) bool { // k: a 1-based step number
+		return k >= total || (cfg.EvalEvery > 0 && k%cfg.EvalEvery == 0) || (cfg.SaveEvery > 0 && k%cfg.SaveEvery == 0) ||
+			(cfg.StopAfter > 0 && k-start >= cfg.StopAfter)
+	}
+	type launched struct {
+		st  *packer.Step
+		ref stepRef
+		k   int
+		at  time.Time
+	}
+	ahead := opt.LaunchAhead
+	if ahead <= 0 {
+		ahead = 1
+		if opt.Model.Options().Device == cgo.CUDA {
+			ahead = 2
+		}
+	}
+	ahead = min(ahead, 2) // what the backend holds
+	var queue []launched
+	next := start
+	lastDone := time.Now()
 	step := start
 	for step < total {
-		if err := ctx.Err(); err != nil {
+		// Cancelled: what is launched is finished (below) before the checkpoint.
+		if err := ctx.Err(); err != nil && len(queue) == 0 {
 			bar.Finish()
 			if step > start {
 				if cerr := checkpoint(step); cerr != nil {
@@ -295,16 +326,34 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			sum.Steps, sum.Stopped = step, true
 			return sum, err
 		}
-		ref := sched.steps[step]
-		st, ok := <-packed
-		if !ok {
-			continue // cancelled: the ctx check above ends the run
+		for next < total && len(queue) < ahead && ctx.Err() == nil && (len(queue) == 0 || !boundary(queue[len(queue)-1].k)) {
+			st, ok := <-packed
+			if !ok {
+				break // cancelled: the ctx check above ends the run
+			}
+			if err := tr.LaunchStep(st.Micro); err != nil {
+				return sum, fmt.Errorf("step %d: %w", next+1, err)
+			}
+			queue = append(queue, launched{st: st, ref: sched.steps[next], k: next + 1, at: time.Now()})
+			next++
 		}
-		ts := time.Now()
+		if len(queue) == 0 {
+			continue
+		}
+		cur := queue[0]
+		queue = queue[1:]
+		st, ref := cur.st, cur.ref
+		// A step's time runs from its launch, or from the previous step's end when it was
+		// launched before that.
+		ts := cur.at
+		if lastDone.After(ts) {
+			ts = lastDone
+		}
 		var loss, msum float64
 		correct := 0
 		var tokens int64
-		bstats, ss, err := tr.TrainStep(st.Micro)
+		bstats, ss, err := tr.FinishStep()
+		lastDone = time.Now()
 		if err != nil {
 			return sum, fmt.Errorf("step %d: %w", step+1, err)
 		}
@@ -314,7 +363,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			msum += bs.MarginSum
 			tokens += bs.Tokens
 		}
-		dt := time.Since(ts).Seconds()
+		dt := lastDone.Sub(ts).Seconds()
 		trainSeconds += dt
 		trainTokens += tokens
 		trainPairs += st.NumPairs()

@@ -147,6 +147,88 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	}
 }
 
+// Steps launched one ahead of the read-back (the GPU loop) train exactly as steps run one by
+// one: the same metrics line for line, evaluations and checkpoints at the same steps, the same
+// weights; also when the run stops early and resumes.
+func TestLaunchAheadEqualsSequential(t *testing.T) {
+	b := testenv.CPUBackend(t)
+	train, eval, probe := toyPairs(200, 5), toyPairs(40, 6), toyPairs(20, 7)
+	cfg := toyRecipe()
+	cfg.Steps = 13
+	cfg.Epochs = 0
+	cfg.LogEvery = 1
+	cfg.EvalEvery = 4
+	cfg.SaveEvery = 5
+	run := func(ahead, stopAfter int, out string, resume bool) (*Summary, *cgo.Model, []string) {
+		m, mc := newTiny(t, b, 3)
+		c := cfg
+		c.StopAfter = stopAfter
+		var seen []int
+		sum, err := Run(context.Background(), Options{Config: c, Seed: 4, Out: out, Resume: resume, Model: m, ModelConfig: mc,
+			Train: train, Eval: eval, TrainStats: DataStats{Fingerprint: "toy"}, LaunchAhead: ahead,
+			OnStep: func(s StepMetrics) { seen = append(seen, s.Step) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(seen); i++ {
+			if seen[i] != seen[i-1]+1 {
+				t.Fatalf("ahead %d: steps observed out of order: %v", ahead, seen)
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(l), &v); err != nil {
+				t.Fatal(err)
+			}
+			// timing differs from run to run; everything else must not
+			for _, k := range []string{"tokens_per_s", "pairs_per_s", "elapsed_s"} {
+				delete(v, k)
+			}
+			norm, _ := json.Marshal(v)
+			lines = append(lines, string(norm))
+		}
+		return sum, m, lines
+	}
+	_, mSeq, seq := run(1, 0, t.TempDir(), false)
+	_, mAhead, ahead := run(2, 0, t.TempDir(), false)
+	dir := t.TempDir()
+	half, _, _ := run(2, 7, dir, false)
+	if !half.Stopped || half.Steps != 7 {
+		t.Fatalf("stopped run: %+v", half)
+	}
+	_, mResumed, resumed := run(2, 0, dir, true)
+	if len(seq) != len(ahead) || len(seq) != len(resumed) {
+		t.Fatalf("metrics lines: sequential %d, ahead %d, resumed %d", len(seq), len(ahead), len(resumed))
+	}
+	evals := 0
+	for i := range seq {
+		if ahead[i] != seq[i] {
+			t.Errorf("metrics line %d:\nahead      %s\nsequential %s", i, ahead[i], seq[i])
+		}
+		if resumed[i] != seq[i] {
+			t.Errorf("metrics line %d:\nresumed    %s\nsequential %s", i, resumed[i], seq[i])
+		}
+		evals += strings.Count(seq[i], `"type":"eval"`)
+	}
+	if evals != 4 { // steps 4, 8, 12 and the end
+		t.Errorf("%d evaluations, want 4", evals)
+	}
+	want := scoresOf(t, mSeq, probe)
+	for name, m := range map[string]*cgo.Model{"ahead": mAhead, "resumed": mResumed} {
+		got := scoresOf(t, m, probe)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: score %d is %v, sequential %v", name, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 func TestResumeRefusesOtherRun(t *testing.T) {
 	b := testenv.CPUBackend(t)
 	train := toyPairs(100, 3)
