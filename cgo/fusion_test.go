@@ -26,12 +26,12 @@ func readTensor(t *testing.T, m *Model, name string, n int) []float32 {
 // The fused residual + dropout + LayerNorm is the same function as the unfused one: without
 // dropout, scores and a few training steps (whose updates carry every gradient of the block:
 // the input's, the residual's and the norm's weight and bias) agree to float32 rounding.
-func TestFusedAddNormMatchesUnfused(t *testing.T) {
+func TestFusedKernelsMatchesUnfused(t *testing.T) {
 	b := openCPU(t)
 	cfg := tinyConfig(Encoder)
 	models := map[Fusion]*Model{}
 	for _, f := range []Fusion{FusionOn, FusionOff} {
-		m, err := b.NewModel(cfg, ModelOptions{Seed: 5, FusedAddNorm: f})
+		m, err := b.NewModel(cfg, ModelOptions{Seed: 5, FusedKernels: f})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,12 +69,12 @@ func TestFusedAddNormMatchesUnfused(t *testing.T) {
 // With dropout the fused block draws its own masks (a hash of a per-call key), not ATen's: the
 // same seed repeats its losses exactly, and they differ from the unfused path's, which shows that
 // the option selects the path.
-func TestFusedAddNormDropout(t *testing.T) {
+func TestFusedKernelsDropout(t *testing.T) {
 	b := openCPU(t)
 	cfg := tinyConfig(Encoder)
 	cfg.HiddenDropout = 0.2
 	run := func(f Fusion) []float64 {
-		m, err := b.NewModel(cfg, ModelOptions{Seed: 9, FusedAddNorm: f})
+		m, err := b.NewModel(cfg, ModelOptions{Seed: 9, FusedKernels: f})
 		if err != nil {
 			t.Fatal(err)
 		}

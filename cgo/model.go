@@ -108,11 +108,11 @@ type ModelOptions struct {
 	// NoCUDAGraphs makes every CUDA scoring call run the eager forward instead of replaying a
 	// captured graph (for comparisons, or if a driver misbehaves under capture).
 	NoCUDAGraphs bool
-	// FusedAddNorm selects the encoder's fused kernels: residual + dropout + LayerNorm (one pass
+	// FusedKernels selects the encoder's fused kernels: residual + dropout + LayerNorm (one pass
 	// forward and backward, its own dropout mask) and, in training, bias gradients as column sums.
 	// FusionDefault leaves it to the backend, which turns them on (measured faster on CPU and on
 	// an H100).
-	FusedAddNorm Fusion
+	FusedKernels Fusion
 }
 
 // Fusion turns an optional fused path on or off, or leaves the choice to the backend.
@@ -197,7 +197,7 @@ func (b *Backend) NewModel(cfg ModelConfig, opt ModelOptions) (*Model, error) {
 		device: C.int32_t(opt.Device), device_index: C.int32_t(opt.DeviceIndex), compute_dtype: C.int32_t(opt.ComputeDType),
 		grad_checkpointing: b2i(opt.GradCheckpointing), seed: C.uint64_t(opt.Seed), lora_rank: C.int32_t(opt.LoRARank),
 		lora_alpha: C.float(opt.LoRAAlpha), lora_targets: C.int32_t(opt.LoRATargets), cuda_graphs: -b2i(opt.NoCUDAGraphs),
-		fused_add_norm: C.int32_t(opt.FusedAddNorm),
+		fused_kernels: C.int32_t(opt.FusedKernels),
 	}
 	var h *C.armap_model
 	var e C.armap_error

@@ -108,19 +108,19 @@ func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt 
 // addRunFlags adds the flags that bench train and bench gpu share: the fused path for the workloads
 // that do not set their own, and profiling.
 func addRunFlags(a *app, c *cobra.Command) {
-	c.Flags().String("fused-add-norm", "auto", "the encoder's fused kernels for the workloads without _unfused: auto, on or off (A/B runs)")
+	c.Flags().String("fused-kernels", "auto", "the encoder's fused kernels for the workloads without _unfused: auto, on or off (A/B runs)")
 	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: a Chrome trace and the top CUDA kernels (or CPU operators)")
-	a.l.bind("fused-add-norm", "fused_add_norm")
+	a.l.bind("fused-kernels", "fused_kernels")
 }
 
 // runOptions reads those flags into the workloads' options.
 func runOptions(cmd *cobra.Command, cfg *Config) (bench.Options, error) {
-	fused, err := fusedAddNorm(cfg)
+	fused, err := fusedKernels(cfg)
 	if err != nil {
 		return bench.Options{}, err
 	}
 	prof, _ := cmd.Flags().GetString("profile")
-	return bench.Options{FusedAddNorm: fused, ProfileDir: prof}, nil
+	return bench.Options{FusedKernels: fused, ProfileDir: prof}, nil
 }
 
 func logRatios(rep *bench.Report, log func(string, ...any)) {

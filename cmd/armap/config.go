@@ -120,6 +120,9 @@ func (l *loader) checkFile(path string) error {
 	var bad []string
 	for _, k := range fv.AllKeys() {
 		if !known[k] {
+			if to, ok := renamedKeys[k]; ok {
+				k += " (now " + to + ")"
+			}
 			bad = append(bad, k)
 		}
 	}
@@ -140,6 +143,9 @@ func (l *loader) checkEnv() error {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, "ARMAP_") && !known[name] && !envReserved[name] {
+			if to, ok := renamedKeys[strings.ToLower(strings.TrimPrefix(name, "ARMAP_"))]; ok {
+				name += " (now ARMAP_" + strings.ToUpper(to) + ")"
+			}
 			bad = append(bad, name)
 		}
 	}
@@ -149,6 +155,10 @@ func (l *loader) checkEnv() error {
 	}
 	return nil
 }
+
+// renamedKeys maps keys that earlier versions read to their current names, so that the
+// unknown-key errors point at the new one.
+var renamedKeys = map[string]string{"fused_add_norm": "fused_kernels"}
 
 func mustRead(name string) []byte {
 	data, err := configs.FS.ReadFile(name)

@@ -31,9 +31,9 @@ type Config struct {
 	DType string `mapstructure:"dtype"`
 	// CUDAGraphs lets CUDA bf16/f16 scoring replay captured graphs; false runs every call eagerly.
 	CUDAGraphs bool `mapstructure:"cuda_graphs"`
-	// FusedAddNorm selects the encoder's fused kernels (residual + dropout + LayerNorm, bias
+	// FusedKernels selects the encoder's fused kernels (residual + dropout + LayerNorm, bias
 	// gradients): auto (on), on (a width the CUDA kernels do not take is refused) or off.
-	FusedAddNorm string           `mapstructure:"fused_add_norm"`
+	FusedKernels string           `mapstructure:"fused_kernels"`
 	Train        TrainSection     `mapstructure:"train"`
 	Score        ScoreSection     `mapstructure:"score"`
 	Serve        ServeSection     `mapstructure:"serve"`
@@ -70,7 +70,7 @@ func defaultConfig() Config {
 		Seed:         42,
 		DType:        "auto",
 		CUDAGraphs:   true,
-		FusedAddNorm: "auto",
+		FusedKernels: "auto",
 		Train:        TrainSection{Config: trainer.DefaultConfig()},
 		Score:        ScoreSection{BatchTokens: 16384},
 		Serve:        ServeSection{Config: server.DefaultConfig()},

@@ -140,11 +140,11 @@ func (r *resolved) buildScorer(cfg *Config, seed uint64, log io.Writer) (*cgo.Ba
 // and cuda_graphs keys.
 func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
 	o := cgo.ModelOptions{Device: deviceOf(cfg.Device), NoCUDAGraphs: !cfg.CUDAGraphs}
-	f, err := fusedAddNorm(cfg)
+	f, err := fusedKernels(cfg)
 	if err != nil {
 		return o, err
 	}
-	o.FusedAddNorm = f
+	o.FusedKernels = f
 	switch cfg.DType {
 	case "auto", "":
 		if o.Device == cgo.CUDA {
@@ -161,11 +161,11 @@ func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
 	return o, nil
 }
 
-// fusedAddNorm reads the top-level fused_add_norm key.
-func fusedAddNorm(cfg *Config) (cgo.Fusion, error) {
-	f, err := cgo.ParseFusion(cfg.FusedAddNorm)
+// fusedKernels reads the top-level fused_kernels key.
+func fusedKernels(cfg *Config) (cgo.Fusion, error) {
+	f, err := cgo.ParseFusion(cfg.FusedKernels)
 	if err != nil {
-		return f, fmt.Errorf("fused_add_norm %w", err)
+		return f, fmt.Errorf("fused_kernels %w", err)
 	}
 	return f, nil
 }

@@ -138,13 +138,13 @@ func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	fused, err := fusedAddNorm(cfg)
+	fused, err := fusedKernels(cfg)
 	if err != nil {
 		return err
 	}
 	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device), ComputeDType: dt, Seed: cfg.Seed,
 		GradCheckpointing: tc.GradCheckpointing, LoRARank: tc.LoRA.Rank, LoRAAlpha: float32(tc.LoRA.Alpha), LoRATargets: targets,
-		FusedAddNorm: fused}, log)
+		FusedKernels: fused}, log)
 	if err != nil {
 		return err
 	}

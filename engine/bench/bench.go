@@ -28,9 +28,9 @@ type Workload struct {
 	PairedLengths bool `json:"-"`
 	// NoGraphs scores with the eager forward on every call (no captured CUDA graphs).
 	NoGraphs bool `json:"-"`
-	// FusedAddNorm overrides Options.FusedAddNorm for this workload (the _unfused variants: ATen's
+	// FusedKernels overrides Options.FusedKernels for this workload (the _unfused variants: ATen's
 	// operations only, beside the default fused kernels).
-	FusedAddNorm cgo.Fusion `json:"-"`
+	FusedKernels cgo.Fusion `json:"-"`
 }
 
 // CPU workloads: the shapes of shared/bench/cpu_peer.py (bert-mini, 16 pairs per step).
@@ -56,10 +56,10 @@ func GPU() []Workload {
 		{Name: "S4", Model: "llama-1b", Count: 64, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3},
 		// The encoder workloads again with the fused residual + dropout + LayerNorm kernels, which
 		// are off on CUDA by default until these rows have been measured against the ones above.
-		{Name: "T1_unfused", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedAddNorm: cgo.FusionOff},
-		{Name: "T3_unfused", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3, FusedAddNorm: cgo.FusionOff},
-		{Name: "S1_unfused", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedAddNorm: cgo.FusionOff},
-		{Name: "S3_unfused", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2, FusedAddNorm: cgo.FusionOff},
+		{Name: "T1_unfused", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
+		{Name: "T3_unfused", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
+		{Name: "S1_unfused", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
+		{Name: "S3_unfused", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2, FusedKernels: cgo.FusionOff},
 	}
 }
 
@@ -90,9 +90,9 @@ type Options struct {
 	Seed     uint64
 	Shrink   int // divide hidden sizes / layers for a quick CPU run of the GPU workloads (0 or 1: full)
 	Override *model.Config
-	// FusedAddNorm is the fused residual + dropout + LayerNorm setting of every workload that does
+	// FusedKernels is the fused residual + dropout + LayerNorm setting of every workload that does
 	// not set its own.
-	FusedAddNorm cgo.Fusion
+	FusedKernels cgo.Fusion
 	// ProfileDir, when set, runs ProfileSteps more steps (default 2) after the timed ones under the
 	// Kineto profiler and saves their trace there as <workload>.trace.json; the result carries
 	// the top kernels (CUDA) or operators (CPU) by time. The timed steps are not profiled.
@@ -167,12 +167,12 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	// The preset's dropout stays on for training, as the peers train HF models in train mode
 	// with their default dropout (0.1 for BERT).
 	cfg := mc.Backend()
-	fused := w.FusedAddNorm
+	fused := w.FusedKernels
 	if fused == cgo.FusionDefault {
-		fused = opt.FusedAddNorm
+		fused = opt.FusedKernels
 	}
 	m, err := b.NewModel(cfg, cgo.ModelOptions{Device: opt.Device, ComputeDType: opt.DType, Seed: opt.Seed, NoCUDAGraphs: w.NoGraphs,
-		FusedAddNorm: fused})
+		FusedKernels: fused})
 	if err != nil {
 		return nil, err
 	}

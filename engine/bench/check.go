@@ -113,9 +113,9 @@ func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.
 	}
 	bs, _ := batches(Workload{Count: 4, MinLen: 64, MaxLen: 512}, mc.VocabSize, 1, 17)
 	score := func(d cgo.Device, dt cgo.DType) ([]float32, error) {
-		opt := cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17, FusedAddNorm: cgo.FusionOff}
+		opt := cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17, FusedKernels: cgo.FusionOff}
 		if d == dev {
-			opt.FusedAddNorm = fused
+			opt.FusedKernels = fused
 		}
 		m, err := b.NewModel(mc.Backend(), opt)
 		if err != nil {
@@ -215,7 +215,7 @@ func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fus
 		}
 	}
 	curve := func(where cgo.Device, d cgo.DType, f cgo.Fusion) ([]float64, error) {
-		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11, FusedAddNorm: f}, bs)
+		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11, FusedKernels: f}, bs)
 	}
 	ref, err := curve(cgo.CPU, cgo.F32, cgo.FusionOff)
 	if err != nil {
@@ -273,7 +273,7 @@ func checkGraphs(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fu
 	}
 	var models [2]*cgo.Model // with graphs, without
 	for i := range models {
-		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 21, NoCUDAGraphs: i == 1, FusedAddNorm: fused})
+		m, err := b.NewModel(mc.Backend(), cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 21, NoCUDAGraphs: i == 1, FusedKernels: fused})
 		if err != nil {
 			return nil, err
 		}
@@ -368,7 +368,7 @@ func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.
 	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}
 	bs, _ := batches(w, mc.VocabSize, steps, 5)
 	curve := func(ckpt bool) ([]float64, error) {
-		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt, FusedAddNorm: fused}, bs)
+		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt, FusedKernels: fused}, bs)
 	}
 	plain, err := curve(false)
 	if err != nil {

@@ -1,6 +1,6 @@
 // Stands in for kernels/src/add_norm.cu where nvcc could not build it (see README.md here): the
 // kernels report every shape as unsupported, so models run the unfused ATen path and an explicit
-// fused_add_norm: on is refused at model creation.
+// fused_kernels: on is refused at model creation.
 #include "../src/add_norm.h"
 
 namespace armap {

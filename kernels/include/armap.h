@@ -94,10 +94,11 @@ typedef struct {
   int32_t lora_targets;       /* ARMAP_LORA_* bits; 0 = q|v */
   int32_t cuda_graphs;        /* CUDA bf16/f16 scoring replays captured graphs at bucketed token
                                  budgets: 0 = on, -1 = off (eager every call) */
-  int32_t fused_add_norm;     /* encoder's fused kernels: residual + dropout + LayerNorm as one operation
-                                 with its own backward, and (training) bias gradients as column sums
-                                 of our own: 0 = default (on), 1 = on (a CUDA width the kernels do not
-                                 take is refused), -1 = off (ATen's operations only) */
+  int32_t fused_kernels;      /* encoder's fused kernels: residual + dropout + LayerNorm as one operation
+                                 with its own backward, and (training) the linear layers' own backward
+                                 (bias gradients as column sums, GELU's backward fused with one):
+                                 0 = default (on), 1 = on (a CUDA width the kernels do not take is
+                                 refused), -1 = off (ATen's operations only) */
 } armap_model_options;
 
 typedef struct {

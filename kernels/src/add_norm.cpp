@@ -281,7 +281,7 @@ struct AddNorm : torch::autograd::Function<AddNorm> {
 
 bool add_norm_fusable(const Model& m, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& w,
                       const at::Tensor& b) {
-  if (!m.fused_add_norm || x.dim() < 1 || x.numel() == 0 || x.sizes() != residual.sizes() ||
+  if (!m.fused_kernels || x.dim() < 1 || x.numel() == 0 || x.sizes() != residual.sizes() ||
       x.scalar_type() != residual.scalar_type() || abi_dtype(x.scalar_type()) < 0) {
     return false;
   }

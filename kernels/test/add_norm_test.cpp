@@ -39,7 +39,7 @@ struct Case {
 // A model that holds just what the fused op reads: the switch, eps and the dropout generator.
 Model make_model(at::Device dev) {
   Model m;
-  m.fused_add_norm = true;
+  m.fused_kernels = true;
   m.device = dev;
   m.cfg.norm_eps = 1e-12f;
   m.gen = at::make_generator<at::CPUGeneratorImpl>(7);
