@@ -95,6 +95,10 @@ struct Model {
   // Concatenated compute-dtype weights and biases of fused projections (the encoder's q/k/v), keyed
   // by the first layer of the group.
   std::unordered_map<const void*, std::pair<at::Tensor, at::Tensor>> fused_cache;
+  // Training the encoder in bf16/f16 with the fused kernels: the compute-dtype copies of the linear
+  // layers' weights and biases for this step, cast together at the start of the forward (keyed by
+  // Linear; the q/k/v group by its first layer, concatenated). Emptied by weights_changed().
+  std::unordered_map<const void*, std::pair<at::Tensor, at::Tensor>> train_casts;
   bool use_cast_cache = false;     // set for the duration of a scoring forward
   std::shared_ptr<ScoreGraphs> graphs;
   bool graphs_failed = false;      // a capture failed: eager from then on
@@ -173,15 +177,22 @@ at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& resid
 // tensor, whose one other possible reader (the same tensor as x's gradient when there is no
 // dropout) is upstream of this function's other outputs, so it has run by then.
 
+//
+// Casts: the weight and bias already cast to dtype (for a split, concatenated), when the caller
+// cast them all at once (Model::forward); undefined, the function casts them itself.
+struct Casts {
+  at::Tensor w, b;
+};
 // x W^T + b.
-at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType dtype);
+at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType dtype,
+                       const Casts& casts = {});
 // {gelu(x W^T + b) (exact, erf form), x with pass_input}; GELU's backward is fused with the bias gradient.
 std::vector<at::Tensor> bias_linear_gelu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
-                                         at::ScalarType dtype, bool pass_input);
+                                         at::ScalarType dtype, bool pass_input, const Casts& casts = {});
 // {x W_1^T + b_1, ..., x W_n^T + b_n, x with pass_input} as one product (column views of its
 // output); backward takes the n gradients separately instead of concatenating them.
 std::vector<at::Tensor> bias_linear_split(const at::Tensor& x, at::TensorList w, at::TensorList b, at::ScalarType dtype,
-                                          bool pass_input);
+                                          bool pass_input, const Casts& casts = {});
 
 // Runs fn (one transformer layer) so that its activations are recomputed during backward instead
 // of being kept, when the model asks for gradient checkpointing.

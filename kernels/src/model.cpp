@@ -97,8 +97,70 @@ bool use_bias_linear(const Model& m) {
   return m.fused_kernels && m.cfg.family == ARMAP_FAMILY_ENCODER && at::GradMode::is_enabled();
 }
 
+// This step's compute-dtype copies of a linear layer (or of the q/k/v group, keyed by its first
+// layer) when cast_for_training made them.
+Casts train_cast(const Model& m, const void* key) {
+  auto it = m.train_casts.find(key);
+  if (it == m.train_casts.end()) return {};
+  return {it->second.first, it->second.second};
+}
+
+// Training the encoder in bf16/f16 with the fused kernels: every weight and bias that linear.cpp's
+// functions take, cast in one multi-tensor copy at the start of the forward (a few launches
+// instead of about 150 a bert-base step), the q/k/v group straight into its concatenated weight.
+// A checkpointed layer's recomputation uses the same copies.
+void cast_for_training(Model& m) {
+  m.train_casts.clear();
+  std::vector<at::Tensor> dst, src;
+  auto add = [&](const at::Tensor& master, const at::Tensor& copy) {
+    src.push_back(master);
+    dst.push_back(copy);
+  };
+  auto cast = [&](const at::Tensor& t) {
+    auto c = at::empty(t.sizes(), t.options().dtype(m.compute));
+    add(t, c);
+    return c;
+  };
+  auto single = [&](const Linear& l) {
+    if (!l.b.defined() || l.lora_a.defined()) return;  // what apply() runs otherwise
+    m.train_casts[&l] = {cast(l.w), cast(l.b)};
+  };
+  for (auto& L : m.enc) {
+    const Linear* group[] = {&L.q, &L.k, &L.v};
+    bool fuse = true;
+    int64_t rows = 0;
+    for (auto* l : group) {
+      fuse = fuse && l->b.defined() && !l->lora_a.defined() && l->w.is_contiguous();
+      rows += l->w.size(0);
+    }
+    if (fuse) {
+      auto w = at::empty({rows, L.q.w.size(1)}, L.q.w.options().dtype(m.compute));
+      auto b = at::empty({rows}, L.q.b.options().dtype(m.compute));
+      int64_t off = 0;
+      for (auto* l : group) {
+        const int64_t n = l->w.size(0);
+        add(l->w, w.narrow(0, off, n));
+        add(l->b, b.narrow(0, off, n));
+        off += n;
+      }
+      m.train_casts[&L.q] = {w, b};
+    } else {
+      for (auto* l : group) single(*l);
+    }
+    for (const Linear* l : {&L.o, &L.fi, &L.fo}) single(*l);
+  }
+  single(m.pooler);
+  single(m.classifier);
+  c10::NoGradGuard ng;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  at::_foreach_copy_(dst, src);
+#else
+  for (size_t i = 0; i < dst.size(); i++) dst[i].copy_(src[i]);
+#endif
+}
+
 at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
-  auto y = l.b.defined() && use_bias_linear(m) ? bias_linear(x, l.w, l.b, m.compute)
+  auto y = l.b.defined() && use_bias_linear(m) ? bias_linear(x, l.w, l.b, m.compute, train_cast(m, &l))
                                                : at::linear(x, weight(m, l.w), l.b.defined() ? weight(m, l.b) : at::Tensor());
   if (l.lora_a.defined()) {
     y = y + at::linear(at::linear(x, weight(m, l.lora_a)), weight(m, l.lora_b)) * l.lora_scale;
@@ -129,7 +191,7 @@ std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const 
       ws.push_back(l->w);
       bs.push_back(l->b);
     }
-    return bias_linear_split(x, ws, bs, m.compute, pass_input);
+    return bias_linear_split(x, ws, bs, m.compute, pass_input, train_cast(m, *ls.begin()));
   }
   std::vector<int64_t> sizes;
   for (auto* l : ls) sizes.push_back(l->w.size(0));
@@ -164,7 +226,7 @@ std::vector<at::Tensor> linear_gelu(const Model& m, const Linear& l, const at::T
       x.size(0) > 1) {
     return {at::_addmm_activation(weight(m, l.b), x, weight(m, l.w).t(), 1, 1, /*use_gelu=*/true)};
   }
-  if (l.b.defined() && !l.lora_a.defined() && use_bias_linear(m)) return bias_linear_gelu(x, l.w, l.b, m.compute, pass_input);
+  if (l.b.defined() && !l.lora_a.defined() && use_bias_linear(m)) return bias_linear_gelu(x, l.w, l.b, m.compute, pass_input, train_cast(m, &l));
   return {at::gelu(apply(m, l, x))};
 }
 
@@ -224,6 +286,7 @@ std::shared_mutex& cuda_rng_mutex() {
 void Model::weights_changed() {
   graphs.reset();  // before the cast copies their captured kernels read
   fused_cache.clear();
+  train_casts.clear();
   cast_cache.clear();
 }
 
@@ -427,6 +490,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
       x = at::layer_norm(x, {x.size(-1)}, emb_ln_w, emb_ln_b, (double)cfg.norm_eps);
       x = ckpt_input(dropout(cast(*this, x), cfg.hidden_dropout, train, &gen));
     }
+    if (train && compute != at::kFloat && use_bias_linear(*this)) cast_for_training(*this);
     for (auto& L : enc) {
       // Captures by value (and p, L by reference: they outlive backward) because a checkpointed
       // layer runs again during backward, after this frame is gone.

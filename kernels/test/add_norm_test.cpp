@@ -249,6 +249,43 @@ void run_linear(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows, int6
     expect(ws[i].grad().scalar_type() == at::kFloat && bs[i].grad().scalar_type() == at::kFloat,
            name + ": float32 gradients for float32 weights");
   }
+  // With the weights cast by the caller (the model casts them all at once), the same values and
+  // gradients to the bit.
+  if (dt != at::kFloat) {
+    std::vector<at::Tensor> ws2, bs2, wcs, bcs;
+    for (size_t i = 0; i < n; i++) {
+      ws2.push_back(leaf(ws[i]));
+      bs2.push_back(leaf(bs[i]));
+      wcs.push_back(ws[i].detach().to(dt));
+      bcs.push_back(bs[i].detach().to(dt));
+    }
+    auto x2 = leaf(x);
+    std::vector<at::Tensor> ys2;
+    switch (kind) {
+      case Kind::Plain: ys2 = {bias_linear(x2, ws2[0], bs2[0], dt, {wcs[0], bcs[0]})}; break;
+      case Kind::Gelu: ys2 = bias_linear_gelu(x2, ws2[0], bs2[0], dt, pass, {wcs[0], bcs[0]}); break;
+      case Kind::Split: ys2 = bias_linear_split(x2, ws2, bs2, dt, pass, {at::cat(wcs), at::cat(bcs)}); break;
+    }
+    std::vector<at::Tensor> roots2;
+    for (size_t i = 0; i < n; i++) {
+      if (!(unused_last && i == n - 1)) roots2.push_back(ys2[i]);
+    }
+    if (pass) roots2.push_back(ys2.at(n));
+    std::vector<at::Tensor> grads2;
+    for (size_t i = 0; i < n; i++) {
+      if (!(unused_last && i == n - 1)) grads2.push_back(gys[i]);
+    }
+    if (pass) grads2.push_back(gres.clone());
+    torch::autograd::backward(roots2, grads2);
+    bool same = at::equal(x2.grad(), x.grad());
+    for (size_t i = 0; i < n; i++) {
+      same = same && at::equal(ys2[i], ys[i]);
+      if (!(unused_last && i == n - 1)) {
+        same = same && at::equal(ws2[i].grad(), ws[i].grad()) && at::equal(bs2[i].grad(), bs[i].grad());
+      }
+    }
+    expect(same, name + ": casts made by the caller give the same values and gradients");
+  }
 #ifdef ARMAP_CUDA
   if (dev.is_cuda() && kind == Kind::Plain) {
     const int64_t out = outs[0];
