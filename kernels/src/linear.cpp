@@ -25,10 +25,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-// A tensor argument that may be absent: autograd functions take no undefined tensors.
-using OptTensor = c10::optional<at::Tensor>;
-
-OptTensor opt(const at::Tensor& t) { return t.defined() ? OptTensor(t) : OptTensor(); }
 
 #ifdef ARMAP_CUDA
 // The CUDA path of the column sums of a contiguous [rows, cols] matrix, whose rows run produces:
@@ -133,11 +129,13 @@ at::Tensor grad2d(const variable_list& grads, size_t i, int64_t cols) {
 
 // x W^T + b.
 struct BiasLinear : torch::autograd::Function<BiasLinear> {
-  static variable_list forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor b, OptTensor w_cast,
-                               OptTensor b_cast, at::ScalarType dtype) {
+  // casts is not a tensor argument, so autograd does not take its (undefined or gradient-free)
+  // tensors for inputs.
+  static variable_list forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor b, Casts casts,
+                               at::ScalarType dtype) {
     ctx->set_materialize_grads(false);
-    auto wc = w_cast ? *w_cast : w.to(dtype);
-    auto bc = b_cast ? *b_cast : b.to(dtype);
+    auto wc = casts.w.defined() ? casts.w : w.to(dtype);
+    auto bc = casts.b.defined() ? casts.b : b.to(dtype);
     ctx->save_for_backward({x, wc});
     ctx->saved_data["w"] = (int64_t)w.scalar_type();
     ctx->saved_data["b"] = (int64_t)b.scalar_type();
@@ -149,24 +147,24 @@ struct BiasLinear : torch::autograd::Function<BiasLinear> {
     const auto &x = s[0], &wc = s[1];
     const int64_t out = wc.size(0), in = wc.size(1);
     auto dy = grad2d(grads, 0, out);
-    if (!dy.defined()) return variable_list(6);
+    if (!dy.defined()) return variable_list(5);
     at::Tensor dx, dw, db;
     if (ctx->needs_input_grad(0)) dx = dy.mm(wc).view(x.sizes());
     if (ctx->needs_input_grad(1)) {
       dw = weight_grad(dy, x.reshape({-1, in}), (at::ScalarType)ctx->saved_data["w"].toInt());
     }
     if (ctx->needs_input_grad(2)) db = sum_rows(dy.contiguous()).to((at::ScalarType)ctx->saved_data["b"].toInt());
-    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dx, dw, db, at::Tensor(), at::Tensor()};
   }
 };
 
 // gelu(x W^T + b), and x itself with pass_input.
 struct LinearGelu : torch::autograd::Function<LinearGelu> {
-  static variable_list forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor b, OptTensor w_cast,
-                               OptTensor b_cast, at::ScalarType dtype, bool pass_input) {
+  static variable_list forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor b, Casts casts,
+                               at::ScalarType dtype, bool pass_input) {
     ctx->set_materialize_grads(false);
-    auto wc = w_cast ? *w_cast : w.to(dtype);
-    auto bc = b_cast ? *b_cast : b.to(dtype);
+    auto wc = casts.w.defined() ? casts.w : w.to(dtype);
+    auto bc = casts.b.defined() ? casts.b : b.to(dtype);
     auto h = at::linear(x, wc, bc);
     ctx->save_for_backward({x, wc, h});
     ctx->saved_data["w"] = (int64_t)w.scalar_type();
@@ -191,14 +189,14 @@ struct LinearGelu : torch::autograd::Function<LinearGelu> {
       dw = weight_grad(dh, x.reshape({-1, in}), (at::ScalarType)ctx->saved_data["w"].toInt());
     }
     if (db.defined()) db = db.to((at::ScalarType)ctx->saved_data["b"].toInt());
-    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 // [x W_1^T + b_1, ..., x W_n^T + b_n] as one product, and x itself with pass_input.
 struct SplitLinear : torch::autograd::Function<SplitLinear> {
-  static variable_list forward(AutogradContext* ctx, at::Tensor x, at::TensorList ws, at::TensorList bs,
-                               OptTensor w_cast, OptTensor b_cast, at::ScalarType dtype, bool pass_input) {
+  static variable_list forward(AutogradContext* ctx, at::Tensor x, at::TensorList ws, at::TensorList bs, Casts casts,
+                               at::ScalarType dtype, bool pass_input) {
     ctx->set_materialize_grads(false);
     std::vector<int64_t> sizes;
     int64_t total = 0;
@@ -207,9 +205,9 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
       total += w.size(0);
     }
     at::Tensor wc, bc;
-    if (w_cast && b_cast) {
-      wc = *w_cast;
-      bc = *b_cast;
+    if (casts.w.defined() && casts.b.defined()) {
+      wc = casts.w;
+      bc = casts.b;
     } else {
       // The casts write straight into the concatenated weight and bias.
       wc = at::empty({total, ws[0].size(1)}, ws[0].options().dtype(dtype));
@@ -246,8 +244,8 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
       products.emplace_back(dys.back(), wc.narrow(0, off, sizes[i]));
       off += sizes[i];
     }
-    // Inputs as autograd counts them: x, each weight, each bias, wc, bc, dtype, pass_input.
-    variable_list out(1 + 2 * n + 4);
+    // Inputs as autograd counts them: x, each weight, each bias, casts, dtype, pass_input.
+    variable_list out(1 + 2 * n + 3);
     bool any = res.defined();
     for (const auto& dy : dys) any = any || dy.defined();
     if (ctx->needs_input_grad(0) && any) out[0] = input_grad(products, res, rows, in, wc.scalar_type()).view(x.sizes());
@@ -266,18 +264,18 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
 
 at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType dtype,
                        const Casts& c) {
-  return BiasLinear::apply(x, w, b, opt(c.w), opt(c.b), dtype)[0];
+  return BiasLinear::apply(x, w, b, c, dtype)[0];
 }
 
 std::vector<at::Tensor> bias_linear_gelu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
                                          at::ScalarType dtype, bool pass_input, const Casts& c) {
-  return LinearGelu::apply(x, w, b, opt(c.w), opt(c.b), dtype, pass_input);
+  return LinearGelu::apply(x, w, b, c, dtype, pass_input);
 }
 
 std::vector<at::Tensor> bias_linear_split(const at::Tensor& x, at::TensorList w, at::TensorList b, at::ScalarType dtype,
                                           bool pass_input, const Casts& c) {
   if (w.empty() || w.size() != b.size()) invalid("bias_linear_split: one bias per weight, at least one");
-  return SplitLinear::apply(x, w, b, opt(c.w), opt(c.b), dtype, pass_input);
+  return SplitLinear::apply(x, w, b, c, dtype, pass_input);
 }
 
 }  // namespace armap
