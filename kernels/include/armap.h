@@ -209,7 +209,8 @@ ARMAP_API armap_status armap_trainer_train_step(armap_trainer* t, const armap_ba
  * are pending; accumulate, step, train_step, write_tensor and set_step fail while any is.
  * A bad batch fails launch_step (gradients zeroed, nothing queued). A non-finite gradient norm
  * fails finish_step on CUDA (the step was skipped on the device; a step launched after it has
- * still run, from the same weights) and launch_step on CPU, where the step runs inside it. */
+ * still run, from the same weights, and takes its number) and launch_step on CPU, where the step
+ * runs inside it. */
 ARMAP_API armap_status armap_trainer_launch_step(armap_trainer* t, const armap_batch* batches, int32_t n,
                                        armap_error* err);
 ARMAP_API armap_status armap_trainer_finish_step(armap_trainer* t, armap_batch_stats* stats, int32_t n,

@@ -5,6 +5,9 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+// Every file that tests TORCH_VERSION_* gets the macros from here: without this header an
+// `#if TORCH_VERSION_MAJOR >= 2` is silently false.
+#include <torch/version.h>
 
 #include <cstdint>
 #include <deque>
@@ -207,7 +210,9 @@ struct Trainer {
   struct Pending {
     std::vector<std::pair<int64_t, int64_t>> sizes;  // each micro-batch's pairs and tokens
     double lr = 0;
-    at::Tensor results;                // CUDA: pinned host copy of [loss, diffs]... then the norm, in flight
+    int64_t step = 0;                  // the step count with this step
+    at::Tensor results;                // CUDA: pinned host copy of each micro-batch's [loss, diffs...], in flight
+    at::Tensor norm;                   // CUDA: pinned host copy of the gradient norm, in flight
     std::shared_ptr<StepEvent> done;   // CUDA: recorded after that copy
     std::vector<armap_batch_stats> stats;  // CPU: the step's results
     armap_step_stats out{};
@@ -239,7 +244,9 @@ struct Trainer {
   Pending queue_step(const armap_batch* batches, int32_t n);  // CUDA
   void complete_step(Pending& p, armap_batch_stats* stats, armap_step_stats* out);  // CUDA
   at::Tensor launch_update(double* lr);  // CUDA; returns the gradient norm on the device
-  void finish_update(double total, double lr, armap_step_stats* out);
+  // Reports a launched update numbered step_no; a non-finite norm takes it back (and renumbers the
+  // steps launched after it) and fails.
+  void finish_update(double total, double lr, int64_t step_no, armap_step_stats* out);
   void zero_grad();
 };
 

@@ -205,7 +205,7 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
       total += w.size(0);
     }
     at::Tensor wc, bc;
-    if (casts.w.defined() && casts.b.defined()) {
+    if (casts.w.defined() && casts.b.defined() && casts.w.size(0) == total && casts.b.size(0) == total) {
       wc = casts.w;
       bc = casts.b;
     } else {

@@ -130,7 +130,7 @@ void cast_for_training(Model& m) {
     bool fuse = true;
     int64_t rows = 0;
     for (auto* l : group) {
-      fuse = fuse && l->b.defined() && !l->lora_a.defined() && l->w.is_contiguous();
+      fuse = fuse && l->b.defined() && !l->lora_a.defined();  // as apply_fused decides
       rows += l->w.size(0);
     }
     if (fuse) {

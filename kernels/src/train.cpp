@@ -172,11 +172,17 @@ Trainer::Pending Trainer::queue_step(const armap_batch* batches, int32_t n) {
     }
     p.sizes.emplace_back(batches[i].num_pairs, batches[i].num_tokens);
   }
-  parts.push_back(launch_update(&p.lr).reshape({1}));
-  auto dev = at::cat(parts);
-  p.results = at::empty(dev.sizes(), dev.options().device(at::kCPU).pinned_memory(true));
-  p.results.copy_(dev, /*non_blocking=*/true);
+  // Everything that can fail for lack of memory happens before the update is queued, so that a
+  // failed launch never leaves an update applied but not counted.
+  auto micro = at::cat(parts);
+  auto pinned = micro.options().device(at::kCPU).pinned_memory(true);
+  p.results = at::empty(micro.sizes(), pinned);
+  p.norm = at::empty({}, pinned);
   p.done = std::make_shared<StepEvent>();
+  p.results.copy_(micro, /*non_blocking=*/true);
+  auto total = launch_update(&p.lr);
+  p.step = step;
+  p.norm.copy_(total, /*non_blocking=*/true);
   p.done->event.record(c10::cuda::getCurrentCUDAStream(m->device.index()));
   return p;
 #else
@@ -195,7 +201,7 @@ void Trainer::complete_step(Pending& p, armap_batch_stats* stats, armap_step_sta
     if (stats) fill_batch_stats(h, p.sizes[i].first, p.sizes[i].second, &stats[i]);
     h += p.sizes[i].first + 1;
   }
-  finish_update(*h, p.lr, out);
+  finish_update(p.norm.item<double>(), p.lr, p.step, out);
 }
 
 void Trainer::launch_step(const armap_batch* batches, int32_t n) {
@@ -267,7 +273,7 @@ void Trainer::update(armap_step_stats* out) {
   if (m->device.is_cuda()) {
     double lr = 0;
     auto total = launch_update(&lr);
-    finish_update(total.item<double>(), lr, out);
+    finish_update(total.item<double>(), lr, step, out);
     return;
   }
   c10::NoGradGuard ng;
@@ -368,13 +374,17 @@ at::Tensor Trainer::launch_update(double* lr_out) {
   return total;
 }
 
-void Trainer::finish_update(double total, double lr, armap_step_stats* out) {
+void Trainer::finish_update(double total, double lr, int64_t step_no, armap_step_stats* out) {
   if (!std::isfinite(total)) {
-    step -= 1;  // the kernel skipped it
+    // The kernel skipped it. A step launched after it has run all the same, counted (for its
+    // learning rate and bias correction) as if this one had been applied; it keeps its update,
+    // and takes this one's number.
+    step -= 1;
+    for (auto& p : pending) p.step -= 1;
     not_finite(total);
   }
   if (out) {
-    out->step = step;
+    out->step = step_no;
     out->lr = lr;
     out->grad_norm = total;
   }
