@@ -1,7 +1,8 @@
 // Column sums for bias gradients (colsum.h). ATen's sum over dim 0 of a [tokens, features] bf16
 // gradient ran at about 1.7 TB/s on an H100 (bench/NOTES.md: 3.2 ms of a bert-base step); this
 // kernel reads each row once with 16-byte accesses, a warp covering 32 consecutive vectors of a
-// row, and keeps the running sums in registers.
+// row, and keeps the running sums in registers. The same walk computes GELU's backward on the way
+// (the intermediate layer's gradient and its bias gradient in one pass) and sums the partial rows.
 #include <cuda_runtime.h>
 
 #include "armap.h"
