@@ -91,6 +91,18 @@ void fill_batch_stats(const T* h, int64_t pairs, int64_t tokens, armap_batch_sta
   out->tokens = tokens;
 }
 
+// Runs f for micro-batch i of a step of n, naming the micro-batch when a step has several (the
+// error from check_batch names the sequence and token).
+template <typename F>
+decltype(auto) in_micro(int32_t i, int32_t n, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (n == 1) throw;
+    fail(e.code, "micro-batch " + std::to_string(i) + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 at::Tensor Trainer::forward_backward(const armap_batch& b, at::Tensor* rewards) {
@@ -132,18 +144,11 @@ void Trainer::accumulate(const armap_batch& b, float* rewards, armap_batch_stats
 
 void Trainer::train_step(const armap_batch* batches, int32_t n, armap_batch_stats* stats, armap_step_stats* out) {
   if (n <= 0) invalid("train step: needs at least one micro-batch, got " + std::to_string(n));
-  // Names the micro-batch of a bad batch (check_batch names the sequence and token).
-  auto micro = [&](int32_t i, const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      if (n == 1) throw;
-      fail(e.code, "micro-batch " + std::to_string(i) + ": " + e.what());
-    }
-  };
   try {
     if (!m->device.is_cuda()) {
-      for (int32_t i = 0; i < n; i++) micro(i, [&] { accumulate(batches[i], nullptr, stats ? &stats[i] : nullptr); });
+      for (int32_t i = 0; i < n; i++) {
+        in_micro(i, n, [&] { accumulate(batches[i], nullptr, stats ? &stats[i] : nullptr); });
+      }
       update(out);
       return;
     }
@@ -164,12 +169,7 @@ Trainer::Pending Trainer::queue_step(const armap_batch* batches, int32_t n) {
   Pending p;
   std::vector<at::Tensor> parts;
   for (int32_t i = 0; i < n; i++) {
-    try {
-      parts.push_back(forward_backward(batches[i], nullptr).to(at::kDouble));
-    } catch (const Error& e) {
-      if (n == 1) throw;
-      fail(e.code, "micro-batch " + std::to_string(i) + ": " + e.what());
-    }
+    parts.push_back(in_micro(i, n, [&] { return forward_backward(batches[i], nullptr).to(at::kDouble); }));
     p.sizes.emplace_back(batches[i].num_pairs, batches[i].num_tokens);
   }
   // Everything that can fail for lack of memory happens before the update is queued, so that a
