@@ -127,6 +127,20 @@ at::Tensor grad2d(const variable_list& grads, size_t i, int64_t cols) {
   return grads[i].reshape({-1, cols});
 }
 
+// The weight and bias in the compute dtype: the caller's casts when it made them, else cast here.
+// The masters' dtypes are kept for the gradients (master_dtype).
+std::pair<at::Tensor, at::Tensor> compute_params(AutogradContext* ctx, const at::Tensor& w, const at::Tensor& b,
+                                                 const Casts& casts, at::ScalarType dtype) {
+  ctx->saved_data["w"] = (int64_t)w.scalar_type();
+  ctx->saved_data["b"] = (int64_t)b.scalar_type();
+  return {casts.w.defined() ? casts.w : w.to(dtype), casts.b.defined() ? casts.b : b.to(dtype)};
+}
+
+// The dtype of the master weight ("w") or bias ("b") that compute_params saw.
+at::ScalarType master_dtype(AutogradContext* ctx, const char* which) {
+  return (at::ScalarType)ctx->saved_data[which].toInt();
+}
+
 // x W^T + b.
 struct BiasLinear : torch::autograd::Function<BiasLinear> {
   // casts is not a tensor argument, so autograd does not take its (undefined or gradient-free)
@@ -134,11 +148,8 @@ struct BiasLinear : torch::autograd::Function<BiasLinear> {
   static variable_list forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor b, Casts casts,
                                at::ScalarType dtype) {
     ctx->set_materialize_grads(false);
-    auto wc = casts.w.defined() ? casts.w : w.to(dtype);
-    auto bc = casts.b.defined() ? casts.b : b.to(dtype);
+    auto [wc, bc] = compute_params(ctx, w, b, casts, dtype);
     ctx->save_for_backward({x, wc});
-    ctx->saved_data["w"] = (int64_t)w.scalar_type();
-    ctx->saved_data["b"] = (int64_t)b.scalar_type();
     return {at::linear(x, wc, bc)};
   }
 
@@ -151,9 +162,9 @@ struct BiasLinear : torch::autograd::Function<BiasLinear> {
     at::Tensor dx, dw, db;
     if (ctx->needs_input_grad(0)) dx = dy.mm(wc).view(x.sizes());
     if (ctx->needs_input_grad(1)) {
-      dw = weight_grad(dy, x.reshape({-1, in}), (at::ScalarType)ctx->saved_data["w"].toInt());
+      dw = weight_grad(dy, x.reshape({-1, in}), master_dtype(ctx, "w"));
     }
-    if (ctx->needs_input_grad(2)) db = sum_rows(dy.contiguous()).to((at::ScalarType)ctx->saved_data["b"].toInt());
+    if (ctx->needs_input_grad(2)) db = sum_rows(dy.contiguous()).to(master_dtype(ctx, "b"));
     return {dx, dw, db, at::Tensor(), at::Tensor()};
   }
 };
@@ -163,12 +174,9 @@ struct LinearGelu : torch::autograd::Function<LinearGelu> {
   static variable_list forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor b, Casts casts,
                                at::ScalarType dtype, bool pass_input) {
     ctx->set_materialize_grads(false);
-    auto wc = casts.w.defined() ? casts.w : w.to(dtype);
-    auto bc = casts.b.defined() ? casts.b : b.to(dtype);
+    auto [wc, bc] = compute_params(ctx, w, b, casts, dtype);
     auto h = at::linear(x, wc, bc);
     ctx->save_for_backward({x, wc, h});
-    ctx->saved_data["w"] = (int64_t)w.scalar_type();
-    ctx->saved_data["b"] = (int64_t)b.scalar_type();
     auto a = at::gelu(h);
     if (pass_input) return {a, x};
     return {a};
@@ -186,9 +194,9 @@ struct LinearGelu : torch::autograd::Function<LinearGelu> {
       dx = input_grad({{dh, wc}}, res, rows, in, wc.scalar_type()).view(x.sizes());
     }
     if (dh.defined() && ctx->needs_input_grad(1)) {
-      dw = weight_grad(dh, x.reshape({-1, in}), (at::ScalarType)ctx->saved_data["w"].toInt());
+      dw = weight_grad(dh, x.reshape({-1, in}), master_dtype(ctx, "w"));
     }
-    if (db.defined()) db = db.to((at::ScalarType)ctx->saved_data["b"].toInt());
+    if (db.defined()) db = db.to(master_dtype(ctx, "b"));
     return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -221,7 +229,7 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
     }
     ctx->save_for_backward({x, wc});
     ctx->saved_data["sizes"] = sizes;
-    ctx->saved_data["w"] = (int64_t)ws[0].scalar_type();
+    ctx->saved_data["w"] = (int64_t)ws[0].scalar_type();  // as compute_params records them
     ctx->saved_data["b"] = (int64_t)bs[0].scalar_type();
     ctx->saved_data["pass"] = pass_input;
     auto out = at::split_with_sizes(at::linear(x, wc, bc), sizes, -1);
@@ -249,7 +257,7 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
     bool any = res.defined();
     for (const auto& dy : dys) any = any || dy.defined();
     if (ctx->needs_input_grad(0) && any) out[0] = input_grad(products, res, rows, in, wc.scalar_type()).view(x.sizes());
-    const auto wt = (at::ScalarType)ctx->saved_data["w"].toInt(), bt = (at::ScalarType)ctx->saved_data["b"].toInt();
+    const auto wt = master_dtype(ctx, "w"), bt = master_dtype(ctx, "b");
     auto x2 = x.reshape({-1, in});
     for (size_t i = 0; i < n; i++) {
       if (!dys[i].defined()) continue;  // that output was not used: no gradient
