@@ -97,6 +97,15 @@ bool use_bias_linear(const Model& m) {
   return m.fused_kernels && m.cfg.family == ARMAP_FAMILY_ENCODER && at::GradMode::is_enabled();
 }
 
+// Whether a group of linear layers of one input runs as one bias_linear_split when training with
+// the fused kernels: every layer has a bias and none has LoRA adapters.
+bool split_with_biases(std::initializer_list<const Linear*> ls) {
+  for (auto* l : ls) {
+    if (!l->b.defined() || l->lora_a.defined()) return false;
+  }
+  return true;
+}
+
 // This step's compute-dtype copies of a linear layer (or of the q/k/v group, keyed by its first
 // layer) when cast_for_training made them.
 Casts train_cast(const Model& m, const void* key) {
@@ -126,14 +135,10 @@ void cast_for_training(Model& m) {
     m.train_casts[&l] = {cast(l.w), cast(l.b)};
   };
   for (auto& L : m.enc) {
-    const Linear* group[] = {&L.q, &L.k, &L.v};
-    bool fuse = true;
-    int64_t rows = 0;
-    for (auto* l : group) {
-      fuse = fuse && l->b.defined() && !l->lora_a.defined();  // as apply_fused decides
-      rows += l->w.size(0);
-    }
-    if (fuse) {
+    const std::initializer_list<const Linear*> group = {&L.q, &L.k, &L.v};
+    if (split_with_biases(group)) {
+      int64_t rows = 0;
+      for (auto* l : group) rows += l->w.size(0);
       auto w = at::empty({rows, L.q.w.size(1)}, L.q.w.options().dtype(m.compute));
       auto b = at::empty({rows}, L.q.b.options().dtype(m.compute));
       int64_t off = 0;
@@ -174,6 +179,14 @@ at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
 // the fused kernels only), x comes back as a last output (linear.cpp).
 std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const Linear*> ls, const at::Tensor& x,
                                     bool pass_input) {
+  if (use_bias_linear(m) && split_with_biases(ls)) {
+    std::vector<at::Tensor> ws, bs;
+    for (auto* l : ls) {
+      ws.push_back(l->w);
+      bs.push_back(l->b);
+    }
+    return bias_linear_split(x, ws, bs, m.compute, pass_input, train_cast(m, *ls.begin()));
+  }
   bool fuse = true;
   int biases = 0;
   for (auto* l : ls) {
@@ -184,14 +197,6 @@ std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const 
     std::vector<at::Tensor> out;
     for (auto* l : ls) out.push_back(apply(m, *l, x));
     return out;
-  }
-  if (biases && use_bias_linear(m)) {
-    std::vector<at::Tensor> ws, bs;
-    for (auto* l : ls) {
-      ws.push_back(l->w);
-      bs.push_back(l->b);
-    }
-    return bias_linear_split(x, ws, bs, m.compute, pass_input, train_cast(m, *ls.begin()));
   }
   std::vector<int64_t> sizes;
   for (auto* l : ls) sizes.push_back(l->w.size(0));
