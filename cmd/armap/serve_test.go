@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/model"
 	"github.com/armap/armap/engine/server"
+	"github.com/armap/armap/internal/testenv"
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/render"
 	"github.com/armap/armap/pipeline/tokenizer"
@@ -48,11 +48,7 @@ func (s *syncBuffer) String() string {
 // with the model loaded back for offline scores.
 func serveModelDir(t *testing.T) (string, *cgo.Model, *tokenizer.Tokenizer) {
 	t.Helper()
-	b, err := cgo.OpenDevice("cpu")
-	if err != nil {
-		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
-	}
-	b.SetThreads(runtime.NumCPU())
+	b := testenv.CPUBackend(t)
 	cfg, _ := model.Preset("tiny")
 	m, err := b.NewModel(cfg.Backend(), cgo.ModelOptions{Seed: 21})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,16 +15,13 @@ import (
 
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/model"
+	"github.com/armap/armap/internal/testenv"
 	"github.com/armap/armap/pipeline/dataset"
 )
 
 func tinyModel(t testing.TB) *cgo.Model {
 	t.Helper()
-	b, err := cgo.OpenDevice("cpu")
-	if err != nil {
-		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
-	}
-	b.SetThreads(runtime.NumCPU())
+	b := testenv.CPUBackend(t)
 	cfg, _ := model.Preset("tiny")
 	m, err := b.NewModel(cfg.Backend(), cgo.ModelOptions{Seed: 3})
 	if err != nil {
