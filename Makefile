@@ -1,7 +1,8 @@
 # armap: Go binary + libtorch backend.
 #   make deps   install system packages (Debian) and Go modules
 #   make build  build/libarmap_cpu.so and bin/armap
-#   make test   build, run the fused kernels' check (build/add_norm_test cpu), then every Go test
+#   make test   build, run the fused kernels' check (build/add_norm_test cpu, also with the CUDA
+#               build's fallbacks), then every Go test
 #               against the CPU backend
 #   make demo   the main job: synthesize, train, plan, evaluate (runs/demo/)
 SHELL := /bin/bash
@@ -55,8 +56,22 @@ build/libarmap_cpu.so: $(KERNEL_OBJS)
 build/add_norm_test: kernels/test/add_norm_test.cpp $(KERNEL_OBJS) $(KERNEL_HDRS)
 	$(CXX) $(CXXFLAGS) $(ARMAP_CXXFLAGS) -o $@ $< $(KERNEL_OBJS) -L$(TORCH_LIB) -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 -Wl,--as-needed
 
-kernel-test: build/add_norm_test
+# The same check with kernels/fallback/linear_cpp.cpp in place of linear.cpp, and the other
+# fallbacks compiled: scripts/build_cuda.sh links them into a CUDA backend when a source fails
+# there, so they must keep building and agreeing with ATen here.
+FALLBACK_OBJS := $(filter-out build/cpu/linear.o,$(KERNEL_OBJS)) build/fallback/linear_cpp.o
+build/fallback/%.o: kernels/fallback/%.cpp $(KERNEL_HDRS)
+	@mkdir -p build/fallback
+	$(CXX) $(CXXFLAGS) $(ARMAP_CXXFLAGS) -c $< -o $@
+
+build/add_norm_test_fallback: kernels/test/add_norm_test.cpp $(FALLBACK_OBJS) $(KERNEL_HDRS)
+	$(CXX) $(CXXFLAGS) $(ARMAP_CXXFLAGS) -o $@ $< $(FALLBACK_OBJS) -L$(TORCH_LIB) -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 -Wl,--as-needed
+
+kernel-test: build/add_norm_test build/add_norm_test_fallback
 	build/add_norm_test cpu
+	build/add_norm_test_fallback cpu
+	for f in kernels/fallback/*_cu.cpp kernels/fallback/profile_cpp.cpp; do \
+		$(CXX) $(ARMAP_CXXFLAGS) -fsyntax-only $$f || exit 1; done
 
 armap: bin/armap
 
