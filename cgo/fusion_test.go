@@ -1,6 +1,7 @@
 package cgo
 
 import (
+	"math"
 	"testing"
 )
 
@@ -30,7 +31,7 @@ func TestFusedKernelsMatchesUnfused(t *testing.T) {
 	b := openCPU(t)
 	cfg := tinyConfig(Encoder)
 	models := map[Fusion]*Model{}
-	for _, f := range []Fusion{FusionOn, FusionOff} {
+	for _, f := range []Fusion{FusionOn, FusionOff, FusionNorm} {
 		m, err := b.NewModel(cfg, ModelOptions{Seed: 5, FusedKernels: f})
 		if err != nil {
 			t.Fatal(err)
@@ -62,6 +63,9 @@ func TestFusedKernelsMatchesUnfused(t *testing.T) {
 		}
 		if d := maxDiff(on, off); d > 1e-4 {
 			t.Errorf("%s: fused and unfused training differ by %g", name, d)
+		}
+		if d := maxDiff(readTensor(t, models[FusionNorm], name, cfg.HiddenSize), off); d > 1e-4 {
+			t.Errorf("%s: LayerNorm-only fused and unfused training differ by %g", name, d)
 		}
 	}
 }
@@ -99,7 +103,7 @@ func TestFusedKernelsDropout(t *testing.T) {
 		}
 		return losses
 	}
-	a, again, unfused := run(FusionOn), run(FusionOn), run(FusionOff)
+	a, again, unfused, norm := run(FusionOn), run(FusionOn), run(FusionOff), run(FusionNorm)
 	for i := range a {
 		if a[i] != again[i] {
 			t.Fatalf("step %d: same seed, losses %v and %v", i, a[i], again[i])
@@ -116,5 +120,12 @@ func TestFusedKernelsDropout(t *testing.T) {
 	}
 	if same == len(a) {
 		t.Fatalf("fused and unfused dropout gave the same losses %v: the option changed nothing", a)
+	}
+	// norm keeps the fused block, and so its masks: the losses are the fused ones (up to the
+	// rounding of the linear layers' other backward in the negligible updates).
+	for i := range a {
+		if math.Abs(norm[i]-a[i]) > 1e-6 {
+			t.Fatalf("step %d: fused_kernels norm loss %v, fused %v (unfused %v): norm did not keep the fused block", i, norm[i], a[i], unfused[i])
+		}
 	}
 }

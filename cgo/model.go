@@ -125,9 +125,14 @@ const (
 	FusionOn Fusion = 1
 	// FusionOff runs the unfused operations.
 	FusionOff Fusion = -1
+	// FusionNorm keeps the fused residual + dropout + LayerNorm and runs the linear layers through
+	// ATen's autograd (to tell the two apart in a benchmark, or to step around the linear layers'
+	// own backward). Shapes as for FusionOn.
+	FusionNorm Fusion = 2
 )
 
-// ParseFusion reads a config value: auto, on or off (a YAML boolean arrives as 1/0 or true/false).
+// ParseFusion reads a config value: auto, on, off or norm (a YAML boolean arrives as 1/0 or
+// true/false).
 func ParseFusion(s string) (Fusion, error) {
 	switch s {
 	case "", "auto":
@@ -136,8 +141,23 @@ func ParseFusion(s string) (Fusion, error) {
 		return FusionOn, nil
 	case "off", "false", "0":
 		return FusionOff, nil
+	case "norm":
+		return FusionNorm, nil
 	}
-	return FusionDefault, fmt.Errorf("%q: want auto, on or off", s)
+	return FusionDefault, fmt.Errorf("%q: want auto, on, off or norm", s)
+}
+
+// String is the config value that ParseFusion reads back.
+func (f Fusion) String() string {
+	switch f {
+	case FusionOn:
+		return "on"
+	case FusionOff:
+		return "off"
+	case FusionNorm:
+		return "norm"
+	}
+	return "auto"
 }
 
 // Suffix marks a name (a check, a benchmark row) when f forces the fused path on or off.
@@ -147,6 +167,8 @@ func (f Fusion) Suffix() string {
 		return "+fused"
 	case FusionOff:
 		return "+unfused"
+	case FusionNorm:
+		return "+normonly"
 	}
 	return ""
 }

@@ -108,7 +108,7 @@ func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt 
 // addRunFlags adds the flags that bench train and bench gpu share: the fused path for the workloads
 // that do not set their own, and profiling.
 func addRunFlags(a *app, c *cobra.Command) {
-	c.Flags().String("fused-kernels", "auto", "the encoder's fused kernels for the workloads without _unfused: auto, on or off (A/B runs)")
+	c.Flags().String("fused-kernels", "auto", "the encoder's fused kernels for the workloads that do not set their own (not _unfused, _normonly): auto, on, off or norm (A/B runs)")
 	c.Flags().String("profile", "", "also profile 2 steps of each workload (after the timed ones) into this folder: a Chrome trace and the top CUDA kernels (or CPU operators)")
 	a.l.bind("fused-kernels", "fused_kernels")
 }
@@ -386,6 +386,7 @@ func newBenchCheckCmd() *cobra.Command {
 		}{
 			{"tiny", cgo.F32, cgo.FusionOff, 1e-3}, {"tiny", cgo.BF16, cgo.FusionOff, 0.05},
 			{"tiny", cgo.F32, cgo.FusionDefault, 1e-3}, {"tiny", cgo.BF16, cgo.FusionDefault, 0.05},
+			{"tiny", cgo.BF16, cgo.FusionNorm, 0.05},
 			{"tiny-llama", cgo.F32, cgo.FusionDefault, 1e-3}, {"tiny-llama", cgo.BF16, cgo.FusionDefault, 0.05},
 		} {
 			curve, err := bench.CheckCurve(b, c.preset, dev, c.dt, c.fused, 30, c.tol)

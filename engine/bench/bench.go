@@ -29,8 +29,11 @@ type Workload struct {
 	// NoGraphs scores with the eager forward on every call (no captured CUDA graphs).
 	NoGraphs bool `json:"-"`
 	// FusedKernels overrides Options.FusedKernels for this workload (the _unfused variants: ATen's
-	// operations only, beside the default fused kernels).
+	// operations only, beside the default fused kernels; _normonly: the LayerNorm kernels alone).
 	FusedKernels cgo.Fusion `json:"-"`
+	// Serial reads each training step back before launching the next (the _serial variant: what
+	// launching steps ahead saves).
+	Serial bool `json:"-"`
 }
 
 // CPU workloads: the shapes of shared/bench/cpu_peer.py (bert-mini, 16 pairs per step).
@@ -60,6 +63,9 @@ func GPU() []Workload {
 		{Name: "T3_unfused", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
 		{Name: "S1_unfused", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
 		{Name: "S3_unfused", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2, FusedKernels: cgo.FusionOff},
+		// T1 taken apart: without the linear layers' own backward, and one step at a time.
+		{Name: "T1_normonly", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionNorm},
+		{Name: "T1_serial", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Serial: true},
 	}
 }
 
@@ -77,6 +83,10 @@ type Result struct {
 	Threads        int       `json:"threads,omitempty"`
 	Device         string    `json:"device"`
 	DType          string    `json:"dtype"`
+	// FusedKernels is the setting the model was built with (auto, on, off or norm).
+	FusedKernels string `json:"fused_kernels"`
+	// LaunchAhead is how many training steps were in flight at most (1: each read back before the next).
+	LaunchAhead int `json:"launch_ahead,omitempty"`
 	// Trace is the Chrome trace of the profiled steps and Profile its top entries (Options.ProfileDir).
 	Trace        string       `json:"trace,omitempty"`
 	Profile      []KernelTime `json:"profile,omitempty"`
@@ -181,7 +191,14 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	total := w.Warmup + w.Steps
 	bs, real := batches(w, mc.VocabSize, total, opt.Seed)
 	res := &Result{Workload: w.Name, Model: w.Model, ParamsM: float64(params) / 1e6, Lengths: fmt.Sprintf("U[%d,%d]", w.MinLen, w.MaxLen),
-		Threads: b.Info().Threads, Device: b.Info().DeviceName, DType: dtypeName(opt.DType)}
+		Threads: b.Info().Threads, Device: b.Info().DeviceName, DType: dtypeName(opt.DType), FusedKernels: fused.String()}
+	ahead := 2
+	if w.Serial {
+		ahead = 1
+	}
+	if w.Train {
+		res.LaunchAhead = ahead
+	}
 	var tr *cgo.Trainer
 	if w.Train {
 		tr, err = m.NewTrainer(cgo.TrainConfig{LR: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1})
@@ -191,14 +208,14 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 		defer tr.Close()
 	}
 	// Training steps are pipelined as a trainer loop would run them: each step is launched before
-	// the previous one is read back, so the host prepares it while the GPU runs the previous.
-	// A step's time is the interval between successive finishes.
+	// the previous one is read back, so the host prepares it while the GPU runs the previous
+	// (unless the workload is Serial). A step's time is the interval between successive finishes.
 	step := func(bt *cgo.Batch) error {
 		if tr != nil {
 			if err := tr.LaunchStep([]*cgo.Batch{bt}); err != nil {
 				return err
 			}
-			if tr.Pending() > 1 {
+			if tr.Pending() >= ahead {
 				_, _, err := tr.FinishStep()
 				return err
 			}

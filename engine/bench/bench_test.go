@@ -27,6 +27,17 @@ func TestShrunkGPUWorkloadsRun(t *testing.T) {
 		if r.RealTokensPerS <= 0 || (w.Train && r.PairsPerS <= 0) || (!w.Train && r.SeqsPerS <= 0) {
 			t.Fatalf("%s: %+v", w.Name, r)
 		}
+		// The row says which path it measured.
+		wantFused, wantAhead := w.FusedKernels.String(), 0
+		if w.Train {
+			wantAhead = 2
+			if w.Serial {
+				wantAhead = 1
+			}
+		}
+		if r.FusedKernels != wantFused || r.LaunchAhead != wantAhead {
+			t.Errorf("%s: fused_kernels %q launch_ahead %d, want %q and %d", w.Name, r.FusedKernels, r.LaunchAhead, wantFused, wantAhead)
+		}
 	}
 }
 
@@ -109,12 +120,16 @@ func TestAttachPeers(t *testing.T) {
 		t.Errorf("stale note %q", n)
 	}
 	want := map[string]float64{"T1": 2, "T2": 25, "T3": 12.5, "S1": 0.5, "S2": 4, "S3": 1000.0 / 900, "S4": 10,
-		"T1_unfused": 2, "S1_unfused": 0.5, "S3_unfused": 1000.0 / 900}
+		"T1_unfused": 2, "S1_unfused": 0.5, "S3_unfused": 1000.0 / 900, "T1_normonly": 2, "T1_serial": 2}
 	for k, v := range want {
 		e := rep.Workloads[k]
 		if e.Ratio == nil || math.Abs(*e.Ratio-v) > 1e-9 {
 			t.Errorf("%s: ratio %v, want %v", k, e.Ratio, v)
 		}
+	}
+	// The peer has no figure for scoring without graphs.
+	if e := rep.Workloads["S2_eager"]; e.Ratio != nil {
+		t.Errorf("S2_eager: ratio %v, want none", *e.Ratio)
 	}
 }
 

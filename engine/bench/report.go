@@ -118,10 +118,9 @@ func AttachPeers(rep *Report, dir string) error {
 		return fmt.Errorf("no peer_bench.json or varlen_bench.json in %q", dir)
 	}
 	for name, e := range rep.Workloads {
-		// An _unfused (or older _fused) variant is the same workload on another code path: the
-		// same peer figure.
-		base := strings.TrimSuffix(strings.TrimSuffix(name, "_unfused"), "_fused")
-		f, ok := pick[base]
+		// A variant (_unfused, _normonly, _serial, or an older report's _fused) is the same
+		// workload on another code path: the same peer figure.
+		f, ok := pick[baseWorkload(name)]
 		if !ok || e.Armap == nil {
 			continue
 		}
@@ -133,7 +132,7 @@ func AttachPeers(rep *Report, dir string) error {
 		}
 		e.Peer = peer
 		var ratio float64
-		if base == "S2" {
+		if baseWorkload(name) == "S2" {
 			ratio = v / e.Armap.LatencyMS
 		} else {
 			ratio = e.Armap.RealTokensPerS / v
@@ -164,4 +163,15 @@ func AttachCPUPeer(rep *Report, path string) error {
 		e.Ratio = &r
 	}
 	return nil
+}
+
+// baseWorkload is the peer workload a row is measured against: the name without a variant suffix.
+// S2_eager has none of them: the peer has no figure for scoring without graphs.
+func baseWorkload(name string) string {
+	for _, v := range []string{"_unfused", "_normonly", "_serial", "_fused"} {
+		if b, ok := strings.CutSuffix(name, v); ok {
+			return b
+		}
+	}
+	return name
 }

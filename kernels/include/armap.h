@@ -98,7 +98,8 @@ typedef struct {
                                  with its own backward, and (training) the linear layers' own backward
                                  (bias gradients as column sums, GELU's backward fused with one):
                                  0 = default (on), 1 = on (a CUDA width the kernels do not take is
-                                 refused), -1 = off (ATen's operations only) */
+                                 refused), 2 = the LayerNorm kernels only (linear layers through
+                                 ATen's autograd; widths as for 1), -1 = off (ATen's operations only) */
 } armap_model_options;
 
 typedef struct {

@@ -105,7 +105,8 @@ struct Model {
   bool use_cast_cache = false;     // set for the duration of a scoring forward
   std::shared_ptr<ScoreGraphs> graphs;
   bool graphs_failed = false;      // a capture failed: eager from then on
-  bool fused_kernels = false;      // add_norm.cpp for residual + dropout + LayerNorm, linear.cpp for the linear layers' backward
+  bool fused_kernels = false;      // add_norm.cpp for residual + dropout + LayerNorm
+  bool fused_linear = false;       // and linear.cpp for the linear layers' backward (training)
 
   // Rewards [num_seqs, num_labels] in float32. train enables dropout.
   at::Tensor forward(const Packed& p, bool train);

@@ -94,7 +94,7 @@ at::Tensor weight(const Model& m, const at::Tensor& t) {
 // Training the encoder with the fused kernels on: layers with a bias run as linear.cpp's autograd
 // functions.
 bool use_bias_linear(const Model& m) {
-  return m.fused_kernels && m.cfg.family == ARMAP_FAMILY_ENCODER && at::GradMode::is_enabled();
+  return m.fused_linear && m.cfg.family == ARMAP_FAMILY_ENCODER && at::GradMode::is_enabled();
 }
 
 // Whether a group of linear layers of one input runs as one bias_linear_split when training with
@@ -368,14 +368,17 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
     default: invalid("compute_dtype must be f32, f16 or bf16");
   }
   if (opt.lora_targets == 0) m->opt.lora_targets = ARMAP_LORA_Q | ARMAP_LORA_V;
-  need(opt.fused_kernels >= -1 && opt.fused_kernels <= 1, "fused_kernels must be -1, 0 or 1");
+  need(opt.fused_kernels >= -1 && opt.fused_kernels <= 2, "fused_kernels must be -1, 0, 1 or 2");
   // On by default: measured faster on CPU and, on an H100, for every bert-base workload (T1 63.7 ->
-  // 59.9 ms, S1 59.5 -> 53.5 ms; bench/NOTES.md), with the GPU checks passing.
+  // 59.9 ms, S1 59.5 -> 53.5 ms; bench/NOTES.md), with the GPU checks passing. 2 keeps the
+  // LayerNorm kernels and leaves the linear layers to ATen: the way to tell the two apart in a
+  // benchmark, or to step around one of them.
   m->fused_kernels = opt.fused_kernels >= 0;
+  m->fused_linear = opt.fused_kernels == 0 || opt.fused_kernels == 1;
 #ifdef ARMAP_CUDA
   // Asked for explicitly, the fused path must be the one that runs: a shape the kernels do not take
   // is an error rather than a silent fallback (a benchmark row or check would measure the wrong path).
-  if (opt.fused_kernels == 1 && cfg.family == ARMAP_FAMILY_ENCODER && m->device.is_cuda() &&
+  if (opt.fused_kernels >= 1 && cfg.family == ARMAP_FAMILY_ENCODER && m->device.is_cuda() &&
       !cuda::add_norm_supported(opt.compute_dtype, cfg.hidden_size)) {
     fail(ARMAP_ERR_UNSUPPORTED, "fused_kernels: the CUDA kernels take hidden sizes that are multiples of 8 up to 1024 "
                                 "in bf16/f16 and of 4 up to 512 in f32; hidden_size " +
