@@ -113,6 +113,47 @@ type ModelOptions struct {
 	// FusionDefault leaves it to the backend, which turns them on (measured faster on CPU and on
 	// an H100).
 	FusedKernels Fusion
+	// Attention picks the CUDA bf16/f16 training attention kernel; AttentionDefault is flash
+	// attention over the packed sequences.
+	Attention Attention
+}
+
+// Attention is a CUDA training attention kernel.
+type Attention int32
+
+const (
+	// AttentionDefault lets the backend choose (flash attention).
+	AttentionDefault Attention = 0
+	// AttentionFlash is flash attention over the packed sequences (cu_seqlens, no padding).
+	AttentionFlash Attention = 1
+	// AttentionCuDNN runs cuDNN's fused attention on batches whose sequences all have one length,
+	// viewed as a dense [n, L] block, and flash attention on the others. A backend built without
+	// it (PyTorch < 2.5, or a source that did not compile) refuses it.
+	AttentionCuDNN Attention = 2
+)
+
+// ParseAttention reads a config value: auto, flash or cudnn.
+func ParseAttention(s string) (Attention, error) {
+	switch s {
+	case "", "auto":
+		return AttentionDefault, nil
+	case "flash":
+		return AttentionFlash, nil
+	case "cudnn":
+		return AttentionCuDNN, nil
+	}
+	return AttentionDefault, fmt.Errorf("%q: want auto, flash or cudnn", s)
+}
+
+// String is the config value that ParseAttention reads back.
+func (a Attention) String() string {
+	switch a {
+	case AttentionFlash:
+		return "flash"
+	case AttentionCuDNN:
+		return "cudnn"
+	}
+	return "auto"
 }
 
 // Fusion turns an optional fused path on or off, or leaves the choice to the backend.
@@ -219,7 +260,7 @@ func (b *Backend) NewModel(cfg ModelConfig, opt ModelOptions) (*Model, error) {
 		device: C.int32_t(opt.Device), device_index: C.int32_t(opt.DeviceIndex), compute_dtype: C.int32_t(opt.ComputeDType),
 		grad_checkpointing: b2i(opt.GradCheckpointing), seed: C.uint64_t(opt.Seed), lora_rank: C.int32_t(opt.LoRARank),
 		lora_alpha: C.float(opt.LoRAAlpha), lora_targets: C.int32_t(opt.LoRATargets), cuda_graphs: -b2i(opt.NoCUDAGraphs),
-		fused_kernels: C.int32_t(opt.FusedKernels),
+		fused_kernels: C.int32_t(opt.FusedKernels), attention: C.int32_t(opt.Attention),
 	}
 	var h *C.armap_model
 	var e C.armap_error

@@ -193,6 +193,14 @@ func TestErrorPaths(t *testing.T) {
 			_, err := b.NewModel(c, ModelOptions{})
 			return err
 		}, ErrInvalidArgument, "vocab_size"},
+		{"unknown attention", func() error {
+			_, err := b.NewModel(tinyConfig(Encoder), ModelOptions{Attention: 3})
+			return err
+		}, ErrInvalidArgument, "attention must be 0, 1 or 2"},
+		{"unknown fused_kernels", func() error {
+			_, err := b.NewModel(tinyConfig(Encoder), ModelOptions{FusedKernels: 3})
+			return err
+		}, ErrInvalidArgument, "fused_kernels must be -1, 0, 1 or 2"},
 		{"cuda on cpu build", func() error {
 			_, err := b.NewModel(tinyConfig(Encoder), ModelOptions{Device: CUDA})
 			return err

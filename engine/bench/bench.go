@@ -34,6 +34,8 @@ type Workload struct {
 	// Serial reads each training step back before launching the next (the _serial variant: what
 	// launching steps ahead saves).
 	Serial bool `json:"-"`
+	// Attention is the model's training attention kernel (the _cudnn variants).
+	Attention cgo.Attention `json:"-"`
 }
 
 // CPU workloads: the shapes of shared/bench/cpu_peer.py (bert-mini, 16 pairs per step).
@@ -66,6 +68,10 @@ func GPU() []Workload {
 		// T1 taken apart: without the linear layers' own backward, and one step at a time.
 		{Name: "T1_normonly", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionNorm},
 		{Name: "T1_serial", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Serial: true},
+		// cuDNN's attention for the fixed-length training workloads, last: not yet measured, and a
+		// CUDA error in it must not cost the rows above.
+		{Name: "T1_cudnn", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Attention: cgo.AttentionCuDNN},
+		{Name: "T2_cudnn", Model: "llama-1b", Train: true, Count: 8, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3, Attention: cgo.AttentionCuDNN},
 	}
 }
 
@@ -87,6 +93,8 @@ type Result struct {
 	FusedKernels string `json:"fused_kernels"`
 	// LaunchAhead is how many training steps were in flight at most (1: each read back before the next).
 	LaunchAhead int `json:"launch_ahead,omitempty"`
+	// Attention is the training attention setting (auto, flash or cudnn).
+	Attention string `json:"attention,omitempty"`
 	// Trace is the Chrome trace of the profiled steps and Profile its top entries (Options.ProfileDir).
 	Trace        string       `json:"trace,omitempty"`
 	Profile      []KernelTime `json:"profile,omitempty"`
@@ -182,7 +190,7 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 		fused = opt.FusedKernels
 	}
 	m, err := b.NewModel(cfg, cgo.ModelOptions{Device: opt.Device, ComputeDType: opt.DType, Seed: opt.Seed, NoCUDAGraphs: w.NoGraphs,
-		FusedKernels: fused})
+		FusedKernels: fused, Attention: w.Attention})
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +206,7 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	}
 	if w.Train {
 		res.LaunchAhead = ahead
+		res.Attention = w.Attention.String()
 	}
 	var tr *cgo.Trainer
 	if w.Train {

@@ -200,13 +200,20 @@ type CurveCheck struct {
 // on dev in dt from the same seed and data, and reports whether the loss curves agree within
 // tol. The reference is the CPU path so that a defect shared by every precision of the device
 // path (its optimizer, say) shows up too. fused selects the device run's residual + dropout +
-// LayerNorm path; the CPU reference runs ATen's unfused operations.
-func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, steps int, tol float64) (*CurveCheck, error) {
+// LayerNorm path; the CPU reference runs ATen's unfused operations. attn selects the device run's
+// attention kernel; with AttentionCuDNN every sequence is 64 tokens long, so that the cuDNN path
+// (batches of one length) is the one that runs.
+func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, attn cgo.Attention, steps int, tol float64) (*CurveCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
 	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 64}
+	name := preset + fused.Suffix()
+	if attn == cgo.AttentionCuDNN {
+		w.MinLen = w.MaxLen
+		name += "+cudnn"
+	}
 	bs, _ := batches(w, mc.VocabSize, steps, 3)
 	// a learnable signal: the chosen side of every pair starts with token 7
 	for _, bt := range bs {
@@ -214,18 +221,18 @@ func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fus
 			bt.Tokens[bt.CuSeqlens[bt.Pairs[p]]] = 7
 		}
 	}
-	curve := func(where cgo.Device, d cgo.DType, f cgo.Fusion) ([]float64, error) {
-		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11, FusedKernels: f}, bs)
+	curve := func(where cgo.Device, d cgo.DType, f cgo.Fusion, a cgo.Attention) ([]float64, error) {
+		return lossCurve(b, mc, cgo.ModelOptions{Device: where, ComputeDType: d, Seed: 11, FusedKernels: f, Attention: a}, bs)
 	}
-	ref, err := curve(cgo.CPU, cgo.F32, cgo.FusionOff)
+	ref, err := curve(cgo.CPU, cgo.F32, cgo.FusionOff, cgo.AttentionDefault)
 	if err != nil {
 		return nil, err
 	}
-	got, err := curve(dev, dt, fused)
+	got, err := curve(dev, dt, fused, attn)
 	if err != nil {
 		return nil, err
 	}
-	c := &CurveCheck{Model: preset + fused.Suffix(), DType: dtypeName(dt), F32: ref, Other: got}
+	c := &CurveCheck{Model: name, DType: dtypeName(dt), F32: ref, Other: got}
 	for i := range ref {
 		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(ref[i]-got[i]))
 	}

@@ -118,7 +118,7 @@ func AttachPeers(rep *Report, dir string) error {
 		return fmt.Errorf("no peer_bench.json or varlen_bench.json in %q", dir)
 	}
 	for name, e := range rep.Workloads {
-		// A variant (_unfused, _normonly, _serial, or an older report's _fused) is the same
+		// A variant (_unfused, _normonly, _serial, _cudnn, or an older report's _fused) is the same
 		// workload on another code path: the same peer figure.
 		f, ok := pick[baseWorkload(name)]
 		if !ok || e.Armap == nil {
@@ -168,7 +168,7 @@ func AttachCPUPeer(rep *Report, path string) error {
 // baseWorkload is the peer workload a row is measured against: the name without a variant suffix.
 // S2_eager has none of them: the peer has no figure for scoring without graphs.
 func baseWorkload(name string) string {
-	for _, v := range []string{"_unfused", "_normonly", "_serial", "_fused"} {
+	for _, v := range []string{"_unfused", "_normonly", "_serial", "_cudnn", "_fused"} {
 		if b, ok := strings.CutSuffix(name, v); ok {
 			return b
 		}

@@ -59,12 +59,14 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 }  // namespace
 
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,
-                            bool causal, double dropout, at::Generator* gen) {
+                            bool causal, double dropout, at::Generator* gen, bool cudnn) {
   const int64_t T = q.size(0), H = q.size(1), D = q.size(2);
 #if defined(ARMAP_CUDA) && TORCH_VERSION_MAJOR >= 2
   // The same condition as Model::uses_flash (q is in the compute dtype).
   if (q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) && D <= 256 &&
       D % 8 == 0) {
+    // Every sequence is max_len long exactly when they fill T.
+    if (cudnn && D <= 128 && p.num_seqs() * p.max_len == T) return cudnn_attention(q, k, v, p.num_seqs(), causal, dropout);
     const int64_t rep = H / k.size(1);
     auto kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
     auto vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;

@@ -107,6 +107,7 @@ struct Model {
   bool graphs_failed = false;      // a capture failed: eager from then on
   bool fused_kernels = false;      // add_norm.cpp for residual + dropout + LayerNorm
   bool fused_linear = false;       // and linear.cpp for the linear layers' backward (training)
+  bool cudnn_attention = false;    // training batches of one length through cuDNN's attention (CUDA)
 
   // Rewards [num_seqs, num_labels] in float32. train enables dropout.
   at::Tensor forward(const Packed& p, bool train);
@@ -158,8 +159,15 @@ std::shared_mutex& cuda_rng_mutex();
 bool score_with_graph(Model& m, const HostBatch& hb, float* scores);
 
 // Multi-head attention over packed sequences. q: [T, H, D]; k, v: [T, Hkv, D]. Returns [T, H * D].
+// cudnn: on CUDA in bf16/f16, a batch whose sequences all have one length runs cuDNN's attention
+// instead of flash attention (training only: a captured scoring graph must not depend on the lengths).
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,
-                            bool causal, double dropout, at::Generator* gen);
+                            bool causal, double dropout, at::Generator* gen, bool cudnn = false);
+// attention_cudnn.cpp: whether this backend has cuDNN's attention (a CUDA build against PyTorch >= 2.5),
+// and that attention over n sequences of equal length packed in q/k/v's rows, as varlen_attention.
+bool cudnn_attention_built();
+at::Tensor cudnn_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t n, bool causal,
+                           double dropout);
 
 // LayerNorm(residual + dropout(x, p)) over the last dimension as one operation with its own
 // backward (add_norm.cpp), when the model enables it and the device takes the shape: x and residual

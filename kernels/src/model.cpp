@@ -375,6 +375,11 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
   // benchmark, or to step around one of them.
   m->fused_kernels = opt.fused_kernels >= 0;
   m->fused_linear = opt.fused_kernels == 0 || opt.fused_kernels == 1;
+  need(opt.attention >= 0 && opt.attention <= 2, "attention must be 0, 1 or 2");
+  m->cudnn_attention = opt.attention == 2 && m->device.is_cuda();
+  if (m->cudnn_attention && !cudnn_attention_built()) {
+    fail(ARMAP_ERR_UNSUPPORTED, "attention: cudnn needs a CUDA backend built against PyTorch >= 2.5");
+  }
 #ifdef ARMAP_CUDA
   // Asked for explicitly, the fused path must be the one that runs: a shape the kernels do not take
   // is an error rather than a silent fallback (a benchmark row or check would measure the wrong path).
@@ -513,7 +518,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
             auto q = qkv[0].view({T, nh, D});
             auto k = qkv[1].view({T, nh, D});
             auto v = qkv[2].view({T, nh, D});
-            auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen);
+            auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen, train && cudnn_attention);
             const double p_hidden = train ? cfg.hidden_dropout : 0.0;
             auto y = add_norm(*this, apply(*this, L.o, a), qkv.size() > 3 ? qkv[3] : h, L.ln1_w, L.ln1_b, p_hidden);
             auto g = linear_gelu(*this, L.fi, y, train, pass(y, L.ln2_w, L.ln2_b));
@@ -540,7 +545,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
           auto q = rope(apply(*this, L.q, h).view({T, nh, D}), cos, sin);
           auto k = rope(apply(*this, L.k, h).view({T, nkv, D}), cos, sin);
           auto v = apply(*this, L.v, h).view({T, nkv, D});
-          auto a = varlen_attention(q, k, v, p, true, train ? cfg.attention_dropout : 0.0, &gen);
+          auto a = varlen_attention(q, k, v, p, true, train ? cfg.attention_dropout : 0.0, &gen, train && cudnn_attention);
           auto x1 = h0 + apply(*this, L.o, a);
           auto h2 = rms_norm(*this, x1, L.post_norm);
           auto f = apply(*this, L.down, at::silu(apply(*this, L.gate, h2)) * apply(*this, L.up, h2));

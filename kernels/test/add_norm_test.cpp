@@ -4,7 +4,8 @@
 // scripts/build_cuda.sh; the CUDA kernels of add_norm.cu). Exits 1 when a check fails.
 // `add_norm_test cpu|cuda bench` times the fused op against the unfused one instead.
 // It also checks linear.cpp's autograd functions (whose CUDA bias gradients and GELU backward are
-// colsum.cu), the other code the fused switch turns on, against ATen's autograd in float64.
+// colsum.cu), the other code the fused switch turns on, against ATen's autograd in float64, and on
+// CUDA flash and cuDNN attention against the CPU path in float64.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -412,6 +413,94 @@ void bench_linear(at::Device dev, at::ScalarType dt, int64_t rows, int64_t hidde
   }
 }
 
+// q, k, v as the model hands them to attention: [T, H or Hkv, D] column views of one
+// [T, (H + 2 Hkv) D] projection (a leaf here, whose gradient holds all three gradients).
+std::vector<at::Tensor> split_qkv(const at::Tensor& all, int64_t H, int64_t Hkv, int64_t D) {
+  auto cols = at::split_with_sizes(all, {H * D, Hkv * D, Hkv * D}, -1);
+  const int64_t T = all.size(0);
+  return {cols[0].view({T, H, D}), cols[1].view({T, Hkv, D}), cols[2].view({T, Hkv, D})};
+}
+
+Packed uniform_packed(at::Device dev, int64_t n, int64_t L) {
+  Packed p;
+  for (int64_t i = 0; i <= n; i++) p.cu_host.push_back(i * L);
+  p.cu = at::tensor(p.cu_host, at::TensorOptions().dtype(at::kLong)).to(at::kInt).to(dev);
+  p.max_len = L;
+  return p;
+}
+
+// Attention of q/k/v split from all, and the gradient of all for dy.
+std::pair<at::Tensor, at::Tensor> attention_grads(const at::Tensor& all0, const at::Tensor& dy, const Packed& p, int64_t H,
+                                                  int64_t Hkv, int64_t D, bool causal, double drop, bool cudnn) {
+  auto all = leaf(all0);
+  auto qkv = split_qkv(all, H, Hkv, D);
+  auto y = varlen_attention(qkv[0], qkv[1], qkv[2], p, causal, drop, nullptr, cudnn);
+  torch::autograd::backward({y}, {dy});
+  return {y, all.grad()};
+}
+
+// cuDNN's attention (training batches of one length) and flash attention against the CPU path in
+// float64 on the same rounded inputs, without dropout: the output and the three gradients. On CPU
+// (float32) the CPU path itself, which the cudnn flag does not change.
+void run_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t Hkv, int64_t D, bool causal) {
+  auto opt = at::TensorOptions().device(dev);
+  const auto dt = dev.is_cuda() ? at::kBFloat16 : at::kFloat;
+  const double tol = dev.is_cuda() ? 2e-2 : 1e-5;
+  auto all = at::randn({n * L, (H + 2 * Hkv) * D}, opt).to(dt);
+  auto dy = at::randn({n * L, H * D}, opt).to(dt);
+  auto want = attention_grads(all.to(at::kCPU, at::kDouble), dy.to(at::kCPU, at::kDouble), uniform_packed(at::kCPU, n, L),
+                              H, Hkv, D, causal, 0.0, false);
+  auto want_g = split_qkv(want.second, H, Hkv, D);
+  const char* dev_name = dev.is_cuda() ? "cuda" : "cpu";
+  for (bool cudnn : {false, true}) {
+    if (cudnn && (!dev.is_cuda() || !cudnn_attention_built())) continue;
+    std::pair<at::Tensor, at::Tensor> got;
+    try {
+      got = attention_grads(all, dy, uniform_packed(dev, n, L), H, Hkv, D, causal, 0.0, cudnn);
+    } catch (const std::exception& e) {
+      expect(false, std::string(dev_name) + " attention " + (cudnn ? "cudnn" : "flash") + ": " + e.what());
+      continue;
+    }
+    auto got_g = split_qkv(got.second, H, Hkv, D);
+    const at::Tensor g[] = {got.first, got_g[0], got_g[1], got_g[2]};
+    const at::Tensor w[] = {want.first, want_g[0], want_g[1], want_g[2]};
+    const char* what[] = {"out", "dq", "dk", "dv"};
+    for (int i = 0; i < 4; i++) {
+      const double e = rel_err(g[i], w[i]);
+      char msg[200];
+      std::snprintf(msg, sizeof(msg), "%s attention %s n=%lld L=%lld H=%lld Hkv=%lld D=%lld%s: %s max rel err %.2e (tol %.0e)",
+                    dev_name, dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash", (long long)n, (long long)L, (long long)H,
+                    (long long)Hkv, (long long)D, causal ? " causal" : "", what[i], e, tol);
+      expect(e <= tol, msg);
+    }
+  }
+}
+
+// Forward + backward of cuDNN's attention against flash attention at T1's shape, with dropout.
+void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D, double p_drop, int iters) {
+  auto opt = at::TensorOptions().device(dev);
+  auto all = at::randn({n * L, 3 * H * D}, opt).to(at::kBFloat16);
+  auto dy = at::randn({n * L, H * D}, opt).to(at::kBFloat16);
+  auto p = uniform_packed(dev, n, L);
+  double ms[2] = {0, 0};
+  for (int mode = 0; mode < 2; mode++) {
+    for (int it = -2; it < iters; it++) {  // two untimed warm-up rounds
+      sync(dev);
+      auto t0 = std::chrono::steady_clock::now();
+      try {
+        attention_grads(all, dy, p, H, H, D, false, p_drop, mode == 0);
+      } catch (const std::exception& e) {
+        std::printf("bench cuda attention: %s failed: %s\n", mode == 0 ? "cudnn" : "flash", e.what());
+        return;
+      }
+      sync(dev);
+      if (it >= 0) ms[mode] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+  }
+  std::printf("bench cuda BFloat16 attention rows=%lld L=%lld p=%.2f: cudnn %.3f ms, flash %.3f ms (fwd+bwd), ratio %.2fx\n",
+              (long long)(n * L), (long long)L, p_drop, ms[0] / iters, ms[1] / iters, ms[1] / ms[0]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -424,6 +513,7 @@ int main(int argc, char** argv) {
       bench(dev, at::kBFloat16, 32768, 768, 0.1, 20);
       bench(dev, at::kBFloat16, 131072, 768, 0.0, 10);
       bench_linear(dev, at::kBFloat16, 32768, 768, 3072, 20);
+      if (cudnn_attention_built()) bench_attention(dev, 64, 512, 12, 64, 0.1, 20);
     } else {
       bench(dev, at::kFloat, 4608, 256, 0.1, 10);
       bench(dev, at::kFloat, 4608, 256, 0.0, 10);
@@ -472,6 +562,12 @@ int main(int argc, char** argv) {
     run_linear(dev, at::kHalf, Kind::Gelu, 100, 64, {200}, true, false, 4e-3);
     run_linear(dev, at::kBFloat16, Kind::Split, 2000, 768, {768, 768, 768}, true, false, 2e-2);
     run_linear(dev, at::kBFloat16, Kind::Split, 40, 64, {64, 64, 64}, false, true, 2e-2);
+    // bert-base's heads; llama-1b's grouped, causal ones.
+    run_attention(dev, 8, 512, 12, 12, 64, false);
+    run_attention(dev, 4, 128, 32, 8, 64, true);
+  } else {
+    run_attention(dev, 3, 16, 4, 4, 8, false);
+    run_attention(dev, 2, 12, 4, 2, 8, true);
   }
   std::printf("%s: %d failed\n", argv[0], failures);
   return failures ? 1 : 0;
