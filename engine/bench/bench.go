@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"time"
 
@@ -159,6 +160,11 @@ func batches(w Workload, vocab int, n int, seed uint64) ([]*cgo.Batch, []int) {
 
 // Run measures one workload on backend b.
 func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result, error) {
+	// One OS thread for the whole workload: PyTorch keeps per-thread state on CUDA (cuBLAS
+	// handles, cuDNN's built attention graphs), and a call that lands on a new thread pays to
+	// build it again, inside a timed step.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	mc, err := model.Preset(w.Model)
 	if err != nil {
 		return nil, err
