@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unsafe"
 )
@@ -106,6 +107,15 @@ type Info struct {
 	Threads           int    `json:"threads"`
 	ABIVersion        int    `json:"abi_version"`
 	BindingABIVersion int    `json:"binding_abi_version"`
+	// Features are the optional parts built into the backend (fused_linear, cudnn_attention,
+	// add_norm_kernels, colsum_kernels, profiler); a CUDA build lacks those whose source fell
+	// back to kernels/fallback/.
+	Features []string `json:"features"`
+}
+
+// Has reports whether the backend was built with an optional part (Info.Features).
+func (i Info) Has(feature string) bool {
+	return slices.Contains(i.Features, feature)
 }
 
 // LibraryName is the file name of the backend for a device ("cpu" or "cuda").
@@ -192,6 +202,7 @@ func Open(path string) (*Backend, error) {
 		Threads:           int(info.num_threads),
 		ABIVersion:        int(info.abi_version),
 		BindingABIVersion: C.ARMAP_ABI_VERSION,
+		Features:          strings.Fields(C.GoString(&info.features[0])),
 	}
 	return b, nil
 }

@@ -70,6 +70,17 @@ func TestInfo(t *testing.T) {
 	if info.Threads != 2 || info.ABIVersion != info.BindingABIVersion {
 		t.Fatalf("threads/abi: %+v", info)
 	}
+	// The CPU build has every CPU part and no CUDA-only one.
+	for _, f := range []string{"fused_linear", "add_norm_kernels", "profiler"} {
+		if !info.Has(f) {
+			t.Errorf("features %v lack %s", info.Features, f)
+		}
+	}
+	for _, f := range []string{"cudnn_attention", "colsum_kernels"} {
+		if info.Has(f) {
+			t.Errorf("a CPU build claims %s: %v", f, info.Features)
+		}
+	}
 }
 
 // Scores of sequences packed together must equal scores computed one sequence at a time: no

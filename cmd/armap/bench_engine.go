@@ -76,7 +76,7 @@ func gitCommit() string {
 // back joined, for the caller to return after writing the report.
 func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt bench.Options, log func(string, ...any)) (*bench.Report, error) {
 	rep := &bench.Report{Card: b.Info().DeviceName, Commit: gitCommit(), Date: time.Now().UTC().Format("2006-01-02"),
-		Torch: b.Info().TorchVersion, Workloads: map[string]*bench.Entry{}}
+		Torch: b.Info().TorchVersion, BackendFeatures: b.Info().Features, Workloads: map[string]*bench.Entry{}}
 	var errs []error
 	for _, w := range ws {
 		if ctx.Err() != nil {
@@ -365,7 +365,7 @@ func newBenchCheckCmd() *cobra.Command {
 				return err
 			}
 			graphs = append(graphs, g...)
-			ck, err := bench.CheckCheckpointing(b, dev, cgo.BF16, f, 10)
+			ck, err := bench.CheckCheckpointing(b, dev, cgo.BF16, f, cgo.AttentionDefault, 10)
 			if err != nil {
 				return err
 			}
@@ -406,6 +406,17 @@ func newBenchCheckCmd() *cobra.Command {
 			report(curve.OK, "train curve %-10s %s vs CPU f32: max |loss diff| %.4f over %d steps (loss %.3f -> %.3f)",
 				curve.Model, curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1])
 			curves = append(curves, curve)
+		}
+		// cuDNN's attention with dropout: a checkpointed layer's recomputation (autograd on) must
+		// draw the masks of its first pass (autograd off). Last, as the curves with it above.
+		if dev == cgo.CUDA {
+			ck, err := bench.CheckCheckpointing(b, dev, cgo.BF16, cgo.FusionDefault, cgo.AttentionCuDNN, 10)
+			if err != nil {
+				report(false, "bert-mini+cudnn checkpointing with dropout, bf16: %v", err)
+			} else {
+				report(ck.OK, "%-15s checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps", ck.Model, ck.MaxDiff, ck.Steps)
+				ckpts = append(ckpts, ck)
+			}
 		}
 		if err := writeBenchJSON("", cmd.OutOrStdout(), map[string]any{"rewards": res, "graphs": graphs, "checkpointing": ckpts, "train_curves": curves}); err != nil {
 			return err

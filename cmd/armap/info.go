@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +46,7 @@ func newInfoCmd() *cobra.Command {
 			fmt.Printf("cuda devices     %d\n", info.CUDADeviceCount)
 		}
 		fmt.Printf("threads          %d (of %d CPUs)\n", info.Threads, runtime.NumCPU())
+		fmt.Printf("features         %s\n", strings.Join(info.Features, " "))
 		fmt.Printf("model presets    %v\n", model.Presets())
 		return nil
 	})

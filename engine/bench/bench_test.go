@@ -169,7 +169,7 @@ func TestCheckGraphsOnCPU(t *testing.T) {
 // the fused block's hashed masks and with ATen's Bernoulli ones.
 func TestCheckCheckpointingOnCPU(t *testing.T) {
 	for _, f := range []cgo.Fusion{cgo.FusionOn, cgo.FusionOff} {
-		c, err := CheckCheckpointing(testenv.CPUBackend(t), cgo.CPU, cgo.F32, f, 3)
+		c, err := CheckCheckpointing(testenv.CPUBackend(t), cgo.CPU, cgo.F32, f, cgo.AttentionDefault, 3)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -366,16 +366,25 @@ type CheckpointCheck struct {
 
 // CheckCheckpointing trains bert-mini with dropout 0.1 for steps steps twice from the same seed.
 // fused selects the residual + dropout + LayerNorm path, whose masks are drawn differently.
-func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, steps int) (*CheckpointCheck, error) {
+// attn selects the attention kernel; with AttentionCuDNN every sequence is 128 tokens long, so that
+// cuDNN's attention (batches of one length) runs, and its dropout is what the recomputation must
+// draw again.
+func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, attn cgo.Attention, steps int) (*CheckpointCheck, error) {
 	mc, err := model.Preset("bert-mini")
 	if err != nil {
 		return nil, err
 	}
 	mc.HiddenDropout, mc.AttentionDropout = 0.1, 0.1
 	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}
+	name := "bert-mini" + fused.Suffix()
+	if attn == cgo.AttentionCuDNN {
+		w.MinLen = w.MaxLen
+		name += "+cudnn"
+	}
 	bs, _ := batches(w, mc.VocabSize, steps, 5)
 	curve := func(ckpt bool) ([]float64, error) {
-		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt, FusedKernels: fused}, bs)
+		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt, FusedKernels: fused,
+			Attention: attn}, bs)
 	}
 	plain, err := curve(false)
 	if err != nil {
@@ -385,7 +394,7 @@ func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.
 	if err != nil {
 		return nil, err
 	}
-	c := &CheckpointCheck{Model: "bert-mini" + fused.Suffix(), DType: dtypeName(dt), Steps: steps}
+	c := &CheckpointCheck{Model: name, DType: dtypeName(dt), Steps: steps}
 	for i := range plain {
 		c.MaxDiff = math.Max(c.MaxDiff, math.Abs(plain[i]-ck[i]))
 	}

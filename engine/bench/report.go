@@ -18,12 +18,15 @@ type Entry struct {
 
 // Report is bench/results/<date>-<card>.json.
 type Report struct {
-	Card      string            `json:"card"`
-	Commit    string            `json:"commit"`
-	Date      string            `json:"date"`
-	Torch     string            `json:"torch,omitempty"`
-	Workloads map[string]*Entry `json:"workloads"`
-	Peer      map[string]any    `json:"peer_versions,omitempty"`
+	Card   string `json:"card"`
+	Commit string `json:"commit"`
+	Date   string `json:"date"`
+	Torch  string `json:"torch,omitempty"`
+	// BackendFeatures are the optional parts built into the backend that ran (cgo.Info.Features):
+	// without fused_linear, say, the fused rows ran ATen's linear layers.
+	BackendFeatures []string          `json:"backend_features,omitempty"`
+	Workloads       map[string]*Entry `json:"workloads"`
+	Peer            map[string]any    `json:"peer_versions,omitempty"`
 }
 
 // peerFile reads one of the peer scripts' JSON outputs from dir ("" and missing files give nil).

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/armap/armap/cgo"
@@ -174,6 +175,11 @@ func (c Config) validate() error {
 // Run trains until the configured steps or epochs are done, ctx is cancelled, or StopAfter steps
 // of this run have passed. A cancelled or stopped run leaves a checkpoint to resume from.
 func Run(ctx context.Context, opt Options) (*Summary, error) {
+	// Every backend call of the run from one OS thread: PyTorch keeps per-thread CUDA state
+	// (cuBLAS handles, cuDNN's built attention graphs) that a call landing on a new thread builds
+	// again.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cfg := opt.Config
 	if err := cfg.validate(); err != nil {
 		return nil, err

@@ -4,6 +4,8 @@
 
 namespace armap {
 
+bool profiler_built() { return false; }
+
 void profile_start(bool) {
   fail(ARMAP_ERR_UNSUPPORTED, "profile: this backend was built without the profiler (its source did not compile "
                               "against this PyTorch; see build/cuda/profile_cpp.log)");

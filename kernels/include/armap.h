@@ -161,6 +161,9 @@ typedef struct {
   char device_name[128];   /* first CUDA device, or the CPU */
   int32_t num_threads;     /* intra-op threads */
   int32_t abi_version;
+  char features[160];      /* the optional parts built in, space-separated: fused_linear, cudnn_attention,
+                              add_norm_kernels, colsum_kernels, profiler; a CUDA build lacks the ones
+                              whose source fell back to kernels/fallback/ */
 } armap_backend_info;
 
 typedef struct armap_model armap_model;

@@ -12,6 +12,9 @@
 
 #ifdef ARMAP_CUDA
 #include <ATen/cuda/CUDAContext.h>
+
+#include "add_norm.h"
+#include "colsum.h"
 #endif
 
 struct armap_model {
@@ -241,6 +244,23 @@ armap_status armap_get_backend_info(armap_backend_info* out, armap_error* err) {
     std::snprintf(out->torch_version, sizeof(out->torch_version), "%s", TORCH_VERSION);
     out->abi_version = ARMAP_ABI_VERSION;
     out->num_threads = at::get_num_threads();
+    std::string features;
+    auto feature = [&](bool on, const char* name) {
+      if (!on) return;
+      if (!features.empty()) features += ' ';
+      features += name;
+    };
+    feature(linear_functions_built(), "fused_linear");
+    feature(cudnn_attention_built(), "cudnn_attention");
+#ifdef ARMAP_CUDA
+    // The fallbacks of add_norm.cu and colsum.cu take no shape at all.
+    feature(cuda::add_norm_supported(ARMAP_DTYPE_BF16, 768), "add_norm_kernels");
+    feature(cuda::colsum_supported(ARMAP_DTYPE_BF16, 768), "colsum_kernels");
+#else
+    feature(true, "add_norm_kernels");  // the CPU form of add_norm.cpp
+#endif
+    feature(profiler_built(), "profiler");
+    std::snprintf(out->features, sizeof(out->features), "%s", features.c_str());
 #ifdef ARMAP_CUDA
     std::snprintf(out->backend, sizeof(out->backend), "cuda");
     out->cuda_available = at::cuda::is_available();

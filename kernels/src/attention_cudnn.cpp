@@ -26,9 +26,11 @@ at::Tensor cudnn_attention(const at::Tensor& q, const at::Tensor& k, const at::T
     auto u = rep > 1 && t.size(1) != H ? t.repeat_interleave(rep, 1) : t;
     return u.view({n, L, H, D}).transpose(1, 2);
   };
-  // The log-sum-exp is what backward needs; a forward without autograd (a checkpointed layer's
-  // first pass) skips it.
-  const bool lse = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  // The log-sum-exp is what backward needs. A forward without autograd skips it, except with
+  // dropout: a checkpointed layer's first pass (autograd off) and its recomputation (on) then run
+  // the same cuDNN graph, so that they surely draw the same mask.
+  const bool lse = dropout > 0 ||
+                   (at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad()));
   auto out = at::_scaled_dot_product_cudnn_attention(dense(q), dense(k), dense(v), ::std::nullopt, lse, dropout, causal,
                                                      false, ::std::nullopt);
   return std::get<0>(out).transpose(1, 2).reshape({T, H * D});

@@ -195,6 +195,8 @@ at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& resid
 struct Casts {
   at::Tensor w, b;
 };
+// false in kernels/fallback/linear_cpp.cpp (ATen's operations in their place)
+bool linear_functions_built();
 // x W^T + b.
 at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType dtype,
                        const Casts& casts = {});
@@ -264,6 +266,7 @@ Trainer* create_trainer(Model* m, const armap_train_config& cfg);
 // Kineto profiling (profile.cpp): operators on the calling thread and, with cuda, every CUDA
 // kernel, until profile_stop saves them as a Chrome trace.
 void profile_start(bool cuda);
+bool profiler_built();  // false in kernels/fallback/profile_cpp.cpp
 void profile_stop(const std::string& path);
 
 at::ScalarType to_scalar_type(int32_t dtype);

@@ -376,9 +376,16 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
   m->fused_kernels = opt.fused_kernels >= 0;
   m->fused_linear = opt.fused_kernels == 0 || opt.fused_kernels == 1;
   need(opt.attention >= 0 && opt.attention <= 2, "attention must be 0, 1 or 2");
+  // Asked for on CUDA, cuDNN's attention must be able to run (a benchmark row would otherwise time
+  // flash under its name); on CPU the option has nothing to choose and is ignored.
   m->cudnn_attention = opt.attention == 2 && m->device.is_cuda();
   if (m->cudnn_attention && !cudnn_attention_built()) {
-    fail(ARMAP_ERR_UNSUPPORTED, "attention: cudnn needs a CUDA backend built against PyTorch >= 2.5");
+    fail(ARMAP_ERR_UNSUPPORTED, "attention: cudnn: this backend was built without it (PyTorch < 2.5, or "
+                                "kernels/src/attention_cudnn.cpp did not compile: see build/cuda/attention_cudnn_cpp.log)");
+  }
+  if (m->cudnn_attention && (m->compute == at::kFloat || cfg.head_dim % 8 != 0 || cfg.head_dim > 128)) {
+    fail(ARMAP_ERR_UNSUPPORTED, "attention: cudnn takes bf16/f16 training with head_dim a multiple of 8 up to 128; this is " +
+                                    std::string(c10::toString(m->compute)) + " with head_dim " + std::to_string(cfg.head_dim));
   }
 #ifdef ARMAP_CUDA
   // Asked for explicitly, the fused path must be the one that runs: a shape the kernels do not take

@@ -69,7 +69,25 @@ void expect(bool ok, const std::string& what) {
   if (!ok) failures++;
 }
 
-void run(const Case& c, at::Device dev) {
+void sync(at::Device dev) {
+#ifdef ARMAP_CUDA
+  if (dev.is_cuda()) c10::cuda::device_synchronize();
+#endif
+}
+
+// Runs one check or timing so that an exception in it (a CUDA error surfaces at the next sync)
+// is a FAIL line naming it, and the checks after it still run.
+template <typename F>
+void guarded(at::Device dev, const std::string& what, F f) {
+  try {
+    f();
+    sync(dev);
+  } catch (const std::exception& e) {
+    expect(false, what + ": " + e.what());
+  }
+}
+
+void run_case(const Case& c, at::Device dev) {
   Model m = make_model(dev);
   auto cpu_gen = at::make_generator<at::CPUGeneratorImpl>(11);
   auto f32 = at::TensorOptions().dtype(at::kFloat);
@@ -166,8 +184,8 @@ enum class Kind { Plain, Gelu, Split };
 // gradient (with the passed-on input's gradient added, pass), and each weight's and bias's gradient
 // in float32. unused_last: the last output of a split gets no gradient, so neither do its weight and
 // bias. On CUDA also colsum.cu alone against a float64 sum, and whether it takes the width.
-void run_linear(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows, int64_t in, std::vector<int64_t> outs,
-                bool pass, bool unused_last, double tol) {
+void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows, int64_t in, std::vector<int64_t> outs,
+                     bool pass, bool unused_last, double tol) {
   auto opt = at::TensorOptions().device(dev);
   auto x = leaf(at::randn({rows, in}, opt).to(dt));
   std::vector<at::Tensor> ws, bs;
@@ -312,10 +330,22 @@ void run_linear(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows, int6
 #endif
 }
 
-void sync(at::Device dev) {
-#ifdef ARMAP_CUDA
-  if (dev.is_cuda()) c10::cuda::device_synchronize();
-#endif
+// The checks above, each guarded: an exception is a FAIL line naming it (with "bias_linear" in
+// it for linear.cpp's, which scripts/bench_gpu.sh looks for).
+void run(const Case& c, at::Device dev) {
+  char what[120];
+  std::snprintf(what, sizeof(what), "add_norm %s rows=%lld hidden=%lld p=%.2f", c10::toString(c.dtype), (long long)c.rows,
+                (long long)c.hidden, c.p);
+  guarded(dev, what, [&] { run_case(c, dev); });
+}
+
+void run_linear(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows, int64_t in, std::vector<int64_t> outs,
+                bool pass, bool unused_last, double tol) {
+  static const char* names[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split"};
+  char what[120];
+  std::snprintf(what, sizeof(what), "%s %s rows=%lld in=%lld", names[(int)kind], c10::toString(dt), (long long)rows,
+                (long long)in);
+  guarded(dev, what, [&] { run_linear_case(dev, dt, kind, rows, in, outs, pass, unused_last, tol); });
 }
 
 // Times forward + backward of the fused op against the unfused one the model runs otherwise
@@ -451,30 +481,64 @@ void run_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t Hkv,
   auto want = attention_grads(all.to(at::kCPU, at::kDouble), dy.to(at::kCPU, at::kDouble), uniform_packed(at::kCPU, n, L),
                               H, Hkv, D, causal, 0.0, false);
   auto want_g = split_qkv(want.second, H, Hkv, D);
-  const char* dev_name = dev.is_cuda() ? "cuda" : "cpu";
+  const std::string dev_name = dev.is_cuda() ? "cuda" : "cpu";
+  char shape[120];
+  std::snprintf(shape, sizeof(shape), "n=%lld L=%lld H=%lld Hkv=%lld D=%lld%s", (long long)n, (long long)L, (long long)H,
+                (long long)Hkv, (long long)D, causal ? " causal" : "");
   for (bool cudnn : {false, true}) {
-    if (cudnn && (!dev.is_cuda() || !cudnn_attention_built())) continue;
-    std::pair<at::Tensor, at::Tensor> got;
-    try {
-      got = attention_grads(all, dy, uniform_packed(dev, n, L), H, Hkv, D, causal, 0.0, cudnn);
-    } catch (const std::exception& e) {
-      expect(false, std::string(dev_name) + " attention " + (cudnn ? "cudnn" : "flash") + ": " + e.what());
+    const std::string name = dev_name + " attention " + (dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash") + " " + shape;
+    if (cudnn && !dev.is_cuda()) continue;  // the CPU path ignores the flag
+    if (cudnn && !cudnn_attention_built()) {
+      std::printf("skip %s: this backend has no cuDNN attention\n", name.c_str());
       continue;
     }
-    auto got_g = split_qkv(got.second, H, Hkv, D);
-    const at::Tensor g[] = {got.first, got_g[0], got_g[1], got_g[2]};
-    const at::Tensor w[] = {want.first, want_g[0], want_g[1], want_g[2]};
-    const char* what[] = {"out", "dq", "dk", "dv"};
-    for (int i = 0; i < 4; i++) {
-      const double e = rel_err(g[i], w[i]);
-      char msg[200];
-      std::snprintf(msg, sizeof(msg), "%s attention %s n=%lld L=%lld H=%lld Hkv=%lld D=%lld%s: %s max rel err %.2e (tol %.0e)",
-                    dev_name, dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash", (long long)n, (long long)L, (long long)H,
-                    (long long)Hkv, (long long)D, causal ? " causal" : "", what[i], e, tol);
-      expect(e <= tol, msg);
-    }
+    guarded(dev, name, [&] {
+      auto got = attention_grads(all, dy, uniform_packed(dev, n, L), H, Hkv, D, causal, 0.0, cudnn);
+      auto got_g = split_qkv(got.second, H, Hkv, D);
+      const at::Tensor g[] = {got.first, got_g[0], got_g[1], got_g[2]};
+      const at::Tensor w[] = {want.first, want_g[0], want_g[1], want_g[2]};
+      const char* what[] = {"out", "dq", "dk", "dv"};
+      for (int i = 0; i < 4; i++) {
+        const double e = rel_err(g[i], w[i]);
+        char msg[80];
+        std::snprintf(msg, sizeof(msg), ": %s max rel err %.2e (tol %.0e)", what[i], e, tol);
+        expect(e <= tol, name + msg);
+      }
+    });
   }
 }
+
+#ifdef ARMAP_CUDA
+// Attention dropout draws from the default CUDA generator: rewound, a forward without autograd (a
+// checkpointed layer's first pass) and one with it (its recomputation) must give the same output,
+// and dropout must change it.
+void run_attention_dropout(at::Device dev) {
+  const int64_t n = 4, L = 256, H = 12, D = 64;
+  auto opt = at::TensorOptions().device(dev);
+  auto all = at::randn({n * L, 3 * H * D}, opt).to(at::kBFloat16);
+  auto dy = at::randn({n * L, H * D}, opt).to(at::kBFloat16);
+  auto p = uniform_packed(dev, n, L);
+  auto gen = at::cuda::detail::getDefaultCUDAGenerator(dev.index());
+  for (bool cudnn : {false, true}) {
+    if (cudnn && !cudnn_attention_built()) continue;
+    const std::string name = std::string("cuda attention ") + (cudnn ? "cudnn" : "flash") + " dropout 0.1";
+    guarded(dev, name, [&] {
+      auto state = gen.get_state();
+      at::Tensor first;
+      {
+        c10::NoGradGuard ng;
+        auto qkv = split_qkv(all, H, H, D);
+        first = varlen_attention(qkv[0], qkv[1], qkv[2], p, false, 0.1, nullptr, cudnn);
+      }
+      gen.set_state(state);
+      auto again = attention_grads(all, dy, p, H, H, D, false, 0.1, cudnn).first;
+      auto plain = attention_grads(all, dy, p, H, H, D, false, 0.0, cudnn).first;
+      expect(at::equal(first, again), name + ": the rewound generator gives the same output without and with autograd");
+      expect(!at::equal(first, plain), name + ": dropout changes the output");
+    });
+  }
+}
+#endif
 
 // Forward + backward of cuDNN's attention against flash attention at T1's shape, with dropout.
 void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D, double p_drop, int iters) {
@@ -487,12 +551,7 @@ void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D,
     for (int it = -2; it < iters; it++) {  // two untimed warm-up rounds
       sync(dev);
       auto t0 = std::chrono::steady_clock::now();
-      try {
-        attention_grads(all, dy, p, H, H, D, false, p_drop, mode == 0);
-      } catch (const std::exception& e) {
-        std::printf("bench cuda attention: %s failed: %s\n", mode == 0 ? "cudnn" : "flash", e.what());
-        return;
-      }
+      attention_grads(all, dy, p, H, H, D, false, p_drop, mode == 0);
       sync(dev);
       if (it >= 0) ms[mode] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
@@ -504,16 +563,20 @@ void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Line by line even into a file (scripts/bench_gpu.sh): a crash must not take the lines before it.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const bool cuda = argc > 1 && std::strcmp(argv[1], "cuda") == 0;
   at::Device dev = cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   at::set_num_threads(2);
   if (argc > 2 && std::strcmp(argv[2], "bench") == 0) {
     // bert-mini's training shape on CPU; bert-base's T1 (32 pairs x 512 tokens) and S1-sized rows on CUDA.
     if (cuda) {
-      bench(dev, at::kBFloat16, 32768, 768, 0.1, 20);
-      bench(dev, at::kBFloat16, 131072, 768, 0.0, 10);
-      bench_linear(dev, at::kBFloat16, 32768, 768, 3072, 20);
-      if (cudnn_attention_built()) bench_attention(dev, 64, 512, 12, 64, 0.1, 20);
+      guarded(dev, "bench add_norm", [&] {
+        bench(dev, at::kBFloat16, 32768, 768, 0.1, 20);
+        bench(dev, at::kBFloat16, 131072, 768, 0.0, 10);
+      });
+      guarded(dev, "bench bias_linear", [&] { bench_linear(dev, at::kBFloat16, 32768, 768, 3072, 20); });
+      if (cudnn_attention_built()) guarded(dev, "bench attention", [&] { bench_attention(dev, 64, 512, 12, 64, 0.1, 20); });
     } else {
       bench(dev, at::kFloat, 4608, 256, 0.1, 10);
       bench(dev, at::kFloat, 4608, 256, 0.0, 10);
@@ -565,6 +628,9 @@ int main(int argc, char** argv) {
     // bert-base's heads; llama-1b's grouped, causal ones.
     run_attention(dev, 8, 512, 12, 12, 64, false);
     run_attention(dev, 4, 128, 32, 8, 64, true);
+#ifdef ARMAP_CUDA
+    run_attention_dropout(dev);
+#endif
   } else {
     run_attention(dev, 3, 16, 4, 4, 8, false);
     run_attention(dev, 2, 12, 4, 2, 8, true);
