@@ -29,7 +29,7 @@ std::vector<at::Tensor> bias_linear_gelu(const at::Tensor& x, const at::Tensor& 
 }
 
 std::vector<at::Tensor> bias_linear_split(const at::Tensor& x, at::TensorList w, at::TensorList b, at::ScalarType dtype,
-                                          bool pass_input, const Casts&) {
+                                          bool pass_input, const Casts&, bool) {
   if (w.empty() || w.size() != b.size()) invalid("bias_linear_split: one bias per weight, at least one");
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < w.size(); i++) out.push_back(at::linear(x, w[i].to(dtype), b[i].to(dtype)));

@@ -204,9 +204,11 @@ at::Tensor bias_linear(const at::Tensor& x, const at::Tensor& w, const at::Tenso
 std::vector<at::Tensor> bias_linear_gelu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
                                          at::ScalarType dtype, bool pass_input, const Casts& casts = {});
 // {x W_1^T + b_1, ..., x W_n^T + b_n, x with pass_input} as one product (column views of its
-// output); backward takes the n gradients separately instead of concatenating them.
+// output); backward takes the n gradients separately instead of concatenating them. separate: n
+// products with contiguous outputs instead, for a consumer that wants dense tensors (cuDNN's
+// attention, whose gradients would otherwise come back in another layout and be copied).
 std::vector<at::Tensor> bias_linear_split(const at::Tensor& x, at::TensorList w, at::TensorList b, at::ScalarType dtype,
-                                          bool pass_input, const Casts& casts = {});
+                                          bool pass_input, const Casts& casts = {}, bool separate = false);
 
 // Runs fn (one transformer layer) so that its activations are recomputed during backward instead
 // of being kept, when the model asks for gradient checkpointing.

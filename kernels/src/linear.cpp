@@ -201,10 +201,11 @@ struct LinearGelu : torch::autograd::Function<LinearGelu> {
   }
 };
 
-// [x W_1^T + b_1, ..., x W_n^T + b_n] as one product, and x itself with pass_input.
+// [x W_1^T + b_1, ..., x W_n^T + b_n] as one product (or, separate, as n products with contiguous
+// outputs), and x itself with pass_input.
 struct SplitLinear : torch::autograd::Function<SplitLinear> {
   static variable_list forward(AutogradContext* ctx, at::Tensor x, at::TensorList ws, at::TensorList bs, Casts casts,
-                               at::ScalarType dtype, bool pass_input) {
+                               at::ScalarType dtype, bool pass_input, bool separate) {
     ctx->set_materialize_grads(false);
     std::vector<int64_t> sizes;
     int64_t total = 0;
@@ -232,7 +233,16 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
     ctx->saved_data["w"] = (int64_t)ws[0].scalar_type();  // as compute_params records them
     ctx->saved_data["b"] = (int64_t)bs[0].scalar_type();
     ctx->saved_data["pass"] = pass_input;
-    auto out = at::split_with_sizes(at::linear(x, wc, bc), sizes, -1);
+    std::vector<at::Tensor> out;
+    if (separate) {
+      int64_t off = 0;
+      for (auto n : sizes) {
+        out.push_back(at::linear(x, wc.narrow(0, off, n), bc.narrow(0, off, n)));
+        off += n;
+      }
+    } else {
+      out = at::split_with_sizes(at::linear(x, wc, bc), sizes, -1);
+    }
     if (pass_input) out.push_back(x);
     return out;
   }
@@ -252,8 +262,8 @@ struct SplitLinear : torch::autograd::Function<SplitLinear> {
       products.emplace_back(dys.back(), wc.narrow(0, off, sizes[i]));
       off += sizes[i];
     }
-    // Inputs as autograd counts them: x, each weight, each bias, casts, dtype, pass_input.
-    variable_list out(1 + 2 * n + 3);
+    // Inputs as autograd counts them: x, each weight, each bias, casts, dtype, pass_input, separate.
+    variable_list out(1 + 2 * n + 4);
     bool any = res.defined();
     for (const auto& dy : dys) any = any || dy.defined();
     if (ctx->needs_input_grad(0) && any) out[0] = input_grad(products, res, rows, in, wc.scalar_type()).view(x.sizes());
@@ -283,9 +293,9 @@ std::vector<at::Tensor> bias_linear_gelu(const at::Tensor& x, const at::Tensor& 
 }
 
 std::vector<at::Tensor> bias_linear_split(const at::Tensor& x, at::TensorList w, at::TensorList b, at::ScalarType dtype,
-                                          bool pass_input, const Casts& c) {
+                                          bool pass_input, const Casts& c, bool separate) {
   if (w.empty() || w.size() != b.size()) invalid("bias_linear_split: one bias per weight, at least one");
-  return SplitLinear::apply(x, w, b, c, dtype, pass_input);
+  return SplitLinear::apply(x, w, b, c, dtype, pass_input, separate);
 }
 
 }  // namespace armap

@@ -164,6 +164,13 @@ void cast_for_training(Model& m) {
 #endif
 }
 
+// Whether this forward's attention runs cuDNN's kernels (attention_cudnn.cpp): training with
+// attention: cudnn (checked at model creation against the dtype and head size), and every sequence
+// of the batch max_len long.
+bool cudnn_attention_now(const Model& m, const Packed& p, bool train) {
+  return train && m.cudnn_attention && p.num_seqs() * p.max_len == p.tokens.size(0);
+}
+
 at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
   auto y = l.b.defined() && use_bias_linear(m) ? bias_linear(x, l.w, l.b, m.compute, train_cast(m, &l))
                                                : at::linear(x, weight(m, l.w), l.b.defined() ? weight(m, l.b) : at::Tensor());
@@ -176,18 +183,19 @@ at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
 // Several linear layers of the same input as one matrix product (the encoder's q/k/v): one read of x
 // and one larger GEMM instead of several. Layers with LoRA adapters run separately. The
 // concatenated weight is kept with the cast copies while scoring. With pass_input (training with
-// the fused kernels only), x comes back as a last output (linear.cpp).
+// the fused kernels only), x comes back as a last output (linear.cpp). separate: outputs that are
+// contiguous tensors of their own rather than column views (see bias_linear_split).
 std::vector<at::Tensor> apply_fused(const Model& m, std::initializer_list<const Linear*> ls, const at::Tensor& x,
-                                    bool pass_input) {
+                                    bool pass_input, bool separate) {
   if (use_bias_linear(m) && split_with_biases(ls)) {
     std::vector<at::Tensor> ws, bs;
     for (auto* l : ls) {
       ws.push_back(l->w);
       bs.push_back(l->b);
     }
-    return bias_linear_split(x, ws, bs, m.compute, pass_input, train_cast(m, *ls.begin()));
+    return bias_linear_split(x, ws, bs, m.compute, pass_input, train_cast(m, *ls.begin()), separate);
   }
-  bool fuse = true;
+  bool fuse = !separate;
   int biases = 0;
   for (auto* l : ls) {
     fuse = fuse && !l->lora_a.defined();
@@ -511,21 +519,24 @@ at::Tensor Model::forward(const Packed& p, bool train) {
       x = ckpt_input(dropout(cast(*this, x), cfg.hidden_dropout, train, &gen));
     }
     if (train && compute != at::kFloat && use_bias_linear(*this)) cast_for_training(*this);
+    const bool cudnn = cudnn_attention_now(*this, p, train);
     for (auto& L : enc) {
       // Captures by value (and p, L by reference: they outlive backward) because a checkpointed
       // layer runs again during backward, after this frame is gone.
       x = run_layer(
-          [this, &L, &p, T, nh, D, train](const at::Tensor& h) {
+          [this, &L, &p, T, nh, D, train, cudnn](const at::Tensor& h) {
             // A residual that goes into the fused add_norm passes through the linear function of
             // the same input, which then adds the two gradients inside its product (linear.cpp).
             auto pass = [this](const at::Tensor& t, const at::Tensor& w, const at::Tensor& b) {
               return use_bias_linear(*this) && t.requires_grad() && add_norm_fusable(*this, t, t, w, b);
             };
-            auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h, pass(h, L.ln1_w, L.ln1_b));
+            // For cuDNN's attention q/k/v are dense tensors of their own, so that their gradients
+            // come back in the layout the projection's backward reads.
+            auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h, pass(h, L.ln1_w, L.ln1_b), cudnn);
             auto q = qkv[0].view({T, nh, D});
             auto k = qkv[1].view({T, nh, D});
             auto v = qkv[2].view({T, nh, D});
-            auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen, train && cudnn_attention);
+            auto a = varlen_attention(q, k, v, p, false, train ? cfg.attention_dropout : 0.0, &gen, cudnn);
             const double p_hidden = train ? cfg.hidden_dropout : 0.0;
             auto y = add_norm(*this, apply(*this, L.o, a), qkv.size() > 3 ? qkv[3] : h, L.ln1_w, L.ln1_b, p_hidden);
             auto g = linear_gelu(*this, L.fi, y, train, pass(y, L.ln2_w, L.ln2_b));
@@ -543,16 +554,17 @@ at::Tensor Model::forward(const Packed& p, bool train) {
                      : ckpt_input(cast(*this, embed.index_select(0, p.tokens)));
   auto cos = rope_cos.index_select(0, p.positions).unsqueeze(1).to(compute);
   auto sin = rope_sin.index_select(0, p.positions).unsqueeze(1).to(compute);
+  const bool cudnn = cudnn_attention_now(*this, p, train);
   for (auto& L : dec) {
     x = run_layer(
-        [this, &L, &p, T, nh, nkv, D, train, cos, sin](const at::Tensor& h0) {
+        [this, &L, &p, T, nh, nkv, D, train, cos, sin, cudnn](const at::Tensor& h0) {
           auto h = rms_norm(*this, h0, L.in_norm);
           // Separate products here: fusing q/k/v and gate/up measured 5% slower for llama-1b on an
           // H100 (T2 and S4; not profiled further), unlike the encoder's q/k/v.
           auto q = rope(apply(*this, L.q, h).view({T, nh, D}), cos, sin);
           auto k = rope(apply(*this, L.k, h).view({T, nkv, D}), cos, sin);
           auto v = apply(*this, L.v, h).view({T, nkv, D});
-          auto a = varlen_attention(q, k, v, p, true, train ? cfg.attention_dropout : 0.0, &gen, train && cudnn_attention);
+          auto a = varlen_attention(q, k, v, p, true, train ? cfg.attention_dropout : 0.0, &gen, cudnn);
           auto x1 = h0 + apply(*this, L.o, a);
           auto h2 = rms_norm(*this, x1, L.post_norm);
           auto f = apply(*this, L.down, at::silu(apply(*this, L.gate, h2)) * apply(*this, L.up, h2));

@@ -178,7 +178,8 @@ void run_case(const Case& c, at::Device dev) {
   }
 }
 
-enum class Kind { Plain, Gelu, Split };
+// SplitSeparate: bias_linear_split with separate products (contiguous outputs).
+enum class Kind { Plain, Gelu, Split, SplitSeparate };
 
 // linear.cpp's functions against ATen's autograd on the same (rounded) inputs: the outputs, x's
 // gradient (with the passed-on input's gradient added, pass), and each weight's and bias's gradient
@@ -198,6 +199,7 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
     case Kind::Plain: ys = {bias_linear(x, ws[0], bs[0], dt)}; break;
     case Kind::Gelu: ys = bias_linear_gelu(x, ws[0], bs[0], dt, pass); break;
     case Kind::Split: ys = bias_linear_split(x, ws, bs, dt, pass); break;
+    case Kind::SplitSeparate: ys = bias_linear_split(x, ws, bs, dt, pass, {}, true); break;
   }
   const size_t n = outs.size();
   std::vector<at::Tensor> gys;
@@ -241,7 +243,7 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
   }
   torch::autograd::backward(roots64, grads64);
 
-  static const char* kinds[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split"};
+  static const char* kinds[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split", "bias_linear_split separate"};
   std::string name = std::string(dev.is_cpu() ? "cpu " : "cuda ") + kinds[(int)kind] + " " + c10::toString(dt) +
                      " rows=" + std::to_string(rows) + " in=" + std::to_string(in) + " out=" + std::to_string(outs[0]) +
                      (n > 1 ? "x" + std::to_string(n) : "") + (pass ? " pass_input" : "") +
@@ -255,6 +257,11 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
   };
   expect(ys.size() == n + (pass ? 1 : 0) || (kind == Kind::Plain && ys.size() == 1), name + ": number of outputs");
   for (size_t i = 0; i < n; i++) check("y" + std::to_string(i), ys[i], y64[i]);
+  if (kind == Kind::SplitSeparate) {
+    bool dense = true;
+    for (size_t i = 0; i < n; i++) dense = dense && ys[i].is_contiguous();
+    expect(dense, name + ": the outputs are contiguous tensors");
+  }
   if (pass) expect(at::equal(ys.at(n).detach(), x.detach()), name + ": the passed-on input is x");
   check("dx", x.grad(), x64.grad());
   for (size_t i = 0; i < n; i++) {
@@ -284,6 +291,9 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
       case Kind::Plain: ys2 = {bias_linear(x2, ws2[0], bs2[0], dt, {wcs[0], bcs[0]})}; break;
       case Kind::Gelu: ys2 = bias_linear_gelu(x2, ws2[0], bs2[0], dt, pass, {wcs[0], bcs[0]}); break;
       case Kind::Split: ys2 = bias_linear_split(x2, ws2, bs2, dt, pass, {at::cat(wcs), at::cat(bcs)}); break;
+      case Kind::SplitSeparate:
+        ys2 = bias_linear_split(x2, ws2, bs2, dt, pass, {at::cat(wcs), at::cat(bcs)}, true);
+        break;
     }
     std::vector<at::Tensor> roots2;
     for (size_t i = 0; i < n; i++) {
@@ -341,7 +351,7 @@ void run(const Case& c, at::Device dev) {
 
 void run_linear(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows, int64_t in, std::vector<int64_t> outs,
                 bool pass, bool unused_last, double tol) {
-  static const char* names[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split"};
+  static const char* names[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split", "bias_linear_split separate"};
   char what[120];
   std::snprintf(what, sizeof(what), "%s %s rows=%lld in=%lld", names[(int)kind], c10::toString(dt), (long long)rows,
                 (long long)in);
@@ -443,13 +453,21 @@ void bench_linear(at::Device dev, at::ScalarType dt, int64_t rows, int64_t hidde
   }
 }
 
-// q, k, v as the model hands them to attention: [T, H or Hkv, D] column views of one
-// [T, (H + 2 Hkv) D] projection (a leaf here, whose gradient holds all three gradients).
+// q, k, v as the model hands them to attention (a leaf here, whose gradient holds all three
+// gradients): [T, H or Hkv, D] column views of one [T, (H + 2 Hkv) D] projection, or, from a
+// [3, T, H D] tensor, three dense ones (the projection's separate outputs for cuDNN's attention).
 std::vector<at::Tensor> split_qkv(const at::Tensor& all, int64_t H, int64_t Hkv, int64_t D) {
+  if (all.dim() == 3) {
+    const int64_t T = all.size(1);
+    return {all[0].view({T, H, D}), all[1].view({T, Hkv, D}), all[2].view({T, Hkv, D})};
+  }
   auto cols = at::split_with_sizes(all, {H * D, Hkv * D, Hkv * D}, -1);
   const int64_t T = all.size(0);
   return {cols[0].view({T, H, D}), cols[1].view({T, Hkv, D}), cols[2].view({T, Hkv, D})};
 }
+
+// The same values as a [3, T, H D] tensor (H == Hkv).
+at::Tensor stacked(const at::Tensor& all) { return all.view({all.size(0), 3, -1}).permute({1, 0, 2}).contiguous(); }
 
 Packed uniform_packed(at::Device dev, int64_t n, int64_t L) {
   Packed p;
@@ -485,15 +503,19 @@ void run_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t Hkv,
   char shape[120];
   std::snprintf(shape, sizeof(shape), "n=%lld L=%lld H=%lld Hkv=%lld D=%lld%s", (long long)n, (long long)L, (long long)H,
                 (long long)Hkv, (long long)D, causal ? " causal" : "");
-  for (bool cudnn : {false, true}) {
-    const std::string name = dev_name + " attention " + (dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash") + " " + shape;
-    if (cudnn && !dev.is_cuda()) continue;  // the CPU path ignores the flag
+  // cuDNN on the column views and, as the model hands them over, on dense tensors (on CPU, where
+  // the flag changes nothing, the packed path on both layouts).
+  for (int mode = 0; mode < 3; mode++) {
+    const bool cudnn = dev.is_cuda() && mode > 0, dense = mode == 2;
+    if ((dense && H != Hkv) || (dev.is_cpu() && mode == 1)) continue;
+    const std::string name = dev_name + " attention " + (dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash") +
+                             (dense ? " dense" : "") + " " + shape;
     if (cudnn && !cudnn_attention_built()) {
       std::printf("skip %s: this backend has no cuDNN attention\n", name.c_str());
       continue;
     }
     guarded(dev, name, [&] {
-      auto got = attention_grads(all, dy, uniform_packed(dev, n, L), H, Hkv, D, causal, 0.0, cudnn);
+      auto got = attention_grads(dense ? stacked(all) : all, dy, uniform_packed(dev, n, L), H, Hkv, D, causal, 0.0, cudnn);
       auto got_g = split_qkv(got.second, H, Hkv, D);
       const at::Tensor g[] = {got.first, got_g[0], got_g[1], got_g[2]};
       const at::Tensor w[] = {want.first, want_g[0], want_g[1], want_g[2]};
@@ -540,10 +562,11 @@ void run_attention_dropout(at::Device dev) {
 }
 #endif
 
-// Forward + backward of cuDNN's attention against flash attention at T1's shape, with dropout.
+// Forward + backward of cuDNN's attention against flash attention at T1's shape, with dropout, on
+// dense q/k/v as the model hands them to cuDNN (flash writes contiguous gradients either way).
 void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D, double p_drop, int iters) {
   auto opt = at::TensorOptions().device(dev);
-  auto all = at::randn({n * L, 3 * H * D}, opt).to(at::kBFloat16);
+  auto all = at::randn({3, n * L, H * D}, opt).to(at::kBFloat16);
   auto dy = at::randn({n * L, H * D}, opt).to(at::kBFloat16);
   auto p = uniform_packed(dev, n, L);
   double ms[2] = {0, 0};
@@ -619,12 +642,15 @@ int main(int argc, char** argv) {
   run_linear(dev, at::kFloat, Kind::Split, 300, 36, {12, 8, 16}, true, false, 1e-5);
   run_linear(dev, at::kFloat, Kind::Split, 30, 36, {12, 12, 12}, true, true, 1e-5);
   run_linear(dev, at::kFloat, Kind::Split, 500, 768, {768, 768, 768}, true, false, 1e-5);
+  run_linear(dev, at::kFloat, Kind::SplitSeparate, 300, 36, {12, 8, 16}, true, false, 1e-5);
+  run_linear(dev, at::kFloat, Kind::SplitSeparate, 30, 36, {12, 12, 12}, false, true, 1e-5);
   if (cuda) {
     run_linear(dev, at::kBFloat16, Kind::Gelu, 2000, 768, {3072}, true, false, 2e-2);
     run_linear(dev, at::kBFloat16, Kind::Gelu, 32768, 768, {3072}, true, false, 2e-2);
     run_linear(dev, at::kHalf, Kind::Gelu, 100, 64, {200}, true, false, 4e-3);
     run_linear(dev, at::kBFloat16, Kind::Split, 2000, 768, {768, 768, 768}, true, false, 2e-2);
     run_linear(dev, at::kBFloat16, Kind::Split, 40, 64, {64, 64, 64}, false, true, 2e-2);
+    run_linear(dev, at::kBFloat16, Kind::SplitSeparate, 2000, 768, {768, 768, 768}, true, false, 2e-2);
     // bert-base's heads; llama-1b's grouped, causal ones.
     run_attention(dev, 8, 512, 12, 12, 64, false);
     run_attention(dev, 4, 128, 32, 8, 64, true);
