@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,10 +125,20 @@ func runOptions(cmd *cobra.Command, cfg *Config) (bench.Options, error) {
 	return bench.Options{FusedKernels: fused, ProfileDir: prof}, nil
 }
 
+// logRatios logs every row's ratio to its peer, in name order, and for a variant row (T1_cudnn,
+// say) how its median step differs from its base row's in the same run: what that path changes.
 func logRatios(rep *bench.Report, log func(string, ...any)) {
-	for name, e := range rep.Workloads {
+	for _, name := range slices.Sorted(maps.Keys(rep.Workloads)) {
+		e := rep.Workloads[name]
+		line := ""
 		if e.Ratio != nil {
-			log("%-18s ratio armap/peer %.2fx", name, *e.Ratio)
+			line = fmt.Sprintf(" ratio armap/peer %.2fx", *e.Ratio)
+		}
+		if base, ok := rep.Workloads[bench.BaseWorkload(name)]; ok && base != e && base.Armap != nil && e.Armap != nil {
+			line += fmt.Sprintf("  %+.2f ms a step against %s", e.Armap.LatencyMS-base.Armap.LatencyMS, bench.BaseWorkload(name))
+		}
+		if line != "" {
+			log("%-18s%s", name, line)
 		}
 	}
 }
@@ -265,8 +277,8 @@ outputs of shared/bench/peer_bench.py and varlen_bench.py run in the same sessio
 			if err := bench.AttachPeers(rep, peerDir); err != nil {
 				return err
 			}
-			logRatios(rep, log)
 		}
+		logRatios(rep, log)
 		if err := writeBenchJSON(out, cmd.OutOrStdout(), rep); err != nil {
 			return err
 		}

@@ -123,7 +123,7 @@ func AttachPeers(rep *Report, dir string) error {
 	for name, e := range rep.Workloads {
 		// A variant (_unfused, _normonly, _serial, _cudnn, or an older report's _fused) is the same
 		// workload on another code path: the same peer figure.
-		f, ok := pick[baseWorkload(name)]
+		f, ok := pick[BaseWorkload(name)]
 		if !ok || e.Armap == nil {
 			continue
 		}
@@ -135,7 +135,7 @@ func AttachPeers(rep *Report, dir string) error {
 		}
 		e.Peer = peer
 		var ratio float64
-		if baseWorkload(name) == "S2" {
+		if BaseWorkload(name) == "S2" {
 			ratio = v / e.Armap.LatencyMS
 		} else {
 			ratio = e.Armap.RealTokensPerS / v
@@ -170,7 +170,7 @@ func AttachCPUPeer(rep *Report, path string) error {
 
 // baseWorkload is the peer workload a row is measured against: the name without a variant suffix.
 // S2_eager has none of them: the peer has no figure for scoring without graphs.
-func baseWorkload(name string) string {
+func BaseWorkload(name string) string {
 	for _, v := range []string{"_unfused", "_normonly", "_serial", "_cudnn", "_fused"} {
 		if b, ok := strings.CutSuffix(name, v); ok {
 			return b
