@@ -4,10 +4,13 @@
 //
 // Every native object (Model, Trainer) is released by its Close method; nothing relies on Go
 // finalizers, which run too late and too rarely for GPU memory.
+//
+// armap.h here is a link to kernels/include/armap.h: the go command hashes the header files in a
+// package's own folder into its build cache key, not those it finds through -I, so without the
+// link a changed ABI header would leave a cached binding that speaks the old ABI.
 package cgo
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../kernels/include
 #cgo LDFLAGS: -ldl
 #include <dlfcn.h>
 #include <stdlib.h>
