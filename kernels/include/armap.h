@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct or a signature below changes; the Go binding refuses a mismatch. */
-#define ARMAP_ABI_VERSION 6
+#define ARMAP_ABI_VERSION 7
 
 /* The library is built with hidden visibility; only these entry points are exported. */
 #if defined(__GNUC__)

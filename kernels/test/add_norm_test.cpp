@@ -544,24 +544,64 @@ void run_attention_dropout(at::Device dev) {
   for (bool cudnn : {false, true}) {
     if (cudnn && !cudnn_attention_built()) continue;
     const std::string name = std::string("cuda attention ") + (cudnn ? "cudnn" : "flash") + " dropout 0.1";
+    // cuDNN as the model hands it q/k/v: dense.
+    const auto in = cudnn ? stacked(all) : all;
     guarded(dev, name, [&] {
       auto state = gen.get_state();
       at::Tensor first;
       {
         c10::NoGradGuard ng;
-        auto qkv = split_qkv(all, H, H, D);
+        auto qkv = split_qkv(in, H, H, D);
         first = varlen_attention(qkv[0], qkv[1], qkv[2], p, false, 0.1, nullptr, cudnn);
       }
       gen.set_state(state);
-      auto again = attention_grads(all, dy, p, H, H, D, false, 0.1, cudnn).first;
-      auto plain = attention_grads(all, dy, p, H, H, D, false, 0.0, cudnn).first;
+      auto again = attention_grads(in, dy, p, H, H, D, false, 0.1, cudnn).first;
+      auto plain = attention_grads(in, dy, p, H, H, D, false, 0.0, cudnn).first;
       expect(at::equal(first, again), name + ": the rewound generator gives the same output without and with autograd");
       expect(!at::equal(first, plain), name + ": dropout changes the output");
     });
   }
 }
+
 #endif
 
+// The dropout each attention applies, read off its output at T1's shape: with q = k = 0 every
+// probability is 1/L, and v holding the identity in its first D keys (zero elsewhere) makes
+// out[i, d] = keep[i, d] / ((1 - p) L). The zeros give the rate it drops at, the others the rate it
+// scales by. Some cuDNN kernels round the probability to a multiple of 1/16 (PyTorch does not
+// route 0.1 to cuDNN for that reason): 0.1 would then come out as 0.0625 or 0.125.
+// On CPU (float32, the model's own mask) the same measurement checks the probe itself.
+void run_attention_dropout_rate(at::Device dev) {
+  const int64_t n = dev.is_cuda() ? 8 : 2, L = 512, H = 12, D = 64;
+  const double p_drop = 0.1;
+  auto opt = at::TensorOptions().device(dev).dtype(dev.is_cuda() ? at::kBFloat16 : at::kFloat);
+  // CUDA attention draws from the device's default generator; the CPU path from the one it is given.
+  auto cpu_gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  at::Generator* gen = dev.is_cuda() ? nullptr : &cpu_gen;
+  auto q = at::zeros({n * L, H, D}, opt);
+  auto v4 = at::zeros({n, L, H, D}, opt);
+  v4.narrow(1, 0, D).copy_(at::eye(D, opt).view({1, D, 1, D}).expand({n, D, H, D}));
+  auto v = v4.view({n * L, H, D});
+  auto p = uniform_packed(dev, n, L);
+  for (bool cudnn : {false, true}) {
+    if (cudnn && (!dev.is_cuda() || !cudnn_attention_built())) continue;
+    const std::string name = std::string(dev.is_cuda() ? "cuda attention " : "cpu attention ") +
+                             (dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash") + " dropout rate 0.10 at L=512";
+    guarded(dev, name, [&] {
+      c10::NoGradGuard ng;
+      auto out = varlen_attention(q, q, v, p, false, p_drop, gen, cudnn).view({n, L, H, D}).to(at::kFloat);
+      const double zeros = (out == 0).to(at::kFloat).mean().item<double>();
+      const double kept = (out != 0).sum().item<double>();
+      const double value = kept > 0 ? out.sum().item<double>() / kept : 0;
+      const double scaled = value > 0 ? 1 - 1 / (value * (double)L) : 1;
+      char msg[160];
+      std::snprintf(msg, sizeof(msg), ": drops %.4f of the probabilities (want %.2f +- 0.005)", zeros, p_drop);
+      expect(std::abs(zeros - p_drop) < 0.005, name + msg);
+      std::snprintf(msg, sizeof(msg), ": scales the rest as for p = %.4f (want %.2f +- 0.01)", scaled, p_drop);
+      expect(std::abs(scaled - p_drop) < 0.01, name + msg);
+    });
+  }
+}
 // Forward + backward of cuDNN's attention against flash attention at T1's shape, with dropout, on
 // dense q/k/v as the model hands them to cuDNN (flash writes contiguous gradients either way).
 void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D, double p_drop, int iters) {
@@ -661,6 +701,7 @@ int main(int argc, char** argv) {
     run_attention(dev, 3, 16, 4, 4, 8, false);
     run_attention(dev, 2, 12, 4, 2, 8, true);
   }
+  run_attention_dropout_rate(dev);
   std::printf("%s: %d failed\n", argv[0], failures);
   return failures ? 1 : 0;
 }
