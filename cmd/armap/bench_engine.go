@@ -358,7 +358,7 @@ func newBenchCheckCmd() *cobra.Command {
 		// bert-base twice: with the device's default path (the fused kernels) and with ATen's
 		// operations only.
 		for _, f := range []cgo.Fusion{cgo.FusionOff, cgo.FusionDefault} {
-			full, err := bench.CheckPresetDevice(b, "bert-base", dev, f)
+			full, err := bench.CheckPresetDevice(b, "bert-base", dev, f, cgo.AttentionDefault)
 			if err != nil {
 				return err
 			}
@@ -419,9 +419,18 @@ func newBenchCheckCmd() *cobra.Command {
 				curve.Model, curve.DType, curve.MaxDiff, len(curve.F32), curve.F32[0], curve.F32[len(curve.F32)-1])
 			curves = append(curves, curve)
 		}
-		// cuDNN's attention with dropout: a checkpointed layer's recomputation (autograd on) must
-		// draw the masks of its first pass (autograd off). Last, as the curves with it above.
+		// cuDNN's attention: bert-base's scores against the CPU's, and, with dropout, a checkpointed
+		// layer's recomputation (autograd on) drawing the masks of its first pass (autograd off).
+		// Last, as the curves with it above.
 		if dev == cgo.CUDA {
+			if full, err := bench.CheckPresetDevice(b, "bert-base", dev, cgo.FusionDefault, cgo.AttentionCuDNN); err != nil {
+				report(false, "bert-base+cudnn scores, bf16: %v", err)
+			} else {
+				for _, r := range full {
+					report(r.OK, "%-15s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
+				}
+				res = append(res, full...)
+			}
 			ck, err := bench.CheckCheckpointing(b, dev, cgo.BF16, cgo.FusionDefault, cgo.AttentionCuDNN, 10)
 			if err != nil {
 				report(false, "bert-mini+cudnn checkpointing with dropout, bf16: %v", err)

@@ -33,14 +33,17 @@ type Config struct {
 	CUDAGraphs bool `mapstructure:"cuda_graphs"`
 	// FusedKernels selects the encoder's fused kernels (residual + dropout + LayerNorm, bias
 	// gradients): auto (on), on (a width the CUDA kernels do not take is refused) or off.
-	FusedKernels string           `mapstructure:"fused_kernels"`
-	Train        TrainSection     `mapstructure:"train"`
-	Score        ScoreSection     `mapstructure:"score"`
-	Serve        ServeSection     `mapstructure:"serve"`
-	Tokenizer    TokenizerSection `mapstructure:"tokenizer"`
-	Synth        SynthSection     `mapstructure:"synth"`
-	Eval         EvalSection      `mapstructure:"eval"`
-	LLM          llm.Config       `mapstructure:"llm"`
+	FusedKernels string `mapstructure:"fused_kernels"`
+	// Attention picks the CUDA bf16/f16 attention kernel: auto (flash), flash, or cudnn (cuDNN's
+	// kernels for batches whose sequences all have one length, training and eager scoring).
+	Attention string           `mapstructure:"attention"`
+	Train     TrainSection     `mapstructure:"train"`
+	Score     ScoreSection     `mapstructure:"score"`
+	Serve     ServeSection     `mapstructure:"serve"`
+	Tokenizer TokenizerSection `mapstructure:"tokenizer"`
+	Synth     SynthSection     `mapstructure:"synth"`
+	Eval      EvalSection      `mapstructure:"eval"`
+	LLM       llm.Config       `mapstructure:"llm"`
 }
 
 // TrainSection is `train:`: the files of a run plus the recipe.
@@ -71,6 +74,7 @@ func defaultConfig() Config {
 		DType:        "auto",
 		CUDAGraphs:   true,
 		FusedKernels: "auto",
+		Attention:    "auto",
 		Train:        TrainSection{Config: trainer.DefaultConfig()},
 		Score:        ScoreSection{BatchTokens: 16384},
 		Serve:        ServeSection{Config: server.DefaultConfig()},

@@ -136,8 +136,8 @@ func (r *resolved) buildScorer(cfg *Config, seed uint64, log io.Writer) (*cgo.Ba
 	return b, m, nil
 }
 
-// scoreOptions are the model options of the scoring commands, from the top-level device, dtype
-// and cuda_graphs keys.
+// scoreOptions are the model options of the scoring commands, from the top-level device, dtype,
+// cuda_graphs, fused_kernels and attention keys.
 func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
 	o := cgo.ModelOptions{Device: deviceOf(cfg.Device), NoCUDAGraphs: !cfg.CUDAGraphs}
 	f, err := fusedKernels(cfg)
@@ -145,6 +145,9 @@ func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
 		return o, err
 	}
 	o.FusedKernels = f
+	if o.Attention, err = attentionKernel(cfg); err != nil {
+		return o, err
+	}
 	switch cfg.DType {
 	case "auto", "":
 		if o.Device == cgo.CUDA {
@@ -159,6 +162,15 @@ func scoreOptions(cfg *Config) (cgo.ModelOptions, error) {
 		return o, fmt.Errorf("dtype %q: want auto, f32, bf16 or f16", cfg.DType)
 	}
 	return o, nil
+}
+
+// attentionKernel reads the top-level attention key.
+func attentionKernel(cfg *Config) (cgo.Attention, error) {
+	a, err := cgo.ParseAttention(cfg.Attention)
+	if err != nil {
+		return a, fmt.Errorf("attention %w", err)
+	}
+	return a, nil
 }
 
 // fusedKernels reads the top-level fused_kernels key.

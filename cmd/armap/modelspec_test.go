@@ -10,6 +10,7 @@ func TestScoreOptions(t *testing.T) {
 	for _, c := range []struct {
 		device, dtype string
 		graphs        bool
+		attention     string
 		want          cgo.ModelOptions
 		bad           bool
 	}{
@@ -19,9 +20,15 @@ func TestScoreOptions(t *testing.T) {
 		{device: "cpu", dtype: "bf16", graphs: true, want: cgo.ModelOptions{Device: cgo.CPU, ComputeDType: cgo.BF16}},
 		{device: "cuda", dtype: "f16", graphs: true, want: cgo.ModelOptions{Device: cgo.CUDA, ComputeDType: cgo.F16}},
 		{device: "cuda", dtype: "fp8", graphs: true, bad: true},
+		{device: "cuda", dtype: "auto", graphs: true, attention: "cudnn",
+			want: cgo.ModelOptions{Device: cgo.CUDA, ComputeDType: cgo.BF16, Attention: cgo.AttentionCuDNN}},
+		{device: "cuda", dtype: "auto", graphs: true, attention: "sdpa", bad: true},
 	} {
 		cfg := defaultConfig()
 		cfg.Device, cfg.DType, cfg.CUDAGraphs = c.device, c.dtype, c.graphs
+		if c.attention != "" {
+			cfg.Attention = c.attention
+		}
 		got, err := scoreOptions(&cfg)
 		if c.bad {
 			if err == nil {

@@ -70,7 +70,7 @@ tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
 	f.Bool("grad-checkpointing", false, "recompute activations in backward to save memory")
 	a.l.bind("grad-checkpointing", "train.grad_checkpointing")
 	f.String("attention", "auto", "CUDA bf16/f16 attention: auto (flash), flash, or cudnn (cuDNN's kernels for batches of one length)")
-	a.l.bind("attention", "train.attention")
+	a.l.bind("attention", "attention")
 	return a.command(c, runTrain)
 }
 
@@ -144,9 +144,9 @@ func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	attn, err := cgo.ParseAttention(tc.Attention)
+	attn, err := attentionKernel(cfg)
 	if err != nil {
-		return fmt.Errorf("train.attention %w", err)
+		return err
 	}
 	m, err := r.build(b, cgo.ModelOptions{Device: deviceOf(cfg.Device), ComputeDType: dt, Seed: cfg.Seed,
 		GradCheckpointing: tc.GradCheckpointing, LoRARank: tc.LoRA.Rank, LoRAAlpha: float32(tc.LoRA.Alpha), LoRATargets: targets,

@@ -35,7 +35,7 @@ type Workload struct {
 	// Serial reads each training step back before launching the next (the _serial variant: what
 	// launching steps ahead saves).
 	Serial bool `json:"-"`
-	// Attention is the model's training attention kernel (the _cudnn variants).
+	// Attention is the model's attention kernel (the _cudnn variants).
 	Attention cgo.Attention `json:"-"`
 }
 
@@ -69,10 +69,11 @@ func GPU() []Workload {
 		// T1 taken apart: without the linear layers' own backward, and one step at a time.
 		{Name: "T1_normonly", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionNorm},
 		{Name: "T1_serial", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Serial: true},
-		// cuDNN's attention for the fixed-length training workloads, last: not yet measured, and a
-		// CUDA error in it must not cost the rows above.
+		// cuDNN's attention for the fixed-length workloads, last: not yet measured, and a CUDA error
+		// in it must not cost the rows above.
 		{Name: "T1_cudnn", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Attention: cgo.AttentionCuDNN},
 		{Name: "T2_cudnn", Model: "llama-1b", Train: true, Count: 8, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3, Attention: cgo.AttentionCuDNN},
+		{Name: "S1_cudnn", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Attention: cgo.AttentionCuDNN},
 	}
 }
 
@@ -94,8 +95,8 @@ type Result struct {
 	FusedKernels string `json:"fused_kernels"`
 	// LaunchAhead is how many training steps were in flight at most (1: each read back before the next).
 	LaunchAhead int `json:"launch_ahead,omitempty"`
-	// Attention is the training attention setting (auto, flash or cudnn).
-	Attention string `json:"attention,omitempty"`
+	// Attention is the attention setting (auto, flash or cudnn).
+	Attention string `json:"attention"`
 	// Trace is the Chrome trace of the profiled steps and Profile its top entries (Options.ProfileDir).
 	Trace        string       `json:"trace,omitempty"`
 	Profile      []KernelTime `json:"profile,omitempty"`
@@ -210,9 +211,9 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	if w.Serial {
 		ahead = 1
 	}
+	res.Attention = w.Attention.String()
 	if w.Train {
 		res.LaunchAhead = ahead
-		res.Attention = w.Attention.String()
 	}
 	var tr *cgo.Trainer
 	if w.Train {

@@ -106,16 +106,24 @@ func compareRewards(model string, dt cgo.DType, got, want []float32, tol float64
 // operations, so that a mistake shared by both fused implementations still shows. With the
 // fused kernels forced on, only bf16 is checked: their float32 form does not take bert-base's
 // width, and the model refuses it.
-func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.Fusion) ([]DeviceCheck, error) {
+// attn selects the device model's attention; with AttentionCuDNN every sequence is 512 tokens
+// long, so that cuDNN's attention (batches of one length) is what runs, and only bf16 is checked.
+func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.Fusion, attn cgo.Attention) ([]DeviceCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
-	bs, _ := batches(Workload{Count: 4, MinLen: 64, MaxLen: 512}, mc.VocabSize, 1, 17)
+	w := Workload{Count: 4, MinLen: 64, MaxLen: 512}
+	name := preset + fused.Suffix()
+	if attn == cgo.AttentionCuDNN {
+		w.MinLen = w.MaxLen
+		name += "+cudnn"
+	}
+	bs, _ := batches(w, mc.VocabSize, 1, 17)
 	score := func(d cgo.Device, dt cgo.DType) ([]float32, error) {
 		opt := cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17, FusedKernels: cgo.FusionOff}
 		if d == dev {
-			opt.FusedKernels = fused
+			opt.FusedKernels, opt.Attention = fused, attn
 		}
 		m, err := b.NewModel(mc.Backend(), opt)
 		if err != nil {
@@ -125,10 +133,10 @@ func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.
 		return m.Score(bs[0])
 	}
 	dts := []checkDType{{cgo.F32, 1e-4}, {cgo.BF16, 2e-2}}
-	if fused == cgo.FusionOn {
+	if fused == cgo.FusionOn || attn == cgo.AttentionCuDNN {
 		dts = dts[1:]
 	}
-	return againstCPU(preset+fused.Suffix(), dev, score, dts...)
+	return againstCPU(name, dev, score, dts...)
 }
 
 // lossCurve trains a fresh model one step per batch (AdamW, lr 1e-3, clipping at 1) and returns

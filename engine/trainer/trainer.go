@@ -48,7 +48,6 @@ type Config struct {
 	KeepCheckpoints          int     `mapstructure:"keep_checkpoints" json:"-"`
 	DType                    string  `mapstructure:"dtype" json:"-"` // f32, bf16 (CUDA autocast)
 	GradCheckpointing        bool    `mapstructure:"grad_checkpointing" json:"-"`
-	Attention                string  `mapstructure:"attention" json:"-"` // CUDA attention kernel: auto, flash or cudnn
 	LoRA                     LoRA    `mapstructure:"lora" json:"lora"`
 }
 
@@ -63,7 +62,7 @@ type LoRA struct {
 func DefaultConfig() Config {
 	return Config{Epochs: 1, LR: 5e-5, Schedule: "linear", WarmupRatio: 0.03, WeightDecay: 0.01, Beta1: 0.9,
 		Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1, BatchTokens: 8192, Shuffle: true, LogEvery: 10, EvalEvery: 0,
-		SaveEvery: 0, KeepCheckpoints: 2, DType: "f32", Attention: "auto"}
+		SaveEvery: 0, KeepCheckpoints: 2, DType: "f32"}
 }
 
 // Options is everything a run needs besides the recipe.

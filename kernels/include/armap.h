@@ -100,10 +100,10 @@ typedef struct {
                                  0 = default (on), 1 = on (a CUDA width the kernels do not take is
                                  refused), 2 = the LayerNorm kernels only (linear layers through
                                  ATen's autograd; widths as for 1), -1 = off (ATen's operations only) */
-  int32_t attention;          /* CUDA bf16/f16 training attention: 0 = default (flash attention over the
-                                 packed sequences), 1 = flash, 2 = cuDNN's attention for a batch whose
-                                 sequences all have one length (flash for the others; a backend
-                                 without it refuses 2) */
+  int32_t attention;          /* CUDA bf16/f16 attention: 0 = default (flash attention over the packed
+                                 sequences), 1 = flash, 2 = cuDNN's attention for a batch whose
+                                 sequences all have one length, training or scoring outside a
+                                 captured graph (flash for the others; a backend without it refuses 2) */
 } armap_model_options;
 
 typedef struct {

@@ -1,4 +1,4 @@
-// cuDNN's fused attention for training batches whose sequences all have one length (T1 and T2's
+// cuDNN's fused attention for batches whose sequences all have one length (T1, T2, S1 and S4's
 // shapes), as an alternative to flash attention over the packed sequences: on Hopper cuDNN runs
 // kernels written for the chip, where PyTorch's flash attention is the Ampere one. Such a batch is
 // a dense [n, L] block, so q/k/v are viewed as [n, H, L, D] without a copy or any padding.

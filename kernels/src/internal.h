@@ -107,7 +107,7 @@ struct Model {
   bool graphs_failed = false;      // a capture failed: eager from then on
   bool fused_kernels = false;      // add_norm.cpp for residual + dropout + LayerNorm
   bool fused_linear = false;       // and linear.cpp for the linear layers' backward (training)
-  bool cudnn_attention = false;    // training batches of one length through cuDNN's attention (CUDA)
+  bool cudnn_attention = false;    // batches of one length through cuDNN's attention (CUDA)
 
   // Rewards [num_seqs, num_labels] in float32. train enables dropout.
   at::Tensor forward(const Packed& p, bool train);
@@ -120,6 +120,14 @@ struct Model {
     Model& m;
     explicit ScoringScope(Model& m) : m(m) { m.use_cast_cache = true; }
     ~ScoringScope() { m.use_cast_cache = false; }
+  };
+  // Marks the forwards of a graph capture (score_graph.cpp): the graph is replayed for batches of
+  // other lengths, so nothing may be chosen by this batch's lengths (cuDNN's attention).
+  bool capturing = false;
+  struct CaptureScope {
+    Model& m;
+    explicit CaptureScope(Model& m) : m(m) { m.capturing = true; }
+    ~CaptureScope() { m.capturing = false; }
   };
   // Whether attention runs as packed flash attention (CUDA, PyTorch >= 2, bf16/f16): the only
   // path whose work does not depend on the host-side sequence lengths, so it can be captured.
@@ -160,7 +168,7 @@ bool score_with_graph(Model& m, const HostBatch& hb, float* scores);
 
 // Multi-head attention over packed sequences. q: [T, H, D]; k, v: [T, Hkv, D]. Returns [T, H * D].
 // cudnn: on CUDA in bf16/f16, a batch whose sequences all have one length runs cuDNN's attention
-// instead of flash attention (training only: a captured scoring graph must not depend on the lengths).
+// instead of flash attention (never inside a graph capture: a graph must not depend on the lengths).
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,
                             bool causal, double dropout, at::Generator* gen, bool cudnn = false);
 // attention_cudnn.cpp: whether this backend has cuDNN's attention (a CUDA build against PyTorch >= 2.5),

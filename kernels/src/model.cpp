@@ -164,11 +164,11 @@ void cast_for_training(Model& m) {
 #endif
 }
 
-// Whether this forward's attention runs cuDNN's kernels (attention_cudnn.cpp): training with
-// attention: cudnn (checked at model creation against the dtype and head size), and every sequence
-// of the batch max_len long.
-bool cudnn_attention_now(const Model& m, const Packed& p, bool train) {
-  return train && m.cudnn_attention && p.num_seqs() * p.max_len == p.tokens.size(0);
+// Whether this forward's attention runs cuDNN's kernels (attention_cudnn.cpp): attention: cudnn
+// (checked at model creation against the dtype and head size), every sequence of the batch max_len
+// long, and not a graph capture (its replays take batches of other lengths).
+bool cudnn_attention_now(const Model& m, const Packed& p) {
+  return m.cudnn_attention && !m.capturing && p.num_seqs() * p.max_len == p.tokens.size(0);
 }
 
 at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {
@@ -392,7 +392,7 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
                                 "kernels/src/attention_cudnn.cpp did not compile: see build/cuda/attention_cudnn_cpp.log)");
   }
   if (m->cudnn_attention && (m->compute == at::kFloat || cfg.head_dim % 8 != 0 || cfg.head_dim > 128)) {
-    fail(ARMAP_ERR_UNSUPPORTED, "attention: cudnn takes bf16/f16 training with head_dim a multiple of 8 up to 128; this is " +
+    fail(ARMAP_ERR_UNSUPPORTED, "attention: cudnn takes bf16/f16 with head_dim a multiple of 8 up to 128; this is " +
                                     std::string(c10::toString(m->compute)) + " with head_dim " + std::to_string(cfg.head_dim));
   }
 #ifdef ARMAP_CUDA
@@ -519,7 +519,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
       x = ckpt_input(dropout(cast(*this, x), cfg.hidden_dropout, train, &gen));
     }
     if (train && compute != at::kFloat && use_bias_linear(*this)) cast_for_training(*this);
-    const bool cudnn = cudnn_attention_now(*this, p, train);
+    const bool cudnn = cudnn_attention_now(*this, p);
     for (auto& L : enc) {
       // Captures by value (and p, L by reference: they outlive backward) because a checkpointed
       // layer runs again during backward, after this frame is gone.
@@ -530,9 +530,9 @@ at::Tensor Model::forward(const Packed& p, bool train) {
             auto pass = [this](const at::Tensor& t, const at::Tensor& w, const at::Tensor& b) {
               return use_bias_linear(*this) && t.requires_grad() && add_norm_fusable(*this, t, t, w, b);
             };
-            // For cuDNN's attention q/k/v are dense tensors of their own, so that their gradients
-            // come back in the layout the projection's backward reads.
-            auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h, pass(h, L.ln1_w, L.ln1_b), cudnn);
+            // Training with cuDNN's attention, q/k/v are dense tensors of their own, so that their
+            // gradients come back in the layout the projection's backward reads.
+            auto qkv = apply_fused(*this, {&L.q, &L.k, &L.v}, h, pass(h, L.ln1_w, L.ln1_b), cudnn && train);
             auto q = qkv[0].view({T, nh, D});
             auto k = qkv[1].view({T, nh, D});
             auto v = qkv[2].view({T, nh, D});
@@ -554,7 +554,7 @@ at::Tensor Model::forward(const Packed& p, bool train) {
                      : ckpt_input(cast(*this, embed.index_select(0, p.tokens)));
   auto cos = rope_cos.index_select(0, p.positions).unsqueeze(1).to(compute);
   auto sin = rope_sin.index_select(0, p.positions).unsqueeze(1).to(compute);
-  const bool cudnn = cudnn_attention_now(*this, p, train);
+  const bool cudnn = cudnn_attention_now(*this, p);
   for (auto& L : dec) {
     x = run_layer(
         [this, &L, &p, T, nh, nkv, D, train, cos, sin, cudnn](const at::Tensor& h0) {

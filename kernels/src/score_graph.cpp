@@ -148,6 +148,7 @@ std::unique_ptr<GraphEntry> capture(Model& m, ScoreGraphs& gs, const HostBatch& 
   p.max_len = b.max_len;
 
   Model::ScoringScope scoring(m);
+  Model::CaptureScope capturing(m);
   m.forward(p, false);  // on the current stream: fills the cast cache outside the graph's pool
   auto side = c10::cuda::getStreamFromPool(false, m.device.index());
   C10_CUDA_CHECK(cudaDeviceSynchronize());
