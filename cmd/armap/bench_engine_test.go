@@ -21,7 +21,9 @@ func TestLogRatios(t *testing.T) {
 		"T1_normonly": {Note: "failed: boom"},
 	}}
 	var lines []string
-	logRatios(rep, func(f string, a ...any) { lines = append(lines, strings.Join(strings.Fields(fmt.Sprintf(f, a...)), " ")) })
+	logRatios(rep, func(f string, a ...any) {
+		lines = append(lines, strings.Join(strings.Fields(fmt.Sprintf(f, a...)), " "))
+	})
 	want := []string{
 		"T1 ratio armap/peer 1.11x",
 		"T1_cudnn ratio armap/peer 1.20x -4.25 ms a step against T1",
