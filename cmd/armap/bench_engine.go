@@ -20,21 +20,34 @@ import (
 	"github.com/armap/armap/engine/bench"
 )
 
-// selectWorkloads keeps the named workloads ("" keeps all).
+// selectWorkloads keeps the named workloads ("" keeps all), each once, in the order named. A
+// name is a workload's whole name, or the part before its first underscore when no workload has
+// that whole name (C1 for C1_train_varlen); so T1 is T1 alone, not its variants.
 func selectWorkloads(all []bench.Workload, names string) ([]bench.Workload, error) {
 	if names == "" {
 		return all, nil
 	}
 	var out []bench.Workload
+	seen := map[string]bool{}
 	for _, n := range splitList(names) {
-		found := false
+		var match []bench.Workload
 		for _, w := range all {
-			if strings.EqualFold(w.Name, n) || strings.HasPrefix(w.Name, n+"_") {
-				out, found = append(out, w), true
+			if strings.EqualFold(w.Name, n) {
+				match = []bench.Workload{w}
+				break
+			}
+			if strings.HasPrefix(w.Name, n+"_") {
+				match = append(match, w)
 			}
 		}
-		if !found {
+		if len(match) == 0 {
 			return nil, fmt.Errorf("unknown workload %q", n)
+		}
+		for _, w := range match {
+			if !seen[w.Name] {
+				seen[w.Name] = true
+				out = append(out, w)
+			}
 		}
 	}
 	return out, nil

@@ -33,3 +33,33 @@ func TestLogRatios(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestSelectWorkloads(t *testing.T) {
+	names := func(ws []bench.Workload) string {
+		var n []string
+		for _, w := range ws {
+			n = append(n, w.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	for _, c := range []struct {
+		all  []bench.Workload
+		sel  string
+		want string
+	}{
+		// A whole name is that workload alone, not its variants; each is kept once, in order.
+		{bench.GPU(), "T1,T1_unfused,S1,T1_cudnn,T1", "T1,T1_unfused,S1,T1_cudnn"},
+		{bench.GPU(), "s2_EAGER", "S2_eager"},
+		// A prefix up to an underscore names the workloads it starts.
+		{bench.CPU(), "C3,C1", "C3_train_fixed128,C1_train_varlen"},
+		{bench.CPU(), "", "C1_train_varlen,C3_train_fixed128,C2_score_varlen"},
+	} {
+		got, err := selectWorkloads(c.all, c.sel)
+		if err != nil || names(got) != c.want {
+			t.Errorf("%q: %s, %v; want %s", c.sel, names(got), err, c.want)
+		}
+	}
+	if _, err := selectWorkloads(bench.GPU(), "T9"); err == nil || !strings.Contains(err.Error(), `"T9"`) {
+		t.Errorf("unknown workload: %v", err)
+	}
+}
