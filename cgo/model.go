@@ -109,16 +109,16 @@ type ModelOptions struct {
 	// captured graph (for comparisons, or if a driver misbehaves under capture).
 	NoCUDAGraphs bool
 	// FusedKernels selects the encoder's fused kernels: residual + dropout + LayerNorm (one pass
-	// forward and backward, its own dropout mask) and, in training, bias gradients as column sums.
-	// FusionDefault leaves it to the backend, which turns them on (measured faster on CPU and on
-	// an H100).
+	// forward and backward, its own dropout mask) and, in training, the linear layers' own backward
+	// (bias gradients as column sums, GELU's backward fused with one). FusionDefault leaves it to
+	// the backend, which turns them on (measured faster on CPU and on an H100).
 	FusedKernels Fusion
-	// Attention picks the CUDA bf16/f16 training attention kernel; AttentionDefault is flash
-	// attention over the packed sequences.
+	// Attention picks the CUDA bf16/f16 attention kernel (training, and scoring outside captured
+	// graphs); AttentionDefault is flash attention over the packed sequences.
 	Attention Attention
 }
 
-// Attention is a CUDA training attention kernel.
+// Attention is a CUDA attention kernel.
 type Attention int32
 
 const (

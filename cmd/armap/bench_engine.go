@@ -147,8 +147,9 @@ func logRatios(rep *bench.Report, log func(string, ...any)) {
 		if e.Ratio != nil {
 			line = fmt.Sprintf(" ratio armap/peer %.2fx", *e.Ratio)
 		}
-		if base, ok := rep.Workloads[bench.BaseWorkload(name)]; ok && base != e && base.Armap != nil && e.Armap != nil {
-			line += fmt.Sprintf("  %+.2f ms a step against %s", e.Armap.LatencyMS-base.Armap.LatencyMS, bench.BaseWorkload(name))
+		baseName := bench.BaseWorkload(name)
+		if base, ok := rep.Workloads[baseName]; ok && base != e && base.Armap != nil && e.Armap != nil {
+			line += fmt.Sprintf("  %+.2f ms a step against %s", e.Armap.LatencyMS-base.Armap.LatencyMS, baseName)
 		}
 		if line != "" {
 			log("%-18s%s", name, line)

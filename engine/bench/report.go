@@ -123,7 +123,8 @@ func AttachPeers(rep *Report, dir string) error {
 	for name, e := range rep.Workloads {
 		// A variant (_unfused, _normonly, _serial, _cudnn, or an older report's _fused) is the same
 		// workload on another code path: the same peer figure.
-		f, ok := pick[BaseWorkload(name)]
+		base := BaseWorkload(name)
+		f, ok := pick[base]
 		if !ok || e.Armap == nil {
 			continue
 		}
@@ -135,7 +136,7 @@ func AttachPeers(rep *Report, dir string) error {
 		}
 		e.Peer = peer
 		var ratio float64
-		if BaseWorkload(name) == "S2" {
+		if base == "S2" {
 			ratio = v / e.Armap.LatencyMS
 		} else {
 			ratio = e.Armap.RealTokensPerS / v
@@ -168,7 +169,8 @@ func AttachCPUPeer(rep *Report, path string) error {
 	return nil
 }
 
-// baseWorkload is the peer workload a row is measured against: the name without a variant suffix.
+// BaseWorkload is the workload a variant row is a variant of, whose peer figure it is measured
+// against: the name without its variant suffix (_unfused, _normonly, _serial, _cudnn, _fused).
 // S2_eager has none of them: the peer has no figure for scoring without graphs.
 func BaseWorkload(name string) string {
 	for _, v := range []string{"_unfused", "_normonly", "_serial", "_cudnn", "_fused"} {
