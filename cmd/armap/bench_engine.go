@@ -365,6 +365,14 @@ func newBenchCheckCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), format+" %s\n", append(args, verdict)...)
 		}
+		reportRewards := func(rs []bench.DeviceCheck) {
+			for _, r := range rs {
+				report(r.OK, "%-15s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
+			}
+		}
+		reportCheckpointing := func(ck *bench.CheckpointCheck) {
+			report(ck.OK, "%-15s checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps", ck.Model, ck.MaxDiff, ck.Steps)
+		}
 		res, err := bench.CheckDevice(b, fx, dev)
 		if err != nil {
 			return err
@@ -378,9 +386,7 @@ func newBenchCheckCmd() *cobra.Command {
 			}
 			res = append(res, full...)
 		}
-		for _, r := range res {
-			report(r.OK, "%-15s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
-		}
+		reportRewards(res)
 		// Graphs and checkpointing with and without the fused kernels: captured inside a graph, and
 		// drawing their dropout keys again in a checkpointed layer's recomputation.
 		var graphs []bench.GraphCheck
@@ -401,7 +407,7 @@ func newBenchCheckCmd() *cobra.Command {
 			report(g.OK, "%-15s bf16 CUDA graphs vs eager over %d batches: max rel err %.2e (tolerance %.0e)", g.Model, g.Batches, g.MaxRelErr, g.Tolerance)
 		}
 		for _, ck := range ckpts {
-			report(ck.OK, "%-15s checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps", ck.Model, ck.MaxDiff, ck.Steps)
+			reportCheckpointing(ck)
 		}
 		var curves []*bench.CurveCheck
 		for _, c := range []struct {
@@ -440,16 +446,14 @@ func newBenchCheckCmd() *cobra.Command {
 			if full, err := bench.CheckPresetDevice(b, "bert-base", dev, cgo.FusionDefault, cgo.AttentionCuDNN); err != nil {
 				report(false, "bert-base+cudnn scores, bf16: %v", err)
 			} else {
-				for _, r := range full {
-					report(r.OK, "%-15s %-4s max rel err %.2e (tolerance %.0e)", r.Model, r.DType, r.MaxRelErr, r.Tolerance)
-				}
+				reportRewards(full)
 				res = append(res, full...)
 			}
 			ck, err := bench.CheckCheckpointing(b, dev, cgo.BF16, cgo.FusionDefault, cgo.AttentionCuDNN, 10)
 			if err != nil {
 				report(false, "bert-mini+cudnn checkpointing with dropout, bf16: %v", err)
 			} else {
-				report(ck.OK, "%-15s checkpointing with dropout, bf16: max |loss diff| %.2e over %d steps", ck.Model, ck.MaxDiff, ck.Steps)
+				reportCheckpointing(ck)
 				ckpts = append(ckpts, ck)
 			}
 		}

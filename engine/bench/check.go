@@ -106,19 +106,13 @@ func compareRewards(model string, dt cgo.DType, got, want []float32, tol float64
 // operations, so that a mistake shared by both fused implementations still shows. With the
 // fused kernels forced on, only bf16 is checked: their float32 form does not take bert-base's
 // width, and the model refuses it.
-// attn selects the device model's attention; with AttentionCuDNN every sequence is 512 tokens
-// long, so that cuDNN's attention (batches of one length) is what runs, and only bf16 is checked.
+// attn selects the device model's attention (see forAttention); cuDNN's is checked in bf16 only.
 func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.Fusion, attn cgo.Attention) ([]DeviceCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
-	w := Workload{Count: 4, MinLen: 64, MaxLen: 512}
-	name := preset + fused.Suffix()
-	if attn == cgo.AttentionCuDNN {
-		w.MinLen = w.MaxLen
-		name += "+cudnn"
-	}
+	w, name := forAttention(Workload{Count: 4, MinLen: 64, MaxLen: 512}, preset+fused.Suffix(), attn)
 	bs, _ := batches(w, mc.VocabSize, 1, 17)
 	score := func(d cgo.Device, dt cgo.DType) ([]float32, error) {
 		opt := cgo.ModelOptions{Device: d, ComputeDType: dt, Seed: 17, FusedKernels: cgo.FusionOff}
@@ -137,6 +131,17 @@ func CheckPresetDevice(b *cgo.Backend, preset string, dev cgo.Device, fused cgo.
 		dts = dts[1:]
 	}
 	return againstCPU(name, dev, score, dts...)
+}
+
+// forAttention fits a check's batches and name to the attention it runs: cuDNN's takes only
+// batches whose sequences all have one length (others run flash), so there every sequence is
+// MaxLen long, and the name says +cudnn.
+func forAttention(w Workload, name string, attn cgo.Attention) (Workload, string) {
+	if attn == cgo.AttentionCuDNN {
+		w.MinLen = w.MaxLen
+		name += "+cudnn"
+	}
+	return w, name
 }
 
 // lossCurve trains a fresh model one step per batch (AdamW, lr 1e-3, clipping at 1) and returns
@@ -209,19 +214,13 @@ type CurveCheck struct {
 // tol. The reference is the CPU path so that a defect shared by every precision of the device
 // path (its optimizer, say) shows up too. fused selects the device run's residual + dropout +
 // LayerNorm path; the CPU reference runs ATen's unfused operations. attn selects the device run's
-// attention kernel; with AttentionCuDNN every sequence is 64 tokens long, so that the cuDNN path
-// (batches of one length) is the one that runs.
+// attention kernel (see forAttention).
 func CheckCurve(b *cgo.Backend, preset string, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, attn cgo.Attention, steps int, tol float64) (*CurveCheck, error) {
 	mc, err := model.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
-	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 64}
-	name := preset + fused.Suffix()
-	if attn == cgo.AttentionCuDNN {
-		w.MinLen = w.MaxLen
-		name += "+cudnn"
-	}
+	w, name := forAttention(Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 64}, preset+fused.Suffix(), attn)
 	bs, _ := batches(w, mc.VocabSize, steps, 3)
 	// a learnable signal: the chosen side of every pair starts with token 7
 	for _, bt := range bs {
@@ -374,21 +373,15 @@ type CheckpointCheck struct {
 
 // CheckCheckpointing trains bert-mini with dropout 0.1 for steps steps twice from the same seed.
 // fused selects the residual + dropout + LayerNorm path, whose masks are drawn differently.
-// attn selects the attention kernel; with AttentionCuDNN every sequence is 128 tokens long, so that
-// cuDNN's attention (batches of one length) runs, and its dropout is what the recomputation must
-// draw again.
+// attn selects the attention kernel (see forAttention); with cuDNN's, its dropout is what the
+// recomputation must draw again.
 func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.Fusion, attn cgo.Attention, steps int) (*CheckpointCheck, error) {
 	mc, err := model.Preset("bert-mini")
 	if err != nil {
 		return nil, err
 	}
 	mc.HiddenDropout, mc.AttentionDropout = 0.1, 0.1
-	w := Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}
-	name := "bert-mini" + fused.Suffix()
-	if attn == cgo.AttentionCuDNN {
-		w.MinLen = w.MaxLen
-		name += "+cudnn"
-	}
+	w, name := forAttention(Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}, "bert-mini"+fused.Suffix(), attn)
 	bs, _ := batches(w, mc.VocabSize, steps, 5)
 	curve := func(ckpt bool) ([]float64, error) {
 		return lossCurve(b, mc, cgo.ModelOptions{Device: dev, ComputeDType: dt, Seed: 13, GradCheckpointing: ckpt, FusedKernels: fused,
