@@ -217,10 +217,13 @@ func (t *Trainer) TrainStep(micro []*Batch) ([]BatchStats, StepStats, error) {
 	return convertStats(stats), stepStats(st), nil
 }
 
+// MaxPendingSteps is how many launched steps the backend holds before one is finished.
+const MaxPendingSteps = C.ARMAP_MAX_PENDING_STEPS
+
 // LaunchStep queues a whole optimizer step like TrainStep but returns without its results, which
 // FinishStep reads back, oldest step first. Launching the next step before finishing the last
 // lets the host validate, upload and queue it while the GPU runs the previous one, instead of the
-// GPU waiting for the host between steps. At most two steps are pending, and Accumulate, Step,
+// GPU waiting for the host between steps. At most MaxPendingSteps are pending, and Accumulate, Step,
 // TrainStep, tensor writes and SetStep fail while any is. A bad batch fails here; a non-finite
 // gradient norm fails FinishStep on CUDA (where a step launched after it has still run) and
 // LaunchStep on CPU, where the step runs inside this call.

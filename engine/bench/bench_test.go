@@ -30,7 +30,7 @@ func TestShrunkGPUWorkloadsRun(t *testing.T) {
 		// The row says which path it measured.
 		wantFused, wantAhead := w.FusedKernels.String(), 0
 		if w.Train {
-			wantAhead = 2
+			wantAhead = cgo.MaxPendingSteps
 			if w.Serial {
 				wantAhead = 1
 			}

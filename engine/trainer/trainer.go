@@ -78,10 +78,10 @@ type Options struct {
 	TrainStats    DataStats
 	Log           io.Writer         // human-readable progress (a terminal gets a bar)
 	OnStep        func(StepMetrics) // called after every optimizer step (observers, tests)
-	// LaunchAhead is how many steps may be queued on the backend before the oldest is read back:
-	// 2 lets the host prepare a step while the GPU runs the previous one. 0 means 2 on CUDA and 1
-	// elsewhere (a CPU step runs while it is launched, so there is nothing to overlap). The
-	// results are the same either way.
+	// LaunchAhead is how many steps may be queued on the backend before the oldest is read back
+	// (at most cgo.MaxPendingSteps): 2 lets the host prepare a step while the GPU runs the previous
+	// one. 0 means cgo.MaxPendingSteps on CUDA and 1 elsewhere (a CPU step runs while it is
+	// launched, so there is nothing to overlap). The results are the same either way.
 	LaunchAhead int
 }
 
@@ -312,10 +312,10 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	if ahead <= 0 {
 		ahead = 1
 		if opt.Model.Options().Device == cgo.CUDA {
-			ahead = 2
+			ahead = cgo.MaxPendingSteps
 		}
 	}
-	ahead = min(ahead, 2) // what the backend holds
+	ahead = min(ahead, cgo.MaxPendingSteps)
 	var queue []launched
 	next := start
 	lastDone := time.Now()

@@ -213,12 +213,14 @@ ARMAP_API armap_status armap_trainer_train_step(armap_trainer* t, const armap_ba
 /* armap_trainer_train_step in two halves, so that the host validates, uploads and queues the next
  * step while the GPU runs this one: launch_step queues a whole step and returns without its
  * results; finish_step waits for the oldest launched step and writes its n batch stats (stats may
- * be NULL; n must be that step's number of micro-batches) and its step stats. At most two steps
- * are pending; accumulate, step, train_step, write_tensor and set_step fail while any is.
+ * be NULL; n must be that step's number of micro-batches) and its step stats. At most
+ * ARMAP_MAX_PENDING_STEPS steps are pending; accumulate, step, train_step, write_tensor and
+ * set_step fail while any is.
  * A bad batch fails launch_step (gradients zeroed, nothing queued). A non-finite gradient norm
  * fails finish_step on CUDA (the step was skipped on the device; a step launched after it has
  * still run, from the same weights, and takes its number) and launch_step on CPU, where the step
  * runs inside it. */
+#define ARMAP_MAX_PENDING_STEPS 2
 ARMAP_API armap_status armap_trainer_launch_step(armap_trainer* t, const armap_batch* batches, int32_t n,
                                        armap_error* err);
 ARMAP_API armap_status armap_trainer_finish_step(armap_trainer* t, armap_batch_stats* stats, int32_t n,

@@ -196,7 +196,6 @@ at::Tensor fused_add_norm(Model& m, const at::Tensor& x, const at::Tensor& resid
 // in place. Pass it on only to fused_add_norm's residual: the add_norm backward hands over a fresh
 // tensor, whose one other possible reader (the same tensor as x's gradient when there is no
 // dropout) is upstream of this function's other outputs, so it has run by then.
-
 //
 // Casts: the weight and bias already cast to dtype (for a split, concatenated), when the caller
 // cast them all at once (Model::forward); undefined, the function casts them itself.
@@ -255,7 +254,7 @@ struct Trainer {
   void train_step(const armap_batch* batches, int32_t n, armap_batch_stats* stats, armap_step_stats* out);
   // train_step in two halves: launch_step queues a step, finish_step reads back the oldest queued
   // one. Up to kMaxPending steps are queued, so the host prepares the next while the GPU runs one.
-  static constexpr size_t kMaxPending = 2;
+  static constexpr size_t kMaxPending = ARMAP_MAX_PENDING_STEPS;
   std::deque<Pending> pending;
   void launch_step(const armap_batch* batches, int32_t n);
   void finish_step(armap_batch_stats* stats, int32_t n, armap_step_stats* out);
