@@ -181,6 +181,13 @@ void run_case(const Case& c, at::Device dev) {
 // SplitSeparate: bias_linear_split with separate products (contiguous outputs).
 enum class Kind { Plain, Gelu, Split, SplitSeparate };
 
+// The function a Kind checks, as the check lines name it (scripts/bench_gpu.sh looks for
+// "bias_linear" in a FAIL line).
+const char* kind_name(Kind k) {
+  static const char* names[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split", "bias_linear_split separate"};
+  return names[(int)k];
+}
+
 // linear.cpp's functions against ATen's autograd on the same (rounded) inputs: the outputs, x's
 // gradient (with the passed-on input's gradient added, pass), and each weight's and bias's gradient
 // in float32. unused_last: the last output of a split gets no gradient, so neither do its weight and
@@ -243,8 +250,7 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
   }
   torch::autograd::backward(roots64, grads64);
 
-  static const char* kinds[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split", "bias_linear_split separate"};
-  std::string name = std::string(dev.is_cpu() ? "cpu " : "cuda ") + kinds[(int)kind] + " " + c10::toString(dt) +
+  std::string name = std::string(dev.is_cpu() ? "cpu " : "cuda ") + kind_name(kind) + " " + c10::toString(dt) +
                      " rows=" + std::to_string(rows) + " in=" + std::to_string(in) + " out=" + std::to_string(outs[0]) +
                      (n > 1 ? "x" + std::to_string(n) : "") + (pass ? " pass_input" : "") +
                      (unused_last ? " unused_last" : "");
@@ -340,8 +346,7 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
 #endif
 }
 
-// The checks above, each guarded: an exception is a FAIL line naming it (with "bias_linear" in
-// it for linear.cpp's, which scripts/bench_gpu.sh looks for).
+// The checks above, each guarded: an exception is a FAIL line naming it (kind_name for linear.cpp's).
 void run(const Case& c, at::Device dev) {
   char what[120];
   std::snprintf(what, sizeof(what), "add_norm %s rows=%lld hidden=%lld p=%.2f", c10::toString(c.dtype), (long long)c.rows,
@@ -351,9 +356,8 @@ void run(const Case& c, at::Device dev) {
 
 void run_linear(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows, int64_t in, std::vector<int64_t> outs,
                 bool pass, bool unused_last, double tol) {
-  static const char* names[] = {"bias_linear", "bias_linear_gelu", "bias_linear_split", "bias_linear_split separate"};
   char what[120];
-  std::snprintf(what, sizeof(what), "%s %s rows=%lld in=%lld", names[(int)kind], c10::toString(dt), (long long)rows,
+  std::snprintf(what, sizeof(what), "%s %s rows=%lld in=%lld", kind_name(kind), c10::toString(dt), (long long)rows,
                 (long long)in);
   guarded(dev, what, [&] { run_linear_case(dev, dt, kind, rows, in, outs, pass, unused_last, tol); });
 }
