@@ -131,7 +131,7 @@ void cast_for_training(Model& m) {
     return c;
   };
   auto single = [&](const Linear& l) {
-    if (!l.b.defined() || l.lora_a.defined()) return;  // what apply() runs otherwise
+    if (!l.b.defined()) return;  // apply() runs bias_linear only for layers with a bias
     m.train_casts[&l] = {cast(l.w), cast(l.b)};
   };
   for (auto& L : m.enc) {
