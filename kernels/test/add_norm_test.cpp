@@ -201,30 +201,41 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
     ws.push_back(leaf(at::randn({o, in}, opt) / std::sqrt((double)in)));  // keeps GELU's input near 1
     bs.push_back(leaf(at::randn({o}, opt)));
   }
-  std::vector<at::Tensor> ys;
-  switch (kind) {
-    case Kind::Plain: ys = {bias_linear(x, ws[0], bs[0], dt)}; break;
-    case Kind::Gelu: ys = bias_linear_gelu(x, ws[0], bs[0], dt, pass); break;
-    case Kind::Split: ys = bias_linear_split(x, ws, bs, dt, pass); break;
-    case Kind::SplitSeparate: ys = bias_linear_split(x, ws, bs, dt, pass, {}, true); break;
-  }
+  // The function under kind on (x, ws, bs), with the weights cast by the caller when wcs/bcs are
+  // given (concatenated for a split).
+  auto call = [&](const at::Tensor& x, const std::vector<at::Tensor>& ws, const std::vector<at::Tensor>& bs,
+                  const std::vector<at::Tensor>& wcs = {}, const std::vector<at::Tensor>& bcs = {}) {
+    const Casts one = wcs.empty() ? Casts{} : Casts{wcs[0], bcs[0]};
+    const Casts all = wcs.empty() ? Casts{} : Casts{at::cat(wcs), at::cat(bcs)};
+    switch (kind) {
+      case Kind::Plain: return std::vector<at::Tensor>{bias_linear(x, ws[0], bs[0], dt, one)};
+      case Kind::Gelu: return bias_linear_gelu(x, ws[0], bs[0], dt, pass, one);
+      case Kind::Split: return bias_linear_split(x, ws, bs, dt, pass, all);
+      case Kind::SplitSeparate: return bias_linear_split(x, ws, bs, dt, pass, all, true);
+    }
+    return std::vector<at::Tensor>{};
+  };
+  auto ys = call(x, ws, bs);
   const size_t n = outs.size();
   std::vector<at::Tensor> gys;
   for (size_t i = 0; i < n; i++) gys.push_back(at::randn({rows, outs[i]}, opt).to(dt));
   auto gres = at::randn({rows, in}, opt).to(dt);
-  std::vector<at::Tensor> roots, grads;
-  for (size_t i = 0; i < n; i++) {
-    if (unused_last && i == n - 1) continue;
-    roots.push_back(ys[i]);
-    grads.push_back(gys[i]);
-  }
-  // The function adds into the passed-on input's gradient in place: a copy, as add_norm's backward
-  // hands over a fresh tensor.
-  if (pass) {
-    roots.push_back(ys.at(n));
-    grads.push_back(gres.clone());
-  }
-  torch::autograd::backward(roots, grads);
+  // Backward from every used output, and from the passed-on input with a copy of its gradient: the
+  // function adds into that in place, as add_norm's backward hands over a fresh tensor.
+  auto backward = [&](const std::vector<at::Tensor>& ys) {
+    std::vector<at::Tensor> roots, grads;
+    for (size_t i = 0; i < n; i++) {
+      if (unused_last && i == n - 1) continue;
+      roots.push_back(ys[i]);
+      grads.push_back(gys[i]);
+    }
+    if (pass) {
+      roots.push_back(ys.at(n));
+      grads.push_back(gres.clone());
+    }
+    torch::autograd::backward(roots, grads);
+  };
+  backward(ys);
 
   // The reference in float64, except for half types on CPU: libtorch 1.13's CPU bf16 products lose
   // precision of their own (1e-1 against float64 at K = 768), so there it is ATen's linear in the
@@ -292,26 +303,8 @@ void run_linear_case(at::Device dev, at::ScalarType dt, Kind kind, int64_t rows,
       bcs.push_back(bs[i].detach().to(dt));
     }
     auto x2 = leaf(x);
-    std::vector<at::Tensor> ys2;
-    switch (kind) {
-      case Kind::Plain: ys2 = {bias_linear(x2, ws2[0], bs2[0], dt, {wcs[0], bcs[0]})}; break;
-      case Kind::Gelu: ys2 = bias_linear_gelu(x2, ws2[0], bs2[0], dt, pass, {wcs[0], bcs[0]}); break;
-      case Kind::Split: ys2 = bias_linear_split(x2, ws2, bs2, dt, pass, {at::cat(wcs), at::cat(bcs)}); break;
-      case Kind::SplitSeparate:
-        ys2 = bias_linear_split(x2, ws2, bs2, dt, pass, {at::cat(wcs), at::cat(bcs)}, true);
-        break;
-    }
-    std::vector<at::Tensor> roots2;
-    for (size_t i = 0; i < n; i++) {
-      if (!(unused_last && i == n - 1)) roots2.push_back(ys2[i]);
-    }
-    if (pass) roots2.push_back(ys2.at(n));
-    std::vector<at::Tensor> grads2;
-    for (size_t i = 0; i < n; i++) {
-      if (!(unused_last && i == n - 1)) grads2.push_back(gys[i]);
-    }
-    if (pass) grads2.push_back(gres.clone());
-    torch::autograd::backward(roots2, grads2);
+    auto ys2 = call(x2, ws2, bs2, wcs, bcs);
+    backward(ys2);
     bool same = at::equal(x2.grad(), x.grad());
     for (size_t i = 0; i < n; i++) {
       same = same && at::equal(ys2[i], ys[i]);
