@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -73,6 +74,24 @@ void sync(at::Device dev) {
 #ifdef ARMAP_CUDA
   if (dev.is_cuda()) c10::cuda::device_synchronize();
 #endif
+}
+
+// Milliseconds per iteration of step(mode) for mode 0 (ours) and mode 1 (what it replaces), each
+// after two untimed warm-up rounds; after(mode), when given, runs untimed after every iteration.
+std::array<double, 2> time_modes(at::Device dev, int iters, const std::function<void(int)>& step,
+                                 const std::function<void(int)>& after = nullptr) {
+  std::array<double, 2> ms{0, 0};
+  for (int mode = 0; mode < 2; mode++) {
+    for (int it = -2; it < iters; it++) {
+      sync(dev);
+      auto t0 = std::chrono::steady_clock::now();
+      step(mode);
+      sync(dev);
+      if (it >= 0) ms[mode] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (after) after(mode);
+    }
+  }
+  return {ms[0] / iters, ms[1] / iters};
 }
 
 // Runs one check or timing so that an exception in it (a CUDA error surfaces at the next sync)
@@ -366,26 +385,19 @@ void bench(at::Device dev, at::ScalarType dt, int64_t rows, int64_t hidden, doub
   auto w = at::ones({hidden}, opt).requires_grad_(true);
   auto b = at::zeros({hidden}, opt).requires_grad_(true);
   auto dy = at::randn({rows, hidden}, opt).to(dt);
-  double ms[2] = {0, 0};
-  for (int mode = 0; mode < 2; mode++) {
-    for (int it = -2; it < iters; it++) {  // two untimed warm-up rounds
-      sync(dev);
-      auto t0 = std::chrono::steady_clock::now();
-      at::Tensor y;
-      if (mode == 0) {
-        y = fused_add_norm(m, x, r, w, b, p);
-      } else {
-        auto d = dev.is_cuda() ? at::dropout(x, p, true) : x * at::empty_like(x).bernoulli_(1.0 - p, m.gen) / (1.0 - p);
-        y = at::layer_norm(d + r, {hidden}, w.to(dt), b.to(dt), 1e-12);
-      }
-      torch::autograd::backward({y}, {dy});
-      sync(dev);
-      if (it >= 0) ms[mode] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const auto ms = time_modes(dev, iters, [&](int mode) {
+    at::Tensor y;
+    if (mode == 0) {
+      y = fused_add_norm(m, x, r, w, b, p);
+    } else {
+      auto d = dev.is_cuda() ? at::dropout(x, p, true) : x * at::empty_like(x).bernoulli_(1.0 - p, m.gen) / (1.0 - p);
+      y = at::layer_norm(d + r, {hidden}, w.to(dt), b.to(dt), 1e-12);
     }
-  }
+    torch::autograd::backward({y}, {dy});
+  });
   std::printf("bench %s %s rows=%lld hidden=%lld p=%.2f: fused %.3f ms, unfused %.3f ms (fwd+bwd), ratio %.2fx\n",
-              dev.is_cpu() ? "cpu" : "cuda", c10::toString(dt), (long long)rows, (long long)hidden, p, ms[0] / iters,
-              ms[1] / iters, ms[1] / ms[0]);
+              dev.is_cpu() ? "cpu" : "cuda", c10::toString(dt), (long long)rows, (long long)hidden, p, ms[0], ms[1],
+              ms[1] / ms[0]);
 }
 
 // Times forward + backward of linear.cpp's functions against the ATen autograd they replace, at one
@@ -407,46 +419,41 @@ void bench_linear(at::Device dev, at::ScalarType dt, int64_t rows, int64_t hidde
       bs.push_back(at::randn({out}, opt).requires_grad_(true));
       gys.push_back(at::randn({rows, out}, opt).to(dt));
     }
-    double ms[2] = {0, 0};
-    for (int mode = 0; mode < 2; mode++) {
-      for (int it = -2; it < iters; it++) {  // two untimed warm-up rounds
-        sync(dev);
-        auto t0 = std::chrono::steady_clock::now();
-        std::vector<at::Tensor> roots, grads(gys);
-        if (mode == 0) {
-          switch (kind) {
-            case 0: roots = bias_linear_gelu(x, ws[0], bs[0], dt, true); break;
-            case 1: roots = bias_linear_split(x, ws, bs, dt, true); break;
-            default: roots = {bias_linear(x, ws[0], bs[0], dt), x}; break;
-          }
-        } else {
-          std::vector<at::Tensor> wc, bc;
-          for (int i = 0; i < n; i++) {
-            wc.push_back(ws[i].to(dt));
-            bc.push_back(bs[i].to(dt));
-          }
-          if (kind == 1) {
-            roots = at::split_with_sizes(at::linear(x, at::cat(wc), at::cat(bc)), {out, out, out}, -1);
-          } else {
-            auto y = at::linear(x, wc[0], bc[0]);
-            roots = {kind == 0 ? at::gelu(y) : y};
-          }
-          roots.push_back(x);
+    auto step = [&](int mode) {
+      std::vector<at::Tensor> roots, grads(gys);
+      if (mode == 0) {
+        switch (kind) {
+          case 0: roots = bias_linear_gelu(x, ws[0], bs[0], dt, true); break;
+          case 1: roots = bias_linear_split(x, ws, bs, dt, true); break;
+          default: roots = {bias_linear(x, ws[0], bs[0], dt), x}; break;
         }
-        grads.push_back(gres.clone());
-        torch::autograd::backward(roots, grads);
-        sync(dev);
-        if (it >= 0) ms[mode] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        x.mutable_grad() = at::Tensor();
+      } else {
+        std::vector<at::Tensor> wc, bc;
         for (int i = 0; i < n; i++) {
-          ws[i].mutable_grad() = at::Tensor();
-          bs[i].mutable_grad() = at::Tensor();
+          wc.push_back(ws[i].to(dt));
+          bc.push_back(bs[i].to(dt));
         }
+        if (kind == 1) {
+          roots = at::split_with_sizes(at::linear(x, at::cat(wc), at::cat(bc)), {out, out, out}, -1);
+        } else {
+          auto y = at::linear(x, wc[0], bc[0]);
+          roots = {kind == 0 ? at::gelu(y) : y};
+        }
+        roots.push_back(x);
       }
-    }
+      grads.push_back(gres.clone());
+      torch::autograd::backward(roots, grads);
+    };
+    const auto ms = time_modes(dev, iters, step, [&](int) {
+      x.mutable_grad() = at::Tensor();
+      for (int i = 0; i < n; i++) {
+        ws[i].mutable_grad() = at::Tensor();
+        bs[i].mutable_grad() = at::Tensor();
+      }
+    });
     std::printf("bench %s %s linear %s rows=%lld: ours %.3f ms, ATen autograd %.3f ms (fwd+bwd), ratio %.2fx\n",
-                dev.is_cpu() ? "cpu" : "cuda", c10::toString(dt), names[kind], (long long)rows, ms[0] / iters,
-                ms[1] / iters, ms[1] / ms[0]);
+                dev.is_cpu() ? "cpu" : "cuda", c10::toString(dt), names[kind], (long long)rows, ms[0], ms[1],
+                ms[1] / ms[0]);
   }
 }
 
@@ -615,18 +622,9 @@ void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D,
   auto all = at::randn({3, n * L, H * D}, opt).to(at::kBFloat16);
   auto dy = at::randn({n * L, H * D}, opt).to(at::kBFloat16);
   auto p = uniform_packed(dev, n, L);
-  double ms[2] = {0, 0};
-  for (int mode = 0; mode < 2; mode++) {
-    for (int it = -2; it < iters; it++) {  // two untimed warm-up rounds
-      sync(dev);
-      auto t0 = std::chrono::steady_clock::now();
-      attention_grads(all, dy, p, H, H, D, false, p_drop, mode == 0);
-      sync(dev);
-      if (it >= 0) ms[mode] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    }
-  }
+  const auto ms = time_modes(dev, iters, [&](int mode) { attention_grads(all, dy, p, H, H, D, false, p_drop, mode == 0); });
   std::printf("bench cuda BFloat16 attention rows=%lld L=%lld p=%.2f: cudnn %.3f ms, flash %.3f ms (fwd+bwd), ratio %.2fx\n",
-              (long long)(n * L), (long long)L, p_drop, ms[0] / iters, ms[1] / iters, ms[1] / ms[0]);
+              (long long)(n * L), (long long)L, p_drop, ms[0], ms[1], ms[1] / ms[0]);
 }
 
 }  // namespace
