@@ -28,7 +28,7 @@ GO_SRCS := $(shell find cmd engine cgo pipeline -name '*.go' -not -name '*_test.
 APT_PACKAGES := g++ make libtorch-dev libopenblas0-openmp libgloo-dev
 DEMO_OUT ?= runs/demo
 
-.PHONY: all deps build backend armap test test-go kernel-test bench demo clean cuda vet
+.PHONY: all deps build backend armap test test-go kernel-test bench demo clean cuda vet lint
 
 all: build
 
@@ -84,6 +84,11 @@ cuda:
 
 vet:
 	$(GO) vet ./...
+
+# vet plus staticcheck, at a pinned version fetched through the module proxy (not part of test).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
 
 # The backend is built with -j$(JOBS) (each libtorch file takes ~1.2 GB and ~25 s to compile).
 test: deps

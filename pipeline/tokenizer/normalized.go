@@ -257,18 +257,6 @@ func (n *normString) prepend(s string) {
 	n.transformRange(0, sz, out, 0)
 }
 
-func (n *normString) appendStr(s string) {
-	if s == "" || n.norm == "" {
-		return
-	}
-	prev, sz := utf8.DecodeLastRuneInString(n.norm)
-	out := []change{{prev, 0}}
-	for _, c := range s {
-		out = append(out, change{c, 1})
-	}
-	n.transformRange(len(n.norm)-sz, len(n.norm), out, 0)
-}
-
 // lrstrip removes leading and/or trailing whitespace (Unicode White_Space).
 func (n *normString) lrstrip(left, right bool) {
 	runes := []rune(n.norm)

@@ -77,7 +77,7 @@ func checkLines(t *testing.T, tok *Tokenizer, lines []fixtureLine) {
 		if l.Tokens != nil && !reflect.DeepEqual(e.Tokens, l.Tokens) && len(l.Tokens) > 0 {
 			t.Errorf("line %d %q: got tokens %q, want %q", i+1, l.Text, e.Tokens, l.Tokens)
 		}
-		if l.Offsets != nil && len(l.Offsets) > 0 {
+		if len(l.Offsets) > 0 {
 			if got := CharOffsets(l.Text, e.Offsets); !reflect.DeepEqual(got, l.Offsets) {
 				t.Errorf("line %d %q: got offsets %v, want %v", i+1, l.Text, got, l.Offsets)
 			}

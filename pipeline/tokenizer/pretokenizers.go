@@ -74,14 +74,6 @@ func appendPiece(dst []piece, ns normString) []piece {
 	return append(dst, piece{ns: ns})
 }
 
-func (p *preTokenized) normalizeEach(fn func(ns *normString)) {
-	for i := range p.pieces {
-		if !p.pieces[i].hasTokens {
-			fn(&p.pieces[i].ns)
-		}
-	}
-}
-
 type splitBehavior int
 
 const (

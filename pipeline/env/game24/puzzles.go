@@ -44,7 +44,7 @@ func parsePuzzles(r io.Reader, name string) ([]Puzzle, error) {
 		return nil, fmt.Errorf("%s: header: %w", name, err)
 	}
 	if len(header) < 2 || header[0] != "Rank" || header[1] != "Puzzles" {
-		return nil, fmt.Errorf("%s:1: header %q, want Rank,Puzzles,...", name, header)
+		return nil, fmt.Errorf("%s:1: header %q: want Rank and Puzzles as the first two columns", name, header)
 	}
 	var out []Puzzle
 	for {
