@@ -23,6 +23,7 @@ import (
 	"github.com/armap/armap/engine/model"
 	"github.com/armap/armap/engine/scorer"
 	"github.com/armap/armap/engine/trainer"
+	"github.com/armap/armap/internal/testenv"
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/render"
 	"github.com/armap/armap/pipeline/tokenizer"
@@ -32,13 +33,7 @@ const testVocab = 1024
 
 func tinyModel(t testing.TB) *cgo.Model {
 	t.Helper()
-	b, err := cgo.OpenDevice("cpu")
-	if err != nil {
-		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
-	}
-	// One intra-op thread: the tests run beside other packages' on a few shared cores, where
-	// libtorch's spinning thread pool slows down many times over when oversubscribed.
-	b.SetThreads(1)
+	b := testenv.CPUBackendThreads(t, 1)
 	cfg, err := model.Preset("tiny")
 	if err != nil {
 		t.Fatal(err)

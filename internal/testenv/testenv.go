@@ -15,11 +15,19 @@ import (
 // CPUBackend opens the CPU backend with one intra-op thread per core.
 func CPUBackend(t testing.TB) *cgo.Backend {
 	t.Helper()
+	return CPUBackendThreads(t, runtime.NumCPU())
+}
+
+// CPUBackendThreads opens the CPU backend with the given number of intra-op threads. Tests that
+// run many small calls beside other packages' tests ask for one: libtorch's spinning thread pool
+// slows down many times over on oversubscribed cores.
+func CPUBackendThreads(t testing.TB, threads int) *cgo.Backend {
+	t.Helper()
 	b, err := cgo.OpenDevice("cpu")
 	if err != nil {
 		t.Fatalf("the CPU backend is needed for this test (run `make backend`): %v", err)
 	}
-	if err := b.SetThreads(runtime.NumCPU()); err != nil {
+	if err := b.SetThreads(threads); err != nil {
 		t.Fatal(err)
 	}
 	return b
