@@ -29,11 +29,7 @@ func TestLaunchFinishEqualsTrainStep(t *testing.T) {
 	}
 	run := func(pipelined bool) ([]result, []float32) {
 		m := newModel(t, b, tinyConfig(Encoder), 11)
-		tr, err := m.NewTrainer(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tr.Close()
+		tr := newTrainer(t, m, cfg)
 		var out []result
 		finish := func() {
 			bs, ss, err := tr.FinishStep()
@@ -103,11 +99,7 @@ func TestLaunchStepRules(t *testing.T) {
 	bt.Pairs = []int32{0, 1, 2, 3}
 	bt.LossWeight = 1
 	m := newModel(t, b, tinyConfig(Encoder), 3)
-	tr, err := m.NewTrainer(TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := newTrainer(t, m, adamW)
 	if _, _, err := tr.FinishStep(); err == nil || !strings.Contains(err.Error(), "no launched step") {
 		t.Fatalf("FinishStep with nothing launched: %v", err)
 	}

@@ -41,6 +41,21 @@ func newModel(t testing.TB, b *Backend, cfg ModelConfig, seed uint64) *Model {
 	return m
 }
 
+// adamW is the optimizer setting of tests that do not care about it.
+var adamW = TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+
+// newTrainer's trainer is closed when the test ends, before a model from newModel (cleanups run
+// last-registered first).
+func newTrainer(t testing.TB, m *Model, cfg TrainConfig) *Trainer {
+	t.Helper()
+	tr, err := m.NewTrainer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
 func randSeqs(r *rand.Rand, n, minLen, maxLen, vocab int) [][]int32 {
 	out := make([][]int32, n)
 	for i := range out {
@@ -180,11 +195,7 @@ func TestTensorRoundTrip(t *testing.T) {
 func TestErrorPaths(t *testing.T) {
 	b := openCPU(t)
 	m := newModel(t, b, tinyConfig(Decoder), 1)
-	tr, err := m.NewTrainer(TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := newTrainer(t, m, adamW)
 	long := make([]int32, 49)
 	cases := []struct {
 		name   string
@@ -316,11 +327,9 @@ func TestLossMatchesReference(t *testing.T) {
 			if err := m.WriteTensor("classifier.weight", w); err != nil {
 				t.Fatal(err)
 			}
-			tr, err := m.NewTrainer(TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, CenterRewardsCoefficient: tc.center})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tr.Close()
+			cfg := adamW
+			cfg.CenterRewardsCoefficient = tc.center
+			tr := newTrainer(t, m, cfg)
 			bt := pack(seqs)
 			bt.Pairs = []int32{0, 1, 2, 3, 4, 5, 7, 6}
 			bt.Margins = tc.margins
@@ -403,11 +412,7 @@ func TestNoLeak(t *testing.T) {
 		cycle()
 	}
 	m := newModel(t, b, cfg, 1)
-	tr, err := m.NewTrainer(TrainConfig{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := newTrainer(t, m, TrainConfig{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1})
 	for i := 0; i < 2000; i++ {
 		if _, err := tr.Accumulate(bt, nil); err != nil {
 			t.Fatal(err)

@@ -25,13 +25,10 @@ func TestTrainStepEqualsAccumulateThenStep(t *testing.T) {
 			cfg := TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 0.1}
 			run := func(whole bool) ([]BatchStats, StepStats, []float32) {
 				m := newModel(t, b, tinyConfig(f), 7)
-				tr, err := m.NewTrainer(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer tr.Close()
+				tr := newTrainer(t, m, cfg)
 				var bs []BatchStats
 				var ss StepStats
+				var err error
 				for step := 0; step < 2; step++ {
 					if whole {
 						bs, ss, err = tr.TrainStep(micro)
@@ -88,11 +85,7 @@ func TestTrainStepEqualsAccumulateThenStep(t *testing.T) {
 func TestTrainStepErrors(t *testing.T) {
 	b := openCPU(t)
 	m := newModel(t, b, tinyConfig(Encoder), 1)
-	tr, err := m.NewTrainer(TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := newTrainer(t, m, adamW)
 	good := pack([][]int32{{1, 2}, {3}})
 	good.Pairs, good.LossWeight = []int32{0, 1}, 0.5
 	bad := pack([][]int32{{1, 2}, {3}})
@@ -100,7 +93,7 @@ func TestTrainStepErrors(t *testing.T) {
 	if _, _, err := tr.TrainStep(nil); err == nil {
 		t.Error("TrainStep with no micro-batches succeeded")
 	}
-	_, _, err = tr.TrainStep([]*Batch{good, bad})
+	_, _, err := tr.TrainStep([]*Batch{good, bad})
 	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "micro-batch 1: pair 0 refers to sequence 2") {
 		t.Fatalf("bad second micro-batch: got %v", err)
 	}
@@ -110,11 +103,7 @@ func TestTrainStepErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := newModel(t, b, tinyConfig(Encoder), 1)
-	tr2, err := m2.NewTrainer(TrainConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr2.Close()
+	tr2 := newTrainer(t, m2, adamW)
 	_, fresh, err := tr2.TrainStep([]*Batch{good})
 	if err != nil {
 		t.Fatal(err)
@@ -130,11 +119,7 @@ func TestTrainStepNonFiniteGradient(t *testing.T) {
 	b := openCPU(t)
 	m := newModel(t, b, tinyConfig(Encoder), 1)
 	// A learning rate this large makes the weights overflow within a few steps.
-	tr, err := m.NewTrainer(TrainConfig{LR: 1e30, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := newTrainer(t, m, TrainConfig{LR: 1e30, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
 	bt := pack([][]int32{{1, 2, 3}, {4, 5}})
 	bt.Pairs, bt.LossWeight = []int32{0, 1}, 1
 	w := make([]float32, 32)
