@@ -48,32 +48,42 @@ func CPU() []Workload {
 	}
 }
 
-// GPU workloads: the shapes of issue 6 (peer_bench.py and varlen_bench.py on one H100).
+// GPU workloads: the shapes of issue 6 (peer_bench.py and varlen_bench.py on one H100), then
+// variant rows: a workload again on another code path, derived from its row so that the two
+// cannot drift apart (BaseWorkload maps a variant's name back for its peer figure).
 func GPU() []Workload {
+	t1 := Workload{Name: "T1", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3}
+	t2 := Workload{Name: "T2", Model: "llama-1b", Train: true, Count: 8, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3}
+	t3 := Workload{Name: "T3", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3}
+	s1 := Workload{Name: "S1", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3}
+	s2 := Workload{Name: "S2", Model: "bert-base", Count: 1, MinLen: 256, MaxLen: 256, Steps: 30, Warmup: 3}
+	s3 := Workload{Name: "S3", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2}
+	s4 := Workload{Name: "S4", Model: "llama-1b", Count: 64, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3}
+	variant := func(w Workload, suffix string, set func(*Workload)) Workload {
+		w.Name += suffix
+		set(&w)
+		return w
+	}
+	unfused := func(w *Workload) { w.FusedKernels = cgo.FusionOff }
+	cudnn := func(w *Workload) { w.Attention = cgo.AttentionCuDNN }
 	return []Workload{
-		{Name: "T1", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3},
-		{Name: "T2", Model: "llama-1b", Train: true, Count: 8, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3},
-		{Name: "T3", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3},
-		{Name: "S1", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3},
-		{Name: "S2", Model: "bert-base", Count: 1, MinLen: 256, MaxLen: 256, Steps: 30, Warmup: 3},
+		t1, t2, t3, s1, s2,
 		// S2 without CUDA graphs: what the graphs save on a latency-bound call.
-		{Name: "S2_eager", Model: "bert-base", Count: 1, MinLen: 256, MaxLen: 256, Steps: 30, Warmup: 3, NoGraphs: true},
-		{Name: "S3", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2},
-		{Name: "S4", Model: "llama-1b", Count: 64, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3},
-		// The encoder workloads again with the fused residual + dropout + LayerNorm kernels, which
-		// are off on CUDA by default until these rows have been measured against the ones above.
-		{Name: "T1_unfused", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
-		{Name: "T3_unfused", Model: "bert-base", Train: true, Count: 32, MinLen: 64, MaxLen: 1024, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
-		{Name: "S1_unfused", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionOff},
-		{Name: "S3_unfused", Model: "bert-base", Count: 256, MinLen: 64, MaxLen: 1024, Steps: 6, Warmup: 2, FusedKernels: cgo.FusionOff},
+		variant(s2, "_eager", func(w *Workload) { w.NoGraphs = true }),
+		s3, s4,
+		// The encoder workloads with ATen's operations only, beside the default fused kernels.
+		variant(t1, "_unfused", unfused),
+		variant(t3, "_unfused", unfused),
+		variant(s1, "_unfused", unfused),
+		variant(s3, "_unfused", unfused),
 		// T1 taken apart: without the linear layers' own backward, and one step at a time.
-		{Name: "T1_normonly", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, FusedKernels: cgo.FusionNorm},
-		{Name: "T1_serial", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Serial: true},
+		variant(t1, "_normonly", func(w *Workload) { w.FusedKernels = cgo.FusionNorm }),
+		variant(t1, "_serial", func(w *Workload) { w.Serial = true }),
 		// cuDNN's attention for the fixed-length workloads, last: not yet measured, and a CUDA error
 		// in it must not cost the rows above.
-		{Name: "T1_cudnn", Model: "bert-base", Train: true, Count: 32, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Attention: cgo.AttentionCuDNN},
-		{Name: "T2_cudnn", Model: "llama-1b", Train: true, Count: 8, MinLen: 512, MaxLen: 512, Steps: 5, Warmup: 3, Attention: cgo.AttentionCuDNN},
-		{Name: "S1_cudnn", Model: "bert-base", Count: 256, MinLen: 512, MaxLen: 512, Steps: 10, Warmup: 3, Attention: cgo.AttentionCuDNN},
+		variant(t1, "_cudnn", cudnn),
+		variant(t2, "_cudnn", cudnn),
+		variant(s1, "_cudnn", cudnn),
 	}
 }
 
