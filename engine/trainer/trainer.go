@@ -246,7 +246,6 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	var winTokens int64
 	var winPairs int
 	var last StepMetrics
-	ranThisRun := 0
 	evalBudget := cfg.EvalBatchTokens
 	if evalBudget <= 0 {
 		evalBudget = 2 * cfg.BatchTokens
@@ -294,14 +293,16 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			}
 		}
 	}()
+	// After step k (1-based) of the run, before its last: whether the loop evaluates, checkpoints, or
+	// stops with a checkpoint.
+	evalAfter := func(k int) bool { return cfg.EvalEvery > 0 && k%cfg.EvalEvery == 0 && k < total }
+	stopAfter := func(k int) bool { return cfg.StopAfter > 0 && k-start >= cfg.StopAfter && k < total }
+	saveAfter := func(k int) bool { return (cfg.SaveEvery > 0 && k%cfg.SaveEvery == 0 && k < total) || stopAfter(k) }
 	// Steps are launched one ahead: the next step is queued before the current one is read back,
 	// so that on a GPU the host validates, uploads and queues it while the current one runs
 	// instead of the GPU waiting between steps. A step after which the loop evaluates,
 	// checkpoints or stops is read back before the next is launched, as those need its weights.
-	boundary := func(k int) bool { // k: a 1-based step number
-		return k >= total || (cfg.EvalEvery > 0 && k%cfg.EvalEvery == 0) || (cfg.SaveEvery > 0 && k%cfg.SaveEvery == 0) ||
-			(cfg.StopAfter > 0 && k-start >= cfg.StopAfter)
-	}
+	boundary := func(k int) bool { return k >= total || evalAfter(k) || saveAfter(k) }
 	type launched struct {
 		st  *packer.Step
 		ref stepRef
@@ -376,7 +377,6 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		winTokens += tokens
 		winPairs += st.NumPairs()
 		step++
-		ranThisRun++
 		n := float64(st.NumPairs())
 		last = StepMetrics{Type: "train", Step: step, Epoch: ref.frac, Loss: loss, Accuracy: float64(correct) / n,
 			Margin: msum / n, GradNorm: ss.GradNorm, LR: ss.LR, Pairs: st.NumPairs(), Tokens: tokens,
@@ -396,18 +396,17 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		if opt.OnStep != nil {
 			opt.OnStep(last)
 		}
-		if cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0 && step < total {
+		if evalAfter(step) {
 			if err := evalNow(step); err != nil {
 				return sum, err
 			}
 		}
-		stopping := cfg.StopAfter > 0 && ranThisRun >= cfg.StopAfter && step < total
-		if (cfg.SaveEvery > 0 && step%cfg.SaveEvery == 0 && step < total) || stopping {
+		if saveAfter(step) {
 			if err := checkpoint(step); err != nil {
 				return sum, err
 			}
 		}
-		if stopping {
+		if stopAfter(step) {
 			bar.Finish()
 			sum.Steps, sum.Stopped, sum.LastTrain = step, true, last
 			return sum, nil
