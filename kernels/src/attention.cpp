@@ -58,6 +58,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 
 }  // namespace
 
+bool cudnn_dropout_exact(double p) { return p * 16.0 == std::floor(p * 16.0); }
+
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,
                             bool causal, double dropout, at::Generator* gen, bool cudnn) {
   const int64_t T = q.size(0), H = q.size(1), D = q.size(2);

@@ -19,6 +19,10 @@ bool cudnn_attention_built() {
 at::Tensor cudnn_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t n, bool causal,
                            double dropout) {
 #if defined(ARMAP_CUDA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5))
+  if (!cudnn_dropout_exact(dropout)) {
+    invalid("cudnn attention: dropout " + c10::str(dropout) +
+            " is not a multiple of 1/16, the resolution cuDNN draws at (use flash attention)");
+  }
   const int64_t T = q.size(0), H = q.size(1), D = q.size(2), L = T / n;
   const int64_t rep = H / k.size(1);
   // [T, H, D] with rows grouped by sequence -> [n, H, L, D] as strides only.

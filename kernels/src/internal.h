@@ -174,6 +174,10 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 // attention_cudnn.cpp: whether this backend has cuDNN's attention (a CUDA build against PyTorch >= 2.5),
 // and that attention over n sequences of equal length packed in q/k/v's rows, as varlen_attention.
 bool cudnn_attention_built();
+// Whether cuDNN's attention applies dropout p as asked: it draws at a resolution of 1/16, so other
+// probabilities would silently become a neighbouring multiple (PyTorch does not route them to
+// cuDNN either; pytorch#174245). BERT's 0.1 is not one.
+bool cudnn_dropout_exact(double p);
 at::Tensor cudnn_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t n, bool causal,
                            double dropout);
 

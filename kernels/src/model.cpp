@@ -165,10 +165,13 @@ void cast_for_training(Model& m) {
 }
 
 // Whether this forward's attention runs cuDNN's kernels (attention_cudnn.cpp): attention: cudnn
-// (checked at model creation against the dtype and head size), every sequence of the batch max_len
-// long, and not a graph capture (its replays take batches of other lengths).
+// (checked at model creation against the dtype and head size, and at trainer creation against the
+// dropout), every sequence of the batch max_len long, and not a graph capture (its replays take
+// batches of other lengths). The op is called directly, past PyTorch's own checks, so theirs on
+// the shape are repeated: cuDNN refuses one-token sequences and more than 65535 of them.
 bool cudnn_attention_now(const Model& m, const Packed& p) {
-  return m.cudnn_attention && !m.capturing && p.num_seqs() * p.max_len == p.tokens.size(0);
+  return m.cudnn_attention && !m.capturing && p.num_seqs() * p.max_len == p.tokens.size(0) && p.max_len >= 2 &&
+         p.num_seqs() <= 65535;
 }
 
 at::Tensor apply(const Model& m, const Linear& l, const at::Tensor& x) {

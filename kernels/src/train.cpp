@@ -41,6 +41,11 @@ Trainer* create_trainer(Model* m, const armap_train_config& cfg) {
        "total_steps must be > 0 for a linear or cosine schedule");
   need(cfg.min_lr_ratio >= 0 && cfg.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]");
   need(cfg.center_rewards_coefficient >= 0, "center_rewards_coefficient must be >= 0");
+  if (m->cudnn_attention && !cudnn_dropout_exact(m->cfg.attention_dropout)) {
+    fail(ARMAP_ERR_UNSUPPORTED, "attention: cudnn draws attention dropout in steps of 1/16, and this model's is " +
+                                    c10::str(m->cfg.attention_dropout) +
+                                    ": train with attention: flash, or an attention dropout that is a multiple of 0.0625");
+  }
 
   auto t = std::make_unique<Trainer>();
   t->m = m;

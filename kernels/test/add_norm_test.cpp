@@ -556,7 +556,9 @@ void run_attention_dropout(at::Device dev) {
   auto gen = at::cuda::detail::getDefaultCUDAGenerator(dev.index());
   for (bool cudnn : {false, true}) {
     if (cudnn && !cudnn_attention_built()) continue;
-    const std::string name = std::string("cuda attention ") + (cudnn ? "cudnn" : "flash") + " dropout 0.1";
+    // cuDNN takes multiples of 1/16 only.
+    const double p_drop = cudnn ? 0.125 : 0.1;
+    const std::string name = std::string("cuda attention ") + (cudnn ? "cudnn" : "flash") + " dropout " + c10::str(p_drop);
     // cuDNN as the model hands it q/k/v: dense.
     const auto in = cudnn ? stacked(all) : all;
     guarded(dev, name, [&] {
@@ -565,14 +567,25 @@ void run_attention_dropout(at::Device dev) {
       {
         c10::NoGradGuard ng;
         auto qkv = split_qkv(in, H, H, D);
-        first = varlen_attention(qkv[0], qkv[1], qkv[2], p, false, 0.1, nullptr, cudnn);
+        first = varlen_attention(qkv[0], qkv[1], qkv[2], p, false, p_drop, nullptr, cudnn);
       }
       gen.set_state(state);
-      auto again = attention_grads(in, dy, p, H, H, D, false, 0.1, cudnn).first;
+      auto again = attention_grads(in, dy, p, H, H, D, false, p_drop, cudnn).first;
       auto plain = attention_grads(in, dy, p, H, H, D, false, 0.0, cudnn).first;
       expect(at::equal(first, again), name + ": the rewound generator gives the same output without and with autograd");
       expect(!at::equal(first, plain), name + ": dropout changes the output");
     });
+  }
+  if (cudnn_attention_built()) {
+    // A probability cuDNN would round is refused rather than applied as another one.
+    bool refused = false;
+    try {
+      auto qkv = split_qkv(stacked(all), H, H, D);
+      varlen_attention(qkv[0], qkv[1], qkv[2], p, false, 0.1, nullptr, true);
+    } catch (const Error& e) {
+      refused = std::string(e.what()).find("1/16") != std::string::npos;
+    }
+    expect(refused, "cuda attention cudnn dropout 0.1: refused (cuDNN draws in steps of 1/16)");
   }
 }
 
@@ -581,12 +594,11 @@ void run_attention_dropout(at::Device dev) {
 // The dropout each attention applies, read off its output at T1's shape: with q = k = 0 every
 // probability is 1/L, and v holding the identity in its first D keys (zero elsewhere) makes
 // out[i, d] = keep[i, d] / ((1 - p) L). The zeros give the rate it drops at, the others the rate it
-// scales by. Some cuDNN kernels round the probability to a multiple of 1/16 (PyTorch does not
-// route 0.1 to cuDNN for that reason): 0.1 would then come out as 0.0625 or 0.125.
+// scales by. cuDNN draws at a resolution of 1/16, so it is measured at 0.125 (0.1 is refused,
+// see run_attention_dropout); the others at BERT's 0.1.
 // On CPU (float32, the model's own mask) the same measurement checks the probe itself.
 void run_attention_dropout_rate(at::Device dev) {
   const int64_t n = dev.is_cuda() ? 8 : 2, L = 512, H = 12, D = 64;
-  const double p_drop = 0.1;
   auto opt = at::TensorOptions().device(dev).dtype(dev.is_cuda() ? at::kBFloat16 : at::kFloat);
   // CUDA attention draws from the device's default generator; the CPU path from the one it is given.
   auto cpu_gen = at::make_generator<at::CPUGeneratorImpl>(5);
@@ -598,8 +610,10 @@ void run_attention_dropout_rate(at::Device dev) {
   auto p = uniform_packed(dev, n, L);
   for (bool cudnn : {false, true}) {
     if (cudnn && (!dev.is_cuda() || !cudnn_attention_built())) continue;
+    const double p_drop = cudnn ? 0.125 : 0.1;
     const std::string name = std::string(dev.is_cuda() ? "cuda attention " : "cpu attention ") +
-                             (dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash") + " dropout rate 0.10 at L=512";
+                             (dev.is_cpu() ? "packed" : cudnn ? "cudnn" : "flash") + " dropout rate " + c10::str(p_drop) +
+                             " at L=512";
     guarded(dev, name, [&] {
       c10::NoGradGuard ng;
       auto out = varlen_attention(q, q, v, p, false, p_drop, gen, cudnn).view({n, L, H, D}).to(at::kFloat);
@@ -608,14 +622,27 @@ void run_attention_dropout_rate(at::Device dev) {
       const double value = kept > 0 ? out.sum().item<double>() / kept : 0;
       const double scaled = value > 0 ? 1 - 1 / (value * (double)L) : 1;
       char msg[160];
-      std::snprintf(msg, sizeof(msg), ": drops %.4f of the probabilities (want %.2f +- 0.005)", zeros, p_drop);
+      std::snprintf(msg, sizeof(msg), ": drops %.4f of the probabilities (want %.4g +- 0.005)", zeros, p_drop);
       expect(std::abs(zeros - p_drop) < 0.005, name + msg);
-      std::snprintf(msg, sizeof(msg), ": scales the rest as for p = %.4f (want %.2f +- 0.01)", scaled, p_drop);
+      std::snprintf(msg, sizeof(msg), ": scales the rest as for p = %.4f (want %.4g +- 0.01)", scaled, p_drop);
       expect(std::abs(scaled - p_drop) < 0.01, name + msg);
     });
   }
 }
-// Forward + backward of cuDNN's attention against flash attention at T1's shape, with dropout, on
+// The rule that keeps BERT's 0.1 away from cuDNN's attention, on every device.
+void run_cudnn_dropout_rule() {
+  struct Case {
+    double p;
+    bool exact;
+  };
+  for (const Case c : {Case{0.0, true}, Case{0.0625, true}, Case{0.125, true}, Case{0.5, true}, Case{0.1, false},
+                       Case{0.3, false}, Case{0.05, false}}) {
+    expect(cudnn_dropout_exact(c.p) == c.exact,
+           "cudnn dropout rule: " + c10::str(c.p) + (c.exact ? " is a multiple of 1/16" : " is not a multiple of 1/16"));
+  }
+}
+
+// Forward + backward of cuDNN's attention against flash attention at T1's shape, on
 // dense q/k/v as the model hands them to cuDNN (flash writes contiguous gradients either way).
 void bench_attention(at::Device dev, int64_t n, int64_t L, int64_t H, int64_t D, double p_drop, int iters) {
   auto opt = at::TensorOptions().device(dev);
@@ -643,7 +670,9 @@ int main(int argc, char** argv) {
         bench(dev, at::kBFloat16, 131072, 768, 0.0, 10);
       });
       guarded(dev, "bench bias_linear", [&] { bench_linear(dev, at::kBFloat16, 32768, 768, 3072, 20); });
-      if (cudnn_attention_built()) guarded(dev, "bench attention", [&] { bench_attention(dev, 64, 512, 12, 64, 0.1, 20); });
+      // Without dropout: cuDNN cannot take BERT's 0.1 (T1), so what it can serve at this shape is
+      // scoring and dropout-free training.
+      if (cudnn_attention_built()) guarded(dev, "bench attention", [&] { bench_attention(dev, 64, 512, 12, 64, 0.0, 20); });
     } else {
       bench(dev, at::kFloat, 4608, 256, 0.1, 10);
       bench(dev, at::kFloat, 4608, 256, 0.0, 10);
@@ -706,6 +735,7 @@ int main(int argc, char** argv) {
     run_attention(dev, 2, 12, 4, 2, 8, true);
   }
   run_attention_dropout_rate(dev);
+  run_cudnn_dropout_rule();
   std::printf("%s: %d failed\n", argv[0], failures);
   return failures ? 1 : 0;
 }
