@@ -9,7 +9,7 @@
 #   armap  armap's workloads (T1-T3, S1-S4; T1/T3/S1/S3 without the fused kernels; T1 with the
 #          LayerNorm kernels alone and T1 without steps launched ahead) into
 #          bench/results/<date>-<card>.json;
-#   profile  T1 with and without the fused kernels, S1 and T1 with cuDNN attention, 2 steps each under the Kineto
+#   profile  T1 with and without the fused kernels, S1 with and without cuDNN attention, 2 steps each under the Kineto
 #          profiler: Chrome traces (gzipped) and the top CUDA kernels per step in profile.json;
 #   peer   the peer scripts (HF transformers + PyTorch) on the same card, whose figures are then
 #          merged into that file with issue 6's ratios.
@@ -88,7 +88,7 @@ if has armap; then
 fi
 if has profile; then
   phase "profile"
-  timeout 150 bin/armap bench gpu --device cuda --fused-kernels "$FUSED" --workloads T1,T1_unfused,S1,T1_cudnn --steps 2 \
+  timeout 150 bin/armap bench gpu --device cuda --fused-kernels "$FUSED" --workloads T1,T1_unfused,S1,S1_cudnn --steps 2 \
     --profile "$WORK/profile" --out "$WORK/profile.json" || rc=1
   save "$WORK/profile.json"
   for t in "$WORK"/profile/*.trace.json; do [ -f "$t" ] && gzip -f "$t" && save "$t.gz"; done

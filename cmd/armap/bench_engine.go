@@ -138,7 +138,7 @@ func runOptions(cmd *cobra.Command, cfg *Config) (bench.Options, error) {
 	return bench.Options{FusedKernels: fused, ProfileDir: prof}, nil
 }
 
-// logRatios logs every row's ratio to its peer, in name order, and for a variant row (T1_cudnn,
+// logRatios logs every row's ratio to its peer, in name order, and for a variant row (S1_cudnn,
 // say) how its median step differs from its base row's in the same run: what that path changes.
 func logRatios(rep *bench.Report, log func(string, ...any)) {
 	for _, name := range slices.Sorted(maps.Keys(rep.Workloads)) {

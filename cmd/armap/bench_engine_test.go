@@ -13,7 +13,7 @@ func TestLogRatios(t *testing.T) {
 	r := func(v float64) *float64 { return &v }
 	rep := &bench.Report{Workloads: map[string]*bench.Entry{
 		"T1":          {Armap: &bench.Result{LatencyMS: 55.5}, Ratio: r(1.11)},
-		"T1_cudnn":    {Armap: &bench.Result{LatencyMS: 51.25}, Ratio: r(1.2)},
+		"T1_serial":   {Armap: &bench.Result{LatencyMS: 51.25}, Ratio: r(1.2)},
 		"T1_unfused":  {Armap: &bench.Result{LatencyMS: 62.4}},
 		"S2_eager":    {Armap: &bench.Result{LatencyMS: 1.1}},
 		"T2":          {Note: "failed: out of memory"},
@@ -26,7 +26,7 @@ func TestLogRatios(t *testing.T) {
 	})
 	want := []string{
 		"T1 ratio armap/peer 1.11x",
-		"T1_cudnn ratio armap/peer 1.20x -4.25 ms a step against T1",
+		"T1_serial ratio armap/peer 1.20x -4.25 ms a step against T1",
 		"T1_unfused +6.90 ms a step against T1",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
@@ -48,7 +48,7 @@ func TestSelectWorkloads(t *testing.T) {
 		want string
 	}{
 		// A whole name is that workload alone, not its variants; each is kept once, in order.
-		{bench.GPU(), "T1,T1_unfused,S1,T1_cudnn,T1", "T1,T1_unfused,S1,T1_cudnn"},
+		{bench.GPU(), "T1,T1_unfused,S1,S1_cudnn,T1", "T1,T1_unfused,S1,S1_cudnn"},
 		{bench.GPU(), "s2_EAGER", "S2_eager"},
 		// A prefix up to an underscore names the workloads it starts.
 		{bench.CPU(), "C3,C1", "C3_train_fixed128,C1_train_varlen"},

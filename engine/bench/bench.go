@@ -80,8 +80,8 @@ func GPU() []Workload {
 		variant(t1, "_normonly", func(w *Workload) { w.FusedKernels = cgo.FusionNorm }),
 		variant(t1, "_serial", func(w *Workload) { w.Serial = true }),
 		// cuDNN's attention for the fixed-length workloads, last: not yet measured, and a CUDA error
-		// in it must not cost the rows above.
-		variant(t1, "_cudnn", cudnn),
+		// in it must not cost the rows above. Not T1: cuDNN draws dropout in steps of 1/16 and
+		// bert-base's attention dropout is 0.1, which the backend refuses to train with it.
 		variant(t2, "_cudnn", cudnn),
 		variant(s1, "_cudnn", cudnn),
 	}

@@ -371,7 +371,8 @@ type CheckpointCheck struct {
 	OK      bool    `json:"ok"`
 }
 
-// CheckCheckpointing trains bert-mini with dropout 0.1 for steps steps twice from the same seed.
+// CheckCheckpointing trains bert-mini with dropout 0.1 (attention dropout 0.125 with cuDNN's
+// attention) for steps steps twice from the same seed.
 // fused selects the residual + dropout + LayerNorm path, whose masks are drawn differently.
 // attn selects the attention kernel (see forAttention); with cuDNN's, its dropout is what the
 // recomputation must draw again.
@@ -381,6 +382,10 @@ func CheckCheckpointing(b *cgo.Backend, dev cgo.Device, dt cgo.DType, fused cgo.
 		return nil, err
 	}
 	mc.HiddenDropout, mc.AttentionDropout = 0.1, 0.1
+	if attn == cgo.AttentionCuDNN {
+		// cuDNN draws attention dropout in steps of 1/16 and the backend refuses 0.1.
+		mc.AttentionDropout = 0.125
+	}
 	w, name := forAttention(Workload{Train: true, Count: 8, MinLen: 16, MaxLen: 128}, "bert-mini"+fused.Suffix(), attn)
 	bs, _ := batches(w, mc.VocabSize, steps, 5)
 	curve := func(ckpt bool) ([]float64, error) {
