@@ -149,7 +149,9 @@ func TestCheckCurveBF16OnCPU(t *testing.T) {
 }
 
 // On CPU there are no graphs, so both models run the same eager forward: the harness must
-// report an exact match.
+// report a match to float rounding. Not an exact one: its last comparison follows a training step
+// on each model, and a clean-clone CI run once saw both presets differ by 3e-7 there (a few ulps of
+// a score; ten runs of the package here, beside other packages' tests, did not repeat it).
 func TestCheckGraphsOnCPU(t *testing.T) {
 	res, err := CheckGraphs(testenv.CPUBackend(t), cgo.CPU, cgo.F32, cgo.FusionDefault, 1)
 	if err != nil {
@@ -159,7 +161,7 @@ func TestCheckGraphsOnCPU(t *testing.T) {
 		t.Fatalf("%d checks", len(res))
 	}
 	for _, r := range res {
-		if r.MaxRelErr != 0 || !r.OK || r.Batches != 12 {
+		if r.MaxRelErr > 1e-5 || !r.OK || r.Batches != 12 {
 			t.Errorf("%+v", r)
 		}
 	}
