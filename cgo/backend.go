@@ -232,6 +232,16 @@ func OpenDevice(device string) (*Backend, error) {
 // Info reports the backend's build and runtime.
 func (b *Backend) Info() Info { return b.info }
 
+// Threads is the intra-op thread count that a call made from the calling OS thread runs with.
+func (b *Backend) Threads() (int, error) {
+	var info C.armap_backend_info
+	var e C.armap_error
+	if err := check("armap_get_backend_info", C.call_get_backend_info(b.fns, &info, &e), &e); err != nil {
+		return 0, err
+	}
+	return int(info.num_threads), nil
+}
+
 // Path is the library file.
 func (b *Backend) Path() string { return b.path }
 
@@ -251,7 +261,8 @@ func (b *Backend) StopProfile(path string) error {
 	return check("armap_profile_stop", C.call_profile_stop(b.fns, cs, &e), &e)
 }
 
-// SetThreads sets libtorch's intra-op thread count (process-wide).
+// SetThreads sets libtorch's intra-op thread count for every later call, whichever OS thread it
+// runs on (libtorch keeps the count per thread; the backend brings each one up to date).
 func (b *Backend) SetThreads(n int) error {
 	var e C.armap_error
 	if err := check("armap_set_num_threads", C.call_set_num_threads(b.fns, C.int32_t(n), &e), &e); err != nil {

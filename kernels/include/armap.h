@@ -171,6 +171,9 @@ typedef struct armap_trainer armap_trainer;
 
 ARMAP_API int32_t armap_abi_version(void);
 ARMAP_API armap_status armap_get_backend_info(armap_backend_info* out, armap_error* err);
+/* libtorch's intra-op thread count for every later call, from whichever OS thread it comes (libtorch
+ * keeps the count per thread: each entry point brings its thread up to date). armap_backend_info's
+ * num_threads is the count of the calling thread. */
 ARMAP_API armap_status armap_set_num_threads(int32_t n, armap_error* err);
 
 /* Models. A model is created with from-scratch weights; the host may then overwrite any named

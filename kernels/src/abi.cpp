@@ -2,6 +2,7 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -35,10 +36,27 @@ void set_error(armap_error* err, const std::string& msg) {
   std::snprintf(err->msg, sizeof(err->msg), "%s", first.c_str());
 }
 
+// The intra-op thread count asked for with armap_set_num_threads (0 until then). libtorch keeps
+// it per OS thread (OpenMP's nthreads ICV): a thread that ran libtorch before the call would keep
+// the count it started with, and a caller such as the Go runtime moves calls between OS threads.
+// Every entry point brings its thread up to date first, so that the count asked for holds on all
+// of them, and with it the rounding of BLAS products and reductions, which depends on it.
+std::atomic<int32_t> wanted_threads{0};
+
+void sync_threads() {
+  thread_local int32_t applied = 0;
+  const int32_t n = wanted_threads.load(std::memory_order_relaxed);
+  if (n > 0 && n != applied) {
+    at::set_num_threads(n);
+    applied = n;
+  }
+}
+
 template <class F>
 armap_status guard(armap_error* err, F&& f) {
   if (err) err->msg[0] = 0;
   try {
+    sync_threads();
     f();
     return ARMAP_OK;
   } catch (const Error& e) {
@@ -280,7 +298,8 @@ armap_status armap_get_backend_info(armap_backend_info* out, armap_error* err) {
 armap_status armap_set_num_threads(int32_t n, armap_error* err) {
   return guard(err, [&] {
     if (n < 1) invalid("thread count must be >= 1, got " + std::to_string(n));
-    at::set_num_threads(n);
+    wanted_threads.store(n, std::memory_order_relaxed);
+    sync_threads();
   });
 }
 
