@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/armap/armap/engine/atomicfile"
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/render"
 	"github.com/armap/armap/pipeline/tokenizer"
@@ -52,7 +53,7 @@ func newTokenizeCmd() *cobra.Command {
 			IDs     []int32 `json:"ids"`
 			TypeIDs []int32 `json:"type_ids,omitempty"`
 		}
-		err = dataset.ScanJSONL(cmd.InOrStdin(), "<stdin>", func(line int, v *in) error {
+		err = dataset.ScanJSONLStrict(cmd.InOrStdin(), "<stdin>", func(line int, v *in) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -95,6 +96,9 @@ HuggingFace tokenizer.json; from-scratch presets take their vocabulary size from
 		out, _ := cmd.Flags().GetString("out")
 		if files == "" {
 			return errors.New("tokenizer train needs --data FILE")
+		}
+		if err := atomicfile.CheckTarget(out); err != nil {
+			return fmt.Errorf("tokenizer train: %w", err)
 		}
 		var texts []string
 		for _, f := range splitList(files) {

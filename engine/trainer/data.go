@@ -42,7 +42,7 @@ func LoadPairs(path string, enc TextEncoder, vocab, maxLen int) ([]packer.Pair, 
 	var pairs []packer.Pair
 	h := sha256.New()
 	var lens []int
-	err = dataset.ScanJSONL(r, name, func(line int, t *dataset.Triplet) error {
+	err = dataset.ScanJSONLStrict(r, name, func(line int, t *dataset.Triplet) error {
 		if err := t.Validate(); err != nil {
 			return err
 		}

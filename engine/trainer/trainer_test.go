@@ -290,7 +290,7 @@ func TestLoadPairsErrors(t *testing.T) {
 		{"too long", `{"id":"a","chosen_input_ids":[1,2,3,4,5,6],"rejected_input_ids":[3]}`, `field "chosen_input_ids": 6 tokens, more than the model's 5 positions`},
 		{"one side", `{"id":"a","chosen_input_ids":[1,2]}`, `field "rejected_input_ids"`},
 		{"text without tokenizer", `{"id":"a","instruction":"x","chosen":{"steps":[{"action":"a","observation":"b"}]},"rejected":{"steps":[{"action":"c","observation":"d"}]}}`, "need a tokenizer"},
-		{"wrong type", `{"id":"a","chosen_input_ids":"1 2","rejected_input_ids":[3]}`, `field "chosen_input_ids": expected []int32`},
+		{"wrong type", `{"id":"a","chosen_input_ids":"1 2","rejected_input_ids":[3]}`, `field "chosen_input_ids": expected an array, got JSON string`},
 		{"empty", "\n\n", "no preference pairs"},
 	}
 	for _, c := range cases {

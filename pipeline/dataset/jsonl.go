@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"strings"
 )
 
 // MaxLineBytes bounds one JSONL line; a longer line is an error rather than an allocation spiral.
@@ -32,38 +34,93 @@ func (e *LineError) Error() string {
 func (e *LineError) Unwrap() error { return e.Err }
 
 // decodeLine unmarshals one JSON line and turns encoding/json errors into a LineError that names
-// the field where it can.
-func decodeLine(file string, line int, b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
+// the field where it can. strict makes a field that T does not have an error.
+func decodeLine(file string, line int, b []byte, v any, strict bool) error {
+	var err error
+	if strict {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(v); err == nil {
+			// What json.Unmarshal refuses too: anything after the value.
+			if _, extra := dec.Token(); extra != io.EOF {
+				return &LineError{File: file, Line: line, Err: fmt.Errorf("invalid JSON at byte %d: data after the value", dec.InputOffset())}
+			}
+		}
+	} else {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
 		le := &LineError{File: file, Line: line, Err: err}
 		var te *json.UnmarshalTypeError
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
 			le.Field = te.Field
-			le.Err = fmt.Errorf("expected %s, got JSON %s", te.Type, te.Value)
+			le.Err = fmt.Errorf("expected %s, got JSON %s", jsonKind(te.Type.Kind()), te.Value)
 		case errors.As(err, &se):
 			le.Err = fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			// encoding/json has no type for it; the name is all it gives (no path).
+			le.Field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			le.Err = errors.New("unknown field (a misspelt name would otherwise be dropped silently; free-form data goes under \"meta\")")
 		}
 		return le
 	}
 	return nil
 }
 
+// jsonKind names what a Go kind is in JSON terms, for errors about input written by hand.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return k.String()
+}
+
+// utf8BOM starts files saved by some editors; it is not JSON, and not worth an error.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
 // ScanJSONL calls fn for every non-blank line of r, decoded into a fresh T. name is used in errors.
 // Blank lines are skipped (they carry no record); anything else that does not decode is an error.
+// Fields that T does not have are ignored: for records that other programs extend (metrics).
 func ScanJSONL[T any](r io.Reader, name string, fn func(line int, v *T) error) error {
+	return scanJSONL(r, name, false, fn)
+}
+
+// ScanJSONLStrict is ScanJSONL for the data contracts (triplets, score requests): a field that T
+// does not have is an error naming it, so that a misspelt "margin" is not silently dropped.
+func ScanJSONLStrict[T any](r io.Reader, name string, fn func(line int, v *T) error) error {
+	return scanJSONL(r, name, true, fn)
+}
+
+func scanJSONL[T any](r io.Reader, name string, strict bool, fn func(line int, v *T) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<16), MaxLineBytes)
 	line := 0
 	for sc.Scan() {
 		line++
-		b := bytes.TrimSpace(sc.Bytes())
+		b := sc.Bytes()
+		if line == 1 {
+			b = bytes.TrimPrefix(b, utf8BOM)
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
 		}
 		v := new(T)
-		if err := decodeLine(name, line, b, v); err != nil {
+		if err := decodeLine(name, line, b, v, strict); err != nil {
 			return err
 		}
 		if err := fn(line, v); err != nil {
@@ -99,7 +156,8 @@ func OpenInput(path string) (io.ReadCloser, string, error) {
 	return f, path, nil
 }
 
-// ReadJSONLFile reads every record of a JSONL file ("-" is standard input).
+// ReadJSONLFile reads every record of a JSONL file of one of the data contracts ("-" is standard
+// input); fields T does not have are errors.
 func ReadJSONLFile[T any](path string, check func(line int, v *T) error) ([]T, error) {
 	r, name, err := OpenInput(path)
 	if err != nil {
@@ -107,7 +165,7 @@ func ReadJSONLFile[T any](path string, check func(line int, v *T) error) ([]T, e
 	}
 	defer r.Close()
 	var out []T
-	err = ScanJSONL(r, name, func(line int, v *T) error {
+	err = ScanJSONLStrict(r, name, func(line int, v *T) error {
 		if check != nil {
 			if err := check(line, v); err != nil {
 				return err
@@ -145,10 +203,14 @@ func (t *Triplet) Validate() error {
 	return nil
 }
 
-// Validate checks that a score request carries token ids or text.
+// Validate checks that a score request carries token ids or text, not both.
 func (r *ScoreRequest) Validate() error {
-	if len(r.InputIDs) == 0 && r.Instruction == "" && len(r.Steps) == 0 {
+	text := r.Instruction != "" || len(r.Steps) > 0
+	switch {
+	case len(r.InputIDs) == 0 && !text:
 		return fieldErr("input_ids", errors.New("request has neither input_ids nor instruction/steps"))
+	case len(r.InputIDs) > 0 && text:
+		return fieldErr("input_ids", errors.New("give either input_ids or instruction/steps, not both"))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +50,65 @@ func TestReadJSONLFileNamesTheLine(t *testing.T) {
 	var le *LineError
 	if !errors.As(err, &le) || le.File != path || le.Line != 3 || le.Field != "id" {
 		t.Fatalf("got %v, want a LineError at %s:3 field id", err, path)
+	}
+}
+
+// The data contracts are read strictly: a misspelt field is an error naming it, not a value
+// silently left at its zero. Other records (metrics) keep fields they do not know.
+func TestScanJSONLStrictness(t *testing.T) {
+	scan := func(strict bool, input string) (*Triplet, error) {
+		var got *Triplet
+		fn := func(line int, v *Triplet) error { got = v; return nil }
+		var err error
+		if strict {
+			err = ScanJSONLStrict(strings.NewReader(input), "d.jsonl", fn)
+		} else {
+			err = ScanJSONL(strings.NewReader(input), "d.jsonl", fn)
+		}
+		return got, err
+	}
+	for _, c := range []struct {
+		name, input string
+		field, msg  string // "" field and msg: no error
+	}{
+		{"known fields", `{"id":"a","margin":2,"chosen":{"steps":[{"action":"x","observation":"y"}]},"meta":{"anything":1}}`, "", ""},
+		{"misspelt top-level field", `{"id":"a","margn":5}`, "margn", "unknown field"},
+		{"misspelt nested field", `{"id":"a","chosen":{"steps":[{"acton":"x"}]}}`, "acton", "unknown field"},
+		{"data after the value", `{"id":"a"} {"id":"b"}`, "", "data after the value"},
+		{"wrong type", `{"id":"a","chosen":{"steps":"x"}}`, "chosen.steps", "expected an array, got JSON string"},
+		{"byte order mark on the first line", "\uFEFF" + `{"id":"a"}`, "", ""},
+	} {
+		_, err := scan(true, c.input)
+		if c.msg == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		var le *LineError
+		if !errors.As(err, &le) || le.File != "d.jsonl" || le.Line != 1 || le.Field != c.field || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: got %v, want d.jsonl:1 field %q with %q", c.name, err, c.field, c.msg)
+		}
+	}
+	if got, err := scan(false, `{"id":"a","margn":5}`); err != nil || got.ID != "a" {
+		t.Errorf("lenient scan: %+v, %v", got, err)
+	}
+}
+
+func TestScoreRequestValidate(t *testing.T) {
+	steps := []Step{{Action: "a"}}
+	for _, c := range []struct {
+		name string
+		r    ScoreRequest
+		ok   bool
+	}{
+		{"ids", ScoreRequest{InputIDs: []int32{1}}, true},
+		{"text", ScoreRequest{Instruction: "i", Steps: steps}, true},
+		{"neither", ScoreRequest{ID: "x"}, false},
+		{"both", ScoreRequest{InputIDs: []int32{1}, Steps: steps}, false},
+	} {
+		if err := c.r.Validate(); (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.name, err)
+		}
 	}
 }
