@@ -50,6 +50,11 @@ func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if sc.Model == "" {
 		return errors.New("score needs --model DIR")
 	}
+	if sc.Out != "" {
+		if err := atomicfile.CheckTarget(sc.Out); err != nil {
+			return fmt.Errorf("score: %w", err)
+		}
+	}
 	r, err := resolveModel(sc.Model, sc.Tokenizer, sc.MaxLength)
 	if err != nil {
 		return err

@@ -105,6 +105,14 @@ func synthNeedsLLM(s synth.Config) bool {
 func runSynth(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	s := cfg.Synth.Config
 	s.Seed = cfg.Seed
+	// A run can take hours of LLM calls: find an unwritable output before, not after.
+	for _, p := range []string{s.Out, cfg.Synth.Summary} {
+		if p != "" {
+			if err := atomicfile.CheckTarget(p); err != nil {
+				return fmt.Errorf("synth: %w", err)
+			}
+		}
+	}
 	deps := synth.Deps{Progress: cmd.ErrOrStderr(), Log: cmd.ErrOrStderr()}
 	if synthNeedsLLM(s) {
 		client, err := llm.New(cfg.LLM)

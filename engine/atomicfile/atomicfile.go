@@ -11,6 +11,23 @@ import (
 	"path/filepath"
 )
 
+// CheckTarget reports, before any work is spent on its content, why a file could not be written
+// at path: its folder is missing, or path is a folder. It writes nothing.
+func CheckTarget(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a folder, not a file", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("cannot write %s: %s is not a folder", path, dir)
+	}
+	return nil
+}
+
 // Write creates path atomically with the bytes fn writes. On any error the target is untouched
 // and the temporary file is removed.
 func Write(path string, perm os.FileMode, fn func(w io.Writer) error) (err error) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +38,30 @@ func TestWriteReplacesWholeOrNothing(t *testing.T) {
 	st, _ := os.Stat(p)
 	if string(got) != "new\n" || st.Mode().Perm() != 0o600 {
 		t.Fatalf("got %q mode %v", got, st.Mode())
+	}
+}
+
+func TestCheckTarget(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, path, want string // want: a part of the error, "" for none
+	}{
+		{"new file", filepath.Join(dir, "new.jsonl"), ""},
+		{"existing file", file, ""},
+		{"a folder", dir, "is a folder"},
+		{"missing folder", filepath.Join(dir, "nope", "x.jsonl"), "no such file"},
+		{"a file as folder", filepath.Join(file, "x.jsonl"), "not a folder"},
+	} {
+		err := CheckTarget(c.path)
+		if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("CheckTarget wrote into %s: %d entries", dir, len(ents))
 	}
 }
