@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -165,6 +166,36 @@ func TestStreamKeepsOrderAndReportsLines(t *testing.T) {
 	_, err = Stream(context.Background(), m, &Inputs{Vocab: 1024, MaxLen: 512}, strings.NewReader(`{"id":"a","input_ids":[1]}`+"\n"+`{"id":"b","input_ids":[5000]}`), "req.jsonl", &out, 300)
 	if err == nil || !strings.Contains(err.Error(), "req.jsonl:2") || !strings.Contains(err.Error(), "input_ids[0]") {
 		t.Fatalf("bad line error: %v", err)
+	}
+}
+
+// Interrupted while its read waits on a pipe, Stream learns of it only when the read returns:
+// then it must fail rather than score the part it has and report success.
+func TestStreamCancelledDuringABlockedRead(t *testing.T) {
+	m := tinyModel(t)
+	for _, more := range []bool{true, false} { // the writer sends another line, or just closes
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw, err := os.Pipe() // buffered by the kernel: a write does not wait for the read
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		done := make(chan error)
+		go func() {
+			_, err := Stream(ctx, m, &Inputs{Vocab: 1024, MaxLen: 512}, pr, "<stdin>", &out, 300)
+			done <- err
+		}()
+		pw.Write([]byte(`{"id":"a","input_ids":[1,2]}` + "\n"))
+		time.Sleep(50 * time.Millisecond) // let Stream read it and block on the next read
+		cancel()
+		if more {
+			pw.Write([]byte(`{"id":"b","input_ids":[3]}` + "\n"))
+		}
+		pw.Close()
+		if err := <-done; !errors.Is(err, context.Canceled) || out.Len() != 0 {
+			t.Errorf("more input %v: err %v, output %q; want context.Canceled and nothing written", more, err, out.String())
+		}
+		pr.Close()
 	}
 }
 

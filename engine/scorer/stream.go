@@ -98,7 +98,10 @@ func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name str
 		ids, seqs, pending = ids[:0], seqs[:0], 0
 		return nil
 	}
-	err := dataset.ScanJSONL(r, name, func(line int, req *dataset.ScoreRequest) error {
+	// A read blocked on a pipe does not see a cancellation; the next read after it does, so an
+	// interrupted stream ends in an error rather than in scores for part of its input.
+	r = ctxReader{ctx, r}
+	err := dataset.ScanJSONLStrict(r, name, func(line int, req *dataset.ScoreRequest) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -120,6 +123,9 @@ func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name str
 		return nil
 	})
 	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
 		err = flush()
 	}
 	if err == nil {
@@ -130,4 +136,17 @@ func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name str
 		st.SeqsPerS, st.TokensPerS = float64(st.Lines)/st.Seconds, float64(st.Tokens)/st.Seconds
 	}
 	return st, err
+}
+
+// ctxReader fails every read once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
