@@ -27,6 +27,12 @@ type TrainOptions struct {
 // frequent pair, ties broken by the smaller pair of ids. Pair counts are updated incrementally
 // from the words that contain the merged pair. The same input gives the same tokenizer.
 func Train(ctx context.Context, texts iter.Seq[string], vocabSize int, opts TrainOptions) (*Tokenizer, error) {
+	// HF's trainer keeps the whole alphabet whatever the size asked for; a size below it is a
+	// mistake better told than turned silently into a tokenizer without a single merge.
+	if least := 256 + len(opts.SpecialTokens); vocabSize <= least {
+		return nil, fmt.Errorf("train: vocabulary size %d leaves no room for merges: a byte-level tokenizer holds the 256 byte symbols and %d special tokens before any (want more than %d)",
+			vocabSize, len(opts.SpecialTokens), least)
+	}
 	pat := opts.Pattern
 	if pat == "" {
 		pat = llama3Pattern

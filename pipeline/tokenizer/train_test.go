@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -127,5 +128,17 @@ func TestTrainCancel(t *testing.T) {
 	cancel()
 	if _, err := Train(ctx, slices.Values(trainingCorpus(t)), 1000, TrainOptions{}); err == nil {
 		t.Fatal("cancelled training returned no error")
+	}
+}
+
+func TestTrainRefusesAVocabularyWithoutMerges(t *testing.T) {
+	specials := TrainOptions{SpecialTokens: []string{"<s>", "</s>"}}
+	for _, size := range []int{-5, 0, 10, 258} {
+		if _, err := Train(context.Background(), slices.Values([]string{"aa aa"}), size, specials); err == nil || !strings.Contains(err.Error(), "no room for merges") {
+			t.Errorf("size %d: %v", size, err)
+		}
+	}
+	if _, err := Train(context.Background(), slices.Values([]string{"aa aa"}), 259, specials); err != nil {
+		t.Errorf("size 259: %v", err)
 	}
 }
