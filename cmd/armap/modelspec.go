@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/model"
@@ -46,6 +47,10 @@ func resolveModel(spec, tokPath string, maxLength int) (*resolved, error) {
 			return nil, fmt.Errorf("model directory %s has no config.json", spec)
 		}
 		cfg, err := model.Preset(spec)
+		if err != nil && strings.ContainsRune(spec, os.PathSeparator) {
+			// Preset names have no slash: this was meant as a folder.
+			return nil, fmt.Errorf("model directory %s does not exist", spec)
+		}
 		if err != nil {
 			return nil, err
 		}

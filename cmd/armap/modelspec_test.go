@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/armap/armap/cgo"
@@ -38,6 +40,19 @@ func TestScoreOptions(t *testing.T) {
 		}
 		if err != nil || got != c.want {
 			t.Errorf("%s/%s/graphs=%v: %+v, %v; want %+v", c.device, c.dtype, c.graphs, got, err, c.want)
+		}
+	}
+}
+
+// A --model that looks like a path names the missing folder, not the list of presets.
+func TestResolveModelMissing(t *testing.T) {
+	for _, c := range []struct{ spec, want string }{
+		{filepath.Join(t.TempDir(), "gone"), "does not exist"},
+		{"no-such-preset", "unknown model preset"},
+	} {
+		_, err := resolveModel(c.spec, "", 0)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.spec) {
+			t.Errorf("%s: %v, want it named with %q", c.spec, err, c.want)
 		}
 	}
 }
