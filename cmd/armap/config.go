@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -100,14 +101,61 @@ func (l *loader) load(cmd *cobra.Command, out any) error {
 		return err
 	}
 	if err := l.v.UnmarshalExact(out); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return l.decodeError(cmd, err)
 	}
 	return nil
+}
+
+// decodeKey finds the keys in mapstructure's errors: "'train.steps' cannot parse value as 'int': ...".
+var decodeKey = regexp.MustCompile(`'([a-z0-9_.]+)' `)
+
+// decodeError names, for each key whose value could not be read, the value and where it came
+// from (viper merges the sources and cannot say).
+func (l *loader) decodeError(cmd *cobra.Command, err error) error {
+	var lines []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "* "))
+		m := decodeKey.FindStringSubmatch(line)
+		if m == nil || !l.v.IsSet(m[1]) {
+			continue
+		}
+		key := m[1]
+		msg := strings.TrimSpace(strings.TrimPrefix(line, m[0]))
+		lines = append(lines, fmt.Sprintf("%s = %q (%s): %s", key, fmt.Sprint(l.v.Get(key)), l.source(cmd, key), msg))
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return fmt.Errorf("configuration: %s", strings.Join(lines, "; "))
+}
+
+// source says where key's value comes from, in viper's order of precedence.
+func (l *loader) source(cmd *cobra.Command, key string) string {
+	for flag, k := range l.binds {
+		if f := cmd.Flags().Lookup(flag); k == key && f != nil && f.Changed {
+			return "flag --" + flag
+		}
+	}
+	env := "ARMAP_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	if _, ok := os.LookupEnv(env); ok {
+		return "environment variable " + env
+	}
+	if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
+		fv := viper.New()
+		fv.SetConfigFile(f.Value.String())
+		if fv.ReadInConfig() == nil && fv.IsSet(key) {
+			return "config file " + f.Value.String()
+		}
+	}
+	return "configs/armap.yaml"
 }
 
 // checkFile refuses a configuration file with keys armap does not know, naming the file and
 // the keys (viper's own check cannot say which file a key came from).
 func (l *loader) checkFile(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("config file %s is a folder", path)
+	}
 	fv := viper.New()
 	fv.SetConfigFile(path)
 	if err := fv.ReadInConfig(); err != nil {

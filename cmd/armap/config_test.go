@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // A configuration file or ARMAP_* variable with a key armap does not read is an error naming the
@@ -50,6 +52,43 @@ func TestUnknownKeysNamed(t *testing.T) {
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// A value that does not parse is named with the value and where it came from.
+func TestBadValueNamesItsSource(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, yaml, env, envValue string
+		want                      []string
+	}{
+		{name: "file", yaml: "train:\n  steps: three\n", want: []string{`train.steps = "three"`, "config file " + filepath.Join(dir, "file.yaml"), "int"}},
+		{name: "env", env: "ARMAP_TRAIN_LR", envValue: "abc", want: []string{`train.lr = "abc"`, "environment variable ARMAP_TRAIN_LR", "float64"}},
+		{name: "env over file", yaml: "train:\n  lr: 0.1\n", env: "ARMAP_TRAIN_LR", envValue: "x", want: []string{`train.lr = "x"`, "environment variable ARMAP_TRAIN_LR"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLoader()
+			l.defaults("", defaultConfig())
+			cmd := &cobra.Command{}
+			addConfigFlag(cmd.Flags())
+			if c.yaml != "" {
+				path := filepath.Join(dir, c.name+".yaml")
+				if err := os.WriteFile(path, []byte(c.yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				cmd.Flags().Set("config", path)
+			}
+			if c.env != "" {
+				t.Setenv(c.env, c.envValue)
+			}
+			cfg := defaultConfig()
+			err := l.load(cmd, &cfg)
+			for _, w := range c.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v does not say %q", err, w)
 				}
 			}
 		})
