@@ -342,10 +342,12 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			if !ok {
 				break // cancelled: the ctx check above ends the run
 			}
+			// Before the launch: on CPU the whole step runs inside it.
+			at := time.Now()
 			if err := tr.LaunchStep(st.Micro); err != nil {
 				return sum, fmt.Errorf("step %d: %w", next+1, err)
 			}
-			queue = append(queue, launched{st: st, ref: sched.steps[next], k: next + 1, at: time.Now()})
+			queue = append(queue, launched{st: st, ref: sched.steps[next], k: next + 1, at: at})
 			next++
 		}
 		if len(queue) == 0 {

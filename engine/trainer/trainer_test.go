@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/model"
@@ -65,10 +66,15 @@ func TestToyConvergence(t *testing.T) {
 	b := testenv.CPUBackend(t)
 	m, mc := newTiny(t, b, 1)
 	out := t.TempDir()
+	t0 := time.Now()
 	sum, err := Run(context.Background(), Options{Config: toyRecipe(), Seed: 1, Out: out, Model: m, ModelConfig: mc,
 		Train: toyPairs(600, 1), Eval: toyPairs(200, 2), TrainStats: DataStats{Fingerprint: "toy"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The steps are most of the run: their time (behind tokens_per_s) cannot be a sliver of it.
+	if wall := time.Since(t0).Seconds(); sum.TrainSecond < 0.05*wall || sum.TrainSecond > wall {
+		t.Errorf("train_seconds %.4f of a %.2f s run", sum.TrainSecond, wall)
 	}
 	if sum.FinalEval == nil || sum.FinalEval.Accuracy < 0.95 {
 		t.Fatalf("held-out accuracy %+v, want >= 0.95", sum.FinalEval)
