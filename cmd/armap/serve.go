@@ -32,7 +32,8 @@ func newServeCmd() *cobra.Command {
 
   POST /v1/score  {"items": [{"id","instruction","steps"} | {"id","input_ids"}]}
                   -> {"scores": [{"id","score"}]} in item order
-  GET  /health    200 when the model answers, 503 while draining
+  GET  /health    200 when the model answers (draining, the server stops taking connections;
+                 a request on one still open gets 503)
   GET  /info      model, limits, backend and version
   GET  /metrics   Prometheus metrics (armap_*)
 
@@ -138,7 +139,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if err := <-served; err != nil {
 		return err
 	}
-	data, _ := json.Marshal(s.Stats())
+	data, _ := json.Marshal(srv.Stats())
 	fmt.Fprintf(log, "serve: stopped: %s\n", data)
 	return nil
 }

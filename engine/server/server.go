@@ -67,6 +67,9 @@ type Server struct {
 	handler  http.Handler
 	hs       *http.Server
 	draining atomic.Bool
+	// truncated counts the items this server truncated: it tokenizes them itself, before the
+	// scorer, whose own count never sees them.
+	truncated atomic.Int64
 }
 
 // New builds a server over sc, whose Inputs give the vocabulary, the length limit and the text
@@ -159,8 +162,8 @@ func (s *Server) ListenAndServe() error {
 	return s.Serve(l)
 }
 
-// Shutdown stops accepting connections, reports 503 on /health, and waits for in-flight
-// requests to be answered (at most shutdown_timeout, when set; then connections are closed).
+// Shutdown stops accepting connections (a request that still arrives on an open one gets 503,
+// /health too), and waits for in-flight requests to be answered (at most shutdown_timeout, when set; then connections are closed).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	if s.cfg.ShutdownTimeout > 0 {
@@ -173,6 +176,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("serve: drain: %w", err)
 	}
 	return nil
+}
+
+// Stats are the scorer's counters, with the truncations the server did before it.
+func (s *Server) Stats() scorer.Stats {
+	st := s.sc.Stats()
+	st.Truncated += s.truncated.Load()
+	return st
 }
 
 // Draining reports whether Shutdown has begun.
@@ -272,6 +282,7 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.met.truncated.Add(float64(truncated))
+	s.truncated.Add(int64(truncated))
 	// The request context ends when the client disconnects: its queued sequences are then
 	// dropped by the batcher instead of costing a forward pass. write_timeout bounds the work too,
 	// since the answer could not be written after it.

@@ -438,6 +438,9 @@ func TestTruncate(t *testing.T) {
 	if got := counterValue(gather(t, f.srv), "armap_truncations_total", nil); got != 2 {
 		t.Errorf("truncations %v, want 2", got)
 	}
+	if got := f.srv.Stats().Truncated; got != 2 {
+		t.Errorf("Stats().Truncated %d, want 2 (the line serve logs when it stops)", got)
+	}
 }
 
 func TestTextNeedsTokenizer(t *testing.T) {
