@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -104,11 +105,61 @@ func (a *app) command(c *cobra.Command, run func(ctx context.Context, cmd *cobra
 		if err := a.l.load(cmd, &a.cfg); err != nil {
 			return err
 		}
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := interruptible(cmd.Context(), cmd.ErrOrStderr())
 		defer stop()
-		return run(ctx, cmd, &a.cfg)
+		err := run(ctx, cmd, &a.cfg)
+		var sig *signalExit
+		if err != nil && errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &sig) {
+			sig.err = err
+			return sig
+		}
+		return err
 	}
 	return c
+}
+
+// signalExit is a run ended by a signal; the process exits with 128 + its number, as a shell
+// reports a command killed by it.
+type signalExit struct {
+	sig syscall.Signal
+	err error
+}
+
+func (e *signalExit) Error() string {
+	if e.err == nil {
+		return e.sig.String()
+	}
+	return e.err.Error()
+}
+func (e *signalExit) Unwrap() error { return e.err }
+
+// interruptible is a context that SIGINT or SIGTERM cancels, with the signal as its cause, so
+// that the command can stop cleanly (checkpoint, no partial output). A second signal means the
+// user will not wait for that: the process exits at once.
+func interruptible(parent context.Context, log io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(&signalExit{sig: s.(syscall.Signal)})
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(log, "armap: %v again: exiting without cleaning up\n", s)
+			os.Exit(128 + int(s.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
 }
 
 // openBackend loads the backend for the configured device and sets its threads.
@@ -154,6 +205,9 @@ func newRoot() *cobra.Command {
 func main() {
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "armap:", err)
+		if sig, ok := errors.AsType[*signalExit](err); ok {
+			os.Exit(128 + int(sig.sig))
+		}
 		if errors.Is(err, context.Canceled) {
 			os.Exit(130)
 		}
