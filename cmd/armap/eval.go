@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -153,6 +154,11 @@ func newEvalCheckCmd() *cobra.Command {
 		methods, _ := cmd.Flags().GetStringSlice("methods")
 		base, _ := cmd.Flags().GetString("baseline")
 		gain, _ := cmd.Flags().GetFloat64("min-gain")
+		// LoadResults takes a missing file for an empty one (eval merges into it); here that would
+		// read as "no environments".
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("eval check: %w (run armap eval first, or give --results FILE)", err)
+		}
 		res, err := eval.LoadResults(path)
 		if err != nil {
 			return err
@@ -281,7 +287,7 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	}
 	defer closeRM()
 	if _, err := eval.CheckMethods(methods, rm != nil); err != nil {
-		if rm == nil {
+		if errors.Is(err, eval.ErrNeedsRM) {
 			return fmt.Errorf("%w (give --model DIR, %q or %q)", err, evalModelOracle, evalModelRandom)
 		}
 		return err

@@ -93,6 +93,16 @@ func TestEvalCommandErrors(t *testing.T) {
 	if _, err := runArmap(t, "eval", "--env", "game24", "--model", "oracle"); err == nil || !strings.Contains(err.Error(), "--out") {
 		t.Errorf("no --out: %v", err)
 	}
+	// Without a model, an unknown method is named as such, without the hint about models.
+	if _, err := runArmap(t, "eval", "--out", out, "--env", "game24", "--methods", "greedy,foo", "--tasks", "900"); err == nil ||
+		!strings.Contains(err.Error(), `"foo"`) || strings.Contains(err.Error(), "--model") {
+		t.Errorf("unknown method without a model: %v", err)
+	}
+	missing := filepath.Join(out, "nothing-here.json")
+	if _, err := runArmap(t, "eval", "check", "--results", missing); err == nil || !strings.Contains(err.Error(), missing) ||
+		strings.Contains(err.Error(), "no environments") {
+		t.Errorf("eval check on a missing file: %v", err)
+	}
 }
 
 // The trained-model path: a model directory behind the scorer. With --n 1, Best-of-N's answer is

@@ -169,6 +169,9 @@ func Run(ctx context.Context, spec Spec) (*EnvResult, []TaskResult, error) {
 	return er, all, nil
 }
 
+// ErrNeedsRM is CheckMethods' error for a method that plans with a reward model when none is given.
+var ErrNeedsRM = errors.New("needs a reward model")
+
 // CheckMethods validates and deduplicates method names; RM-based ones need a reward model.
 func CheckMethods(methods []string, haveRM bool) ([]string, error) {
 	var out []string
@@ -181,7 +184,7 @@ func CheckMethods(methods []string, haveRM bool) ([]string, error) {
 			return nil, fmt.Errorf("eval: unknown method %q (have %s)", m, strings.Join(planner.Methods(), ", "))
 		}
 		if planner.UsesRM(m) && !haveRM {
-			return nil, fmt.Errorf("eval: method %s needs a reward model", m)
+			return nil, fmt.Errorf("eval: method %s %w", m, ErrNeedsRM)
 		}
 		out = append(out, m)
 	}
