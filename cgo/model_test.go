@@ -223,6 +223,10 @@ func TestErrorPaths(t *testing.T) {
 			_, err := b.NewModel(tinyConfig(Encoder), ModelOptions{FusedKernels: 3})
 			return err
 		}, ErrInvalidArgument, "fused_kernels must be -1, 0, 1 or 2"},
+		{"f16 on cpu (libtorch 1.x, Debian's)", func() error {
+			_, err := b.NewModel(tinyConfig(Encoder), ModelOptions{ComputeDType: F16})
+			return err
+		}, ErrUnsupported, "dtype f16 needs CUDA"},
 		{"cuda on cpu build", func() error {
 			_, err := b.NewModel(tinyConfig(Encoder), ModelOptions{Device: CUDA})
 			return err

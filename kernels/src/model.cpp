@@ -378,6 +378,13 @@ Model* create_model(const armap_model_config& cfg_in, const armap_model_options&
     case ARMAP_DTYPE_F16: m->compute = at::kHalf; break;
     default: invalid("compute_dtype must be f32, f16 or bf16");
   }
+#if TORCH_VERSION_MAJOR < 2
+  // libtorch 1.x has no half-precision matrix products on CPU: refused here rather than as
+  // "addmm_impl_cpu_ not implemented for 'Half'" at the first forward.
+  if (m->compute == at::kHalf && m->device.is_cpu()) {
+    fail(ARMAP_ERR_UNSUPPORTED, "dtype f16 needs CUDA with libtorch " TORCH_VERSION "; on CPU use bf16 or f32");
+  }
+#endif
   if (opt.lora_targets == 0) m->opt.lora_targets = ARMAP_LORA_Q | ARMAP_LORA_V;
   need(opt.fused_kernels >= -1 && opt.fused_kernels <= 2, "fused_kernels must be -1, 0, 1 or 2");
   // On by default: measured faster on CPU and, on an H100, for every bert-base workload (T1 63.7 ->
