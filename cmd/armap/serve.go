@@ -56,7 +56,7 @@ answers the requests in flight and exits 0.`,
 	f.String("api-key-env", d.APIKeyEnv, "environment variable holding the API key; requests then need Authorization: Bearer <key>")
 	f.Int("max-batch-tokens", d.MaxBatchTokens, "token budget of one forward pass")
 	f.Duration("max-wait", d.MaxWait, "how long a batch's first request waits for company")
-	f.Int("queue-limit", d.QueueLimit, "sequences waiting at most (429 beyond)")
+	f.Int("queue-limit", d.QueueLimit, "sequences waiting at most, not counting the batch being formed (429 beyond)")
 	f.Duration("read-timeout", d.ReadTimeout, "time to read a request (0 = none)")
 	f.Duration("write-timeout", d.WriteTimeout, "time to answer a request, scoring included (0 = none)")
 	f.Duration("shutdown-timeout", d.ShutdownTimeout, "how long a shutdown waits for requests in flight (0 = as long as they take)")

@@ -16,7 +16,7 @@ import (
 type Options struct {
 	MaxBatchTokens int           // token budget of one forward pass
 	MaxWait        time.Duration // how long a batch's first request waits for company
-	QueueLimit     int           // requests waiting at most; beyond that Submit fails with ErrQueueFull
+	QueueLimit     int           // sequences waiting at most, beside the batch being formed; beyond that Submit fails with ErrQueueFull
 }
 
 // DefaultOptions suit interactive planning on a CPU.

@@ -46,7 +46,7 @@ type Config struct {
 	APIKeyEnv       string        `mapstructure:"api_key_env"`      // env var holding the bearer token; "" = no auth
 	MaxBatchTokens  int           `mapstructure:"max_batch_tokens"` // token budget of one forward pass
 	MaxWait         time.Duration `mapstructure:"max_wait"`         // how long a batch waits for company
-	QueueLimit      int           `mapstructure:"queue_limit"`      // sequences waiting at most
+	QueueLimit      int           `mapstructure:"queue_limit"`      // sequences waiting at most, beside the batch being formed
 	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout    time.Duration `mapstructure:"write_timeout"` // also bounds the scoring of one request
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
