@@ -3,7 +3,9 @@ package trainer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -285,6 +287,24 @@ func TestCancelLeavesCheckpoint(t *testing.T) {
 		if strings.HasPrefix(e.Name(), ".tmp") {
 			t.Fatalf("temporary checkpoint left: %s", e.Name())
 		}
+	}
+}
+
+// Cancelled before its first step (as by Ctrl-C while the data was read), a run leaves no
+// output folder behind.
+func TestCancelBeforeFirstStepWritesNothing(t *testing.T) {
+	b := testenv.CPUBackend(t)
+	m, mc := newTiny(t, b, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(t.TempDir(), "model")
+	_, err := Run(ctx, Options{Config: toyRecipe(), Seed: 1, Out: out, Model: m, ModelConfig: mc, Train: toyPairs(50, 1),
+		TrainStats: DataStats{Fingerprint: "x"}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("output folder left behind: %v", err)
 	}
 }
 
