@@ -379,7 +379,12 @@ func newBenchCheckCmd() *cobra.Command {
 		}
 		// bert-base twice: with the device's default path (the fused kernels) and with ATen's
 		// operations only.
+		// The checks take no context: a signal ends the command between two of them (on CPU one can
+		// run for minutes; a second signal exits at once).
 		for _, f := range []cgo.Fusion{cgo.FusionOff, cgo.FusionDefault} {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			full, err := bench.CheckPresetDevice(b, "bert-base", dev, f, cgo.AttentionDefault)
 			if err != nil {
 				return err
@@ -392,6 +397,9 @@ func newBenchCheckCmd() *cobra.Command {
 		var graphs []bench.GraphCheck
 		var ckpts []*bench.CheckpointCheck
 		for _, f := range []cgo.Fusion{cgo.FusionOff, cgo.FusionDefault} {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			g, err := bench.CheckGraphs(b, dev, cgo.BF16, f, 4)
 			if err != nil {
 				return err
@@ -429,6 +437,9 @@ func newBenchCheckCmd() *cobra.Command {
 			if c.attn == cgo.AttentionCuDNN && dev != cgo.CUDA {
 				continue // a CUDA kernel: the CPU runs its own attention whatever the option
 			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			curve, err := bench.CheckCurve(b, c.preset, dev, c.dt, c.fused, c.attn, 30, c.tol)
 			if err != nil {
 				// A failed run is a failed check: the other curves still run and the report is written.
@@ -442,6 +453,9 @@ func newBenchCheckCmd() *cobra.Command {
 		// cuDNN's attention: bert-base's scores against the CPU's, and, with dropout, a checkpointed
 		// layer's recomputation (autograd on) drawing the masks of its first pass (autograd off).
 		// Last, as the curves with it above.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if dev == cgo.CUDA {
 			if full, err := bench.CheckPresetDevice(b, "bert-base", dev, cgo.FusionDefault, cgo.AttentionCuDNN); err != nil {
 				report(false, "bert-base+cudnn scores, bf16: %v", err)
