@@ -136,7 +136,7 @@ func (l *loader) source(cmd *cobra.Command, key string) string {
 			return "flag --" + flag
 		}
 	}
-	env := "ARMAP_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	env := envVar(key)
 	if _, ok := os.LookupEnv(env); ok {
 		return "environment variable " + env
 	}
@@ -181,11 +181,16 @@ func (l *loader) checkFile(path string) error {
 	return nil
 }
 
+// envVar is the environment variable that sets key, as newLoader tells viper to look it up.
+func envVar(key string) string {
+	return "ARMAP_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
 // checkEnv refuses ARMAP_* variables that name no key: a typo there would otherwise be ignored.
 func (l *loader) checkEnv() error {
 	known := map[string]bool{}
 	for _, k := range l.v.AllKeys() {
-		known["ARMAP_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+		known[envVar(k)] = true
 	}
 	var bad []string
 	for _, kv := range os.Environ() {
