@@ -108,10 +108,8 @@ func (a *app) command(c *cobra.Command, run func(ctx context.Context, cmd *cobra
 		ctx, stop := interruptible(cmd.Context(), cmd.ErrOrStderr())
 		defer stop()
 		err := run(ctx, cmd, &a.cfg)
-		var sig *signalExit
-		if err != nil && errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &sig) {
-			sig.err = err
-			return sig
+		if sig, ok := errors.AsType[*signalExit](context.Cause(ctx)); ok && errors.Is(err, context.Canceled) {
+			return &signalExit{sig: sig.sig, err: err}
 		}
 		return err
 	}
