@@ -216,12 +216,12 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	total := w.Warmup + w.Steps
 	bs, real := batches(w, mc.VocabSize, total, opt.Seed)
 	res := &Result{Workload: w.Name, Model: w.Model, ParamsM: float64(params) / 1e6, Lengths: fmt.Sprintf("U[%d,%d]", w.MinLen, w.MaxLen),
-		Threads: b.Info().Threads, Device: b.Info().DeviceName, DType: dtypeName(opt.DType), FusedKernels: fused.String()}
+		Threads: b.Info().Threads, Device: b.Info().DeviceName, DType: dtypeName(opt.DType), FusedKernels: fused.String(),
+		Attention: w.Attention.String()}
 	ahead := cgo.MaxPendingSteps
 	if w.Serial {
 		ahead = 1
 	}
-	res.Attention = w.Attention.String()
 	if w.Train {
 		res.LaunchAhead = ahead
 	}

@@ -163,7 +163,8 @@ func (s *Server) ListenAndServe() error {
 }
 
 // Shutdown stops accepting connections (a request that still arrives on an open one gets 503,
-// /health too), and waits for in-flight requests to be answered (at most shutdown_timeout, when set; then connections are closed).
+// /health too), and waits for in-flight requests to be answered (at most shutdown_timeout, when
+// set; then connections are closed).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	if s.cfg.ShutdownTimeout > 0 {
