@@ -67,8 +67,9 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   // The same condition as Model::uses_flash (q is in the compute dtype).
   if (q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) && D <= 256 &&
       D % 8 == 0) {
-    // Every sequence is max_len long exactly when they fill T (the caller decides with the same test).
-    if (cudnn && D <= 128 && p.num_seqs() * p.max_len == T) return cudnn_attention(q, k, v, p.num_seqs(), causal, dropout);
+    // The caller decided with cudnn_attention_now (one length, shapes cuDNN takes) and the model
+    // was checked at creation (dtype, head_dim up to 128).
+    if (cudnn) return cudnn_attention(q, k, v, p.num_seqs(), causal, dropout);
     const int64_t rep = H / k.size(1);
     auto kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
     auto vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;

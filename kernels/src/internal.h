@@ -167,8 +167,9 @@ std::shared_mutex& cuda_rng_mutex();
 bool score_with_graph(Model& m, const HostBatch& hb, float* scores);
 
 // Multi-head attention over packed sequences. q: [T, H, D]; k, v: [T, Hkv, D]. Returns [T, H * D].
-// cudnn: on CUDA in bf16/f16, a batch whose sequences all have one length runs cuDNN's attention
-// instead of flash attention (never inside a graph capture: a graph must not depend on the lengths).
+// cudnn: on CUDA in bf16/f16, run cuDNN's attention instead of flash attention; the caller passes it
+// only for a batch whose sequences all have one length that cuDNN takes, and never inside a graph
+// capture, which must not depend on the lengths (model.cpp's cudnn_attention_now).
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Packed& p,
                             bool causal, double dropout, at::Generator* gen, bool cudnn = false);
 // attention_cudnn.cpp: whether this backend has cuDNN's attention (a CUDA build against PyTorch >= 2.5),
