@@ -66,6 +66,14 @@ type Expert interface {
 	ExpertAction() (string, bool)
 }
 
+// StepLimit, implemented by envs that end an episode after a fixed number of steps whatever the
+// agent does (ALFWorld ends at its step budget), lets callers tell a run that ran out of steps
+// from one its own last action ended.
+type StepLimit interface {
+	// MaxSteps is the step at which the env ends every unfinished episode (0: no such limit).
+	MaxSteps() int
+}
+
 // ErrDone is returned by Step after the episode has ended.
 var ErrDone = errors.New("env: episode is over")
 

@@ -37,6 +37,14 @@ const (
 	SourceLLM     = "llm"     // LLM-written wrong Game of 24 answers of a known kind, re-run in the env
 )
 
+// Treatments of weaker runs that used up the step limit, for Config.CappedNegatives.
+const (
+	// CappedCut cuts such a run to the positive's step count (meta.cut_from keeps its length).
+	CappedCut = "cut"
+	// CappedKeep writes it whole.
+	CappedKeep = "keep"
+)
+
 // KindWeaker is meta.negative of negatives from the weaker policy.
 const KindWeaker = "weaker_policy"
 
@@ -70,6 +78,12 @@ type Config struct {
 	// WeakSamples is how many weaker-policy runs are made per task; a success among them is the
 	// preferred positive (same policy, same style), a lower-reward one the negative.
 	WeakSamples int `mapstructure:"weak_samples"`
+	// CappedNegatives is what becomes of a weaker run that failed by using up the step limit:
+	// cut (the default) keeps its first as many steps as the positive has, keep writes it whole.
+	// Where the env ends every unfinished episode at a fixed step (household, ALFWorld), all such
+	// negatives are exactly that long and most positives much shorter, so a model could tell
+	// the pair apart by length alone. The cut run is still unfinished and rated 0.
+	CappedNegatives string `mapstructure:"capped_negatives"`
 
 	// MaxSteps caps every rollout (the env's own step limit applies too).
 	MaxSteps int `mapstructure:"max_steps"`
@@ -138,6 +152,7 @@ func DefaultConfig() Config {
 		ExploreSamples:         2,
 		WeakSkill:              0.35,
 		WeakSamples:            4,
+		CappedNegatives:        CappedCut,
 		MaxSteps:               50,
 		Split:                  "train",
 		Refine:                 RefineOffline,
@@ -164,6 +179,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSteps <= 0 {
 		c.MaxSteps = d.MaxSteps
+	}
+	if c.CappedNegatives == "" {
+		c.CappedNegatives = d.CappedNegatives
 	}
 	if c.Split == "" {
 		c.Split = d.Split
@@ -218,6 +236,11 @@ func (c Config) Validate() error {
 		if math.IsNaN(v) || v < 0 || v > 1 {
 			bad(key, "%v is not in [0, 1]", v)
 		}
+	}
+	switch c.CappedNegatives {
+	case "", CappedCut, CappedKeep:
+	default:
+		bad("capped_negatives", "%q is not cut or keep", c.CappedNegatives)
 	}
 	switch c.Refine {
 	case "", RefineOff, RefineOffline, RefineLLM:

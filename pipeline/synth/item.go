@@ -469,13 +469,44 @@ func (w *worker) weakerItem(ctx context.Context, task int, rng *rand.Rand, out *
 		return nil, nil
 	}
 	neg := weak[lower[rng.IntN(len(lower))]]
+	cutFrom := 0
+	if s.cfg.CappedNegatives == CappedCut && w.capped(neg.tr) && len(pos.tr.Steps) < len(neg.tr.Steps) {
+		cutFrom = len(neg.tr.Steps)
+		neg = cut(neg, len(pos.tr.Steps))
+	}
 	it := &item{pos: pos, neg: neg, posR: pos.tr.EnvReward, negR: neg.tr.EnvReward,
 		instruction: pos.tr.Instruction, envInstruction: pos.tr.Instruction,
 		meta: map[string]any{"source": SourceWeaker, "negative": KindWeaker, "task_id": pos.tr.TaskID, "positive": posKind}}
+	if cutFrom > 0 {
+		it.meta["cut_from"] = cutFrom
+	}
 	if m := w.mistakes(neg); len(m) > 0 {
 		it.meta["mistakes"] = m
 	}
 	return it, nil
+}
+
+// capped reports whether tr failed by using up the step limit: synth's max_steps, or the step at
+// which the env ends every unfinished episode. A run whose own last action fell on that step
+// counts too, which is harmless: any prefix of a failed run is an unfinished, unrewarded run.
+func (w *worker) capped(tr dataset.Trajectory) bool {
+	if tr.Success {
+		return false
+	}
+	limit := w.s.cfg.MaxSteps
+	if l, ok := w.e.(env.StepLimit); ok && l.MaxSteps() > 0 {
+		limit = min(limit, l.MaxSteps())
+	}
+	return len(tr.Steps) >= limit
+}
+
+// cut keeps r's first n steps. The env never rated that state (rewards come at the end of an
+// episode), so the result is unrewarded and has bought nothing.
+func cut(r run, n int) run {
+	r.tr.Steps = slices.Clone(r.tr.Steps[:n])
+	r.tr.EnvReward, r.tr.Success = 0, false
+	r.buy = nil
+	return r
 }
 
 // mistakes labels what went wrong in a weaker run, where the env lets us tell.

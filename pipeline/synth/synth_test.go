@@ -17,6 +17,7 @@ import (
 
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/env"
+	"github.com/armap/armap/pipeline/env/household"
 	httpenv "github.com/armap/armap/pipeline/env/http"
 	"github.com/armap/armap/pipeline/env/shop"
 )
@@ -559,5 +560,69 @@ func TestScheduler(t *testing.T) {
 	}
 	if slices.Equal(got[:4], []string{"a", "a", "a", "a"}) {
 		t.Errorf("slots not interleaved: %v", got)
+	}
+}
+
+// Household ends every unfinished episode at its step limit, so an uncut weaker negative is
+// exactly that long while most positives are far shorter: a length shortcut. With the default
+// cut it is a prefix as long as the positive, locally and over http (where the limit comes from
+// /info max_steps).
+func TestCappedWeakerNegativesAreCut(t *testing.T) {
+	local, err := household.New(household.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := local.MaxSteps()
+	srv, err := httpenv.NewServer(household.NewFactory(household.Options{}), httpenv.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	for _, remote := range []bool{false, true} {
+		runs := map[string][]dataset.Triplet{}
+		for _, mode := range []string{CappedCut, CappedKeep} {
+			cfg := testConfig("household", 30, 3)
+			cfg.Mix = Mix{Weaker: 1}
+			cfg.CappedNegatives = mode
+			if remote {
+				// Random runs rarely succeed: a few triplets take a few hundred attempts.
+				cfg.Env, cfg.HTTP.BaseURL, cfg.Policy, cfg.Tasks = "http", hs.URL, PolicyRandom, "0-1000"
+				cfg.Triplets, cfg.MaxAttempts = 4, 1000
+			}
+			sum, _, ts := synth(t, cfg, Deps{})
+			checkTriplets(t, sum, ts, cfg.Triplets)
+			runs[mode] = ts
+			atLimit, cuts := 0, 0
+			for i, tr := range ts {
+				nc, nr := len(tr.Chosen.Steps), len(tr.Rejected.Steps)
+				if nr == limit && nc < limit {
+					atLimit++
+				}
+				from, ok := tr.Meta["cut_from"]
+				if !ok {
+					continue
+				}
+				cuts++
+				if mode == CappedKeep || from != float64(limit) || nr != nc || tr.Rejected.EnvReward == nil || *tr.Rejected.EnvReward != 0 {
+					t.Errorf("remote=%v %s line %d: cut_from %v, %d chosen and %d rejected steps, rejected reward %v",
+						remote, mode, i+1, from, nc, nr, tr.Rejected.EnvReward)
+				}
+			}
+			switch {
+			case mode == CappedCut && (atLimit > 0 || cuts == 0):
+				t.Errorf("remote=%v cut: %d negatives at the %d-step limit beside shorter positives, %d cut", remote, atLimit, limit, cuts)
+			case mode == CappedKeep && atLimit == 0:
+				t.Errorf("remote=%v keep: no negative at the %d-step limit; the test no longer sees the shortcut", remote, limit)
+			}
+		}
+		// The cut changes no random choice: the same pairs come out, the negative a prefix.
+		for i, c := range runs[CappedCut] {
+			k := runs[CappedKeep][i]
+			n := len(c.Rejected.Steps)
+			if c.Instruction != k.Instruction || n > len(k.Rejected.Steps) || !slices.Equal(c.Rejected.Steps, k.Rejected.Steps[:n]) {
+				t.Fatalf("remote=%v line %d: the cut negative is not a prefix of the kept one", remote, i+1)
+			}
+		}
 	}
 }

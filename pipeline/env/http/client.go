@@ -189,6 +189,9 @@ func (e *Env) Name() string { return e.opt.Name }
 // NumTasks implements env.Env.
 func (e *Env) NumTasks() int { return e.info.NumTasks }
 
+// MaxSteps implements env.StepLimit with the server's /info max_steps (0 when it does not say).
+func (e *Env) MaxSteps() int { return e.info.MaxSteps }
+
 // Reset implements env.Env.
 func (e *Env) Reset(ctx context.Context, task int) (env.Observation, error) {
 	var resp resetResponse

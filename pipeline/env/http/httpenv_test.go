@@ -296,7 +296,7 @@ func TestMalformedAnswer(t *testing.T) {
 	}
 }
 
-// The server publishes its env's test split in /info; the client checks the field.
+// The server publishes its env's test split and step limit in /info; the client checks the fields.
 func TestInfoTestTasks(t *testing.T) {
 	ts, _, f := start(t, ServerOptions{})
 	e := client(t, ts.URL, Options{})
@@ -311,6 +311,9 @@ func TestInfoTestTasks(t *testing.T) {
 			t.Errorf("IsTestTask(%d) = %v, want %v", task, got, want)
 		}
 	}
+	if in.MaxSteps != local.MaxSteps() || e.MaxSteps() != local.MaxSteps() {
+		t.Errorf("max_steps %d (client %d), want the household step limit %d", in.MaxSteps, e.MaxSteps(), local.MaxSteps())
+	}
 	if got := taskRanges([]int{7, 3, 4, 5, 9, 4}); fmt.Sprint(got) != "[[3 5] [7 7] [9 9]]" {
 		t.Errorf("taskRanges: %v", got)
 	}
@@ -320,6 +323,7 @@ func TestInfoTestTasks(t *testing.T) {
 		{`{"name": "x", "num_tasks": 10, "test_tasks": [[5, 2]]}`, "test_tasks[0]"},
 		{`{"name": "x", "num_tasks": 10, "test_tasks": [[0, 1], [8, 10]]}`, "test_tasks[1]"},
 		{`{"name": "x", "num_tasks": 10, "test_tasks": [3, 4]}`, "decode answer"},
+		{`{"name": "x", "num_tasks": 10, "max_steps": -1}`, "max_steps"},
 	} {
 		f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
 			if r.URL.Path == "/info" {

@@ -61,10 +61,16 @@ type Info struct {
 	// TestTasks are the tasks held out for evaluation, as inclusive [lo, hi] ranges (none when
 	// the server does not say).
 	TestTasks [][]int `json:"test_tasks,omitempty"`
+	// MaxSteps is the step at which the env ends every unfinished episode (0 or absent: the
+	// server does not say, or the env has no such limit).
+	MaxSteps int `json:"max_steps,omitempty"`
 }
 
 // check reports a malformed answer, naming the field.
 func (in Info) check() error {
+	if in.MaxSteps < 0 {
+		return fmt.Errorf("max_steps: %d is negative", in.MaxSteps)
+	}
 	for i, r := range in.TestTasks {
 		switch {
 		case len(r) != 2:

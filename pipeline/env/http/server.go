@@ -76,6 +76,9 @@ func NewServer(factory env.Factory, opt ServerOptions) (*Server, error) {
 			info.TestTasks = taskRanges(test)
 		}
 	}
+	if l, ok := probe.(env.StepLimit); ok {
+		info.MaxSteps = l.MaxSteps()
+	}
 	if err := probe.Close(); err != nil {
 		return nil, fmt.Errorf("httpenv server: close probe env: %w", err)
 	}
