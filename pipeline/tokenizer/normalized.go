@@ -289,31 +289,53 @@ func (n *normString) lrstrip(left, right bool) {
 
 // replace substitutes every match of p by content (HF NormalizedString::replace).
 func (n *normString) replace(p pattern, content string, expand func(m matchSpan) string) {
-	matches := p.findMatches(n.norm)
-	offset := 0
-	for _, m := range matches {
+	// One pass over the matches. Calling transformRange per match, as HF does, copies the whole
+	// string each time: quadratic in a long text, 17 s for a 200 KB observation under Llama's
+	// " " -> "▁" normalizer. The alignments are the ones transformRange gives each replacement.
+	var buf []byte
+	var al []span
+	prev := 0
+	for _, m := range p.findMatches(n.norm) {
 		if !m.isMatch {
 			continue
 		}
-		s, e := m.start+offset, m.end+offset
-		if s < 0 {
-			s = 0
+		if buf == nil {
+			buf = make([]byte, 0, len(n.norm)+len(n.norm)/4)
+			al = make([]span, 0, cap(buf))
 		}
-		if e < 0 {
-			e = 0
-		}
+		buf = append(buf, n.norm[prev:m.start]...)
+		al = append(al, n.align[prev:m.start]...)
+		prev = m.end
 		c := content
 		if expand != nil {
 			c = expand(m)
 		}
-		removed := utf8.RuneCountInString(n.norm[s:e])
-		dest := make([]change, 0, len(c))
-		for _, r := range c {
-			dest = append(dest, change{r, 1})
+		// Inserted characters take the alignment of the byte just before the end of what they
+		// replace: the match's last byte, or for an empty match the byte before it.
+		var a span
+		switch {
+		case m.end > m.start:
+			a = n.alignAt(m.end - 1)
+		case len(al) > 0:
+			a = al[len(al)-1]
+		default:
+			a = span{int32(n.origStart), int32(n.origStart)}
 		}
-		n.transformRange(s, e, dest, removed)
-		offset += len(c) - (m.end - m.start)
+		for _, r := range c {
+			before := len(buf)
+			buf = utf8.AppendRune(buf, r)
+			for range len(buf) - before {
+				al = append(al, a)
+			}
+		}
 	}
+	if buf == nil {
+		return
+	}
+	buf = append(buf, n.norm[prev:]...)
+	al = append(al, n.align[prev:]...)
+	n.norm = string(buf)
+	n.align = al
 }
 
 // splitBy cuts the piece according to the matches of p and the delimiter behavior, appending
