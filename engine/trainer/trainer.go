@@ -324,6 +324,12 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	var queue []launched
 	next := start
 	lastDone := time.Now()
+	// Every way out of the loop reports the throughput of the steps this run made.
+	throughput := func() {
+		if trainSeconds > 0 {
+			sum.TokensPerS, sum.PairsPerS, sum.TrainSecond = float64(trainTokens)/trainSeconds, float64(trainPairs)/trainSeconds, trainSeconds
+		}
+	}
 	step := start
 	for step < total {
 		// Cancelled: what is launched is finished (below) before the checkpoint.
@@ -335,6 +341,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 				}
 			}
 			sum.Steps, sum.Stopped = step, true
+			throughput()
 			return sum, err
 		}
 		for next < total && len(queue) < ahead && ctx.Err() == nil && (len(queue) == 0 || !boundary(queue[len(queue)-1].k)) {
@@ -415,6 +422,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		if stopAfter(step) {
 			bar.Finish()
 			sum.Steps, sum.Stopped, sum.LastTrain = step, true, last
+			throughput()
 			return sum, nil
 		}
 	}
@@ -423,9 +431,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		return sum, err
 	}
 	sum.Steps, sum.LastTrain = step, last
-	if trainSeconds > 0 {
-		sum.TokensPerS, sum.PairsPerS, sum.TrainSecond = float64(trainTokens)/trainSeconds, float64(trainPairs)/trainSeconds, trainSeconds
-	}
+	throughput()
 	state.Step = step
 	// The run is complete: a late Ctrl-C must not throw its result away.
 	if err := saveFinal(context.WithoutCancel(ctx), opt, state, sum); err != nil {

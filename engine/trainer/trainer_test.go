@@ -134,6 +134,12 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	if !half.Stopped || half.Steps != 8 || half.Checkpoint == "" {
 		t.Fatalf("first half: %+v", half)
 	}
+	// A run ended by stop_after still says how fast its steps went.
+	for name, s := range map[string]*Summary{"stopped": half, "full": full} {
+		if s.TrainSecond <= 0 || s.TokensPerS <= 0 || s.PairsPerS <= 0 {
+			t.Errorf("%s run: train_seconds %v, tokens/s %v, pairs/s %v", name, s.TrainSecond, s.TokensPerS, s.PairsPerS)
+		}
+	}
 	// a different init seed proves the weights come from the checkpoint
 	rest, mRest := run(dir, 0, true, 77)
 	if rest.Steps != 16 || full.Steps != 16 {
