@@ -200,7 +200,7 @@ func (s *Scorer) submit(ctx context.Context, ids []int32) (*request, error) {
 	// Checked here, not only in the backend: one bad sequence would fail its whole batch,
 	// other callers' requests included.
 	if len(ids) > s.in.MaxLen {
-		return nil, fmt.Errorf("scorer: %d tokens, more than the model's %d positions", len(ids), s.in.MaxLen)
+		return nil, fmt.Errorf("scorer: %d tokens, more than max_length %d (the model's positions unless set lower)", len(ids), s.in.MaxLen)
 	}
 	for i, id := range ids {
 		if id < 0 || int(id) >= s.in.Vocab {

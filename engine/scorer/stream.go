@@ -36,7 +36,7 @@ func (in *Inputs) Tokens(r *dataset.ScoreRequest) ([]int32, bool, error) {
 	}
 	if len(r.InputIDs) > 0 {
 		if len(r.InputIDs) > in.MaxLen {
-			return nil, false, &dataset.LineError{Field: "input_ids", Err: fmt.Errorf("%d tokens, more than the model's %d positions", len(r.InputIDs), in.MaxLen)}
+			return nil, false, &dataset.LineError{Field: "input_ids", Err: fmt.Errorf("%d tokens, more than max_length %d (the model's positions unless set lower)", len(r.InputIDs), in.MaxLen)}
 		}
 		for i, id := range r.InputIDs {
 			if id < 0 || int(id) >= in.Vocab {

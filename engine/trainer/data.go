@@ -53,7 +53,7 @@ func LoadPairs(path string, enc TextEncoder, vocab, maxLen int) ([]packer.Pair, 
 				ids   []int32
 			}{{"chosen_input_ids", t.ChosenIDs}, {"rejected_input_ids", t.RejectedIDs}} {
 				if len(side.ids) > maxLen {
-					return &dataset.LineError{Field: side.field, Err: fmt.Errorf("%d tokens, more than the model's %d positions", len(side.ids), maxLen)}
+					return &dataset.LineError{Field: side.field, Err: fmt.Errorf("%d tokens, more than max_length %d (the model's positions unless set lower)", len(side.ids), maxLen)}
 				}
 				for i, id := range side.ids {
 					if id < 0 || int(id) >= vocab {

@@ -319,7 +319,7 @@ func TestLoadPairsErrors(t *testing.T) {
 	cases := []struct{ name, content, want string }{
 		{"bad json", `{"id":"a","chosen_input_ids":[1,2],"rejected_input_ids":[3]}` + "\n{oops\n", ":2: invalid JSON"},
 		{"id over vocab", `{"id":"a","chosen_input_ids":[1,2000],"rejected_input_ids":[3]}`, `:1: field "chosen_input_ids[1]": token id 2000 is outside the vocabulary [0, 1024)`},
-		{"too long", `{"id":"a","chosen_input_ids":[1,2,3,4,5,6],"rejected_input_ids":[3]}`, `field "chosen_input_ids": 6 tokens, more than the model's 5 positions`},
+		{"too long", `{"id":"a","chosen_input_ids":[1,2,3,4,5,6],"rejected_input_ids":[3]}`, `field "chosen_input_ids": 6 tokens, more than max_length 5`},
 		{"one side", `{"id":"a","chosen_input_ids":[1,2]}`, `field "rejected_input_ids"`},
 		{"text without tokenizer", `{"id":"a","instruction":"x","chosen":{"steps":[{"action":"a","observation":"b"}]},"rejected":{"steps":[{"action":"c","observation":"d"}]}}`, "need a tokenizer"},
 		{"wrong type", `{"id":"a","chosen_input_ids":"1 2","rejected_input_ids":[3]}`, `field "chosen_input_ids": expected an array, got JSON string`},
