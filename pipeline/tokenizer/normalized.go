@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"unicode/utf8"
 )
 
@@ -353,6 +354,9 @@ func (n *normString) splitBy(dst []piece, p pattern, b splitBehavior, invert boo
 	}
 	var cutBuf [64]cut
 	cuts := cutBuf[:0]
+	if len(matches) > len(cutBuf) {
+		cuts = make([]cut, 0, len(matches)) // never more cuts than matches
+	}
 	switch b {
 	case behaviorIsolated:
 		for _, m := range matches {
@@ -397,6 +401,15 @@ func (n *normString) splitBy(dst []piece, p pattern, b splitBehavior, invert boo
 			cuts[i], cuts[j] = cuts[j], cuts[i]
 		}
 	}
+	// Grow dst once by what it needs: for a long text, append's 1.25x steps would allocate about
+	// five times the final slice of pieces.
+	need := 0
+	for _, c := range cuts {
+		if !c.remove && c.s != c.e {
+			need++
+		}
+	}
+	dst = slices.Grow(dst, need)
 	for _, c := range cuts {
 		if c.remove || c.s == c.e {
 			continue
