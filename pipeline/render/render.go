@@ -62,27 +62,35 @@ func (e *Encoder) Encode(instruction string, steps []dataset.Step) ([]int32, boo
 	if e.MaxLen <= 0 || len(ids) <= e.MaxLen {
 		return ids, false
 	}
+	// The shortest candidate (the last step alone) first: when even it is too long, as with a
+	// huge instruction or last step, every probe of the search below would tokenize that text
+	// again, and an observation of many megabytes takes seconds and gigabytes each time.
+	last := max(len(steps)-1, 0)
+	shortest := ids
+	if last > 0 {
+		shortest = e.Tok.EncodeIDs(Text(instruction, steps[last:], last), true)
+	}
+	if len(shortest) > e.MaxLen {
+		head := e.MaxLen / 2
+		tail := e.MaxLen - head
+		out := make([]int32, 0, e.MaxLen)
+		out = append(out, shortest[:head]...)
+		return append(out, shortest[len(shortest)-tail:]...), true
+	}
 	// Binary search the smallest number of dropped steps that fits; fewer dropped is longer.
-	lo, hi := 1, len(steps)-1 // keep at least the last step
-	var best []int32
+	lo, hi := 1, last
+	best := shortest
 	for lo <= hi {
 		k := (lo + hi) / 2
-		cand := e.Tok.EncodeIDs(Text(instruction, steps[k:], k), true)
+		cand := shortest
+		if k != last {
+			cand = e.Tok.EncodeIDs(Text(instruction, steps[k:], k), true)
+		}
 		if len(cand) <= e.MaxLen {
 			best, hi = cand, k-1
 		} else {
 			lo = k + 1
 		}
 	}
-	if best != nil {
-		return best, true
-	}
-	k := max(len(steps)-1, 0)
-	ids = e.Tok.EncodeIDs(Text(instruction, steps[k:], k), true)
-	head := e.MaxLen / 2
-	tail := e.MaxLen - head
-	out := make([]int32, 0, e.MaxLen)
-	out = append(out, ids[:head]...)
-	out = append(out, ids[len(ids)-tail:]...)
-	return out, true
+	return best, true
 }

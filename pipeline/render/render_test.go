@@ -65,3 +65,96 @@ func TestEncodeTruncation(t *testing.T) {
 		})
 	}
 }
+
+// hashWords gives each word an id of its own (BOS 0) and counts the texts it tokenizes by size.
+type hashWords struct{ calls, big *int }
+
+func (h hashWords) EncodeIDs(text string, addSpecial bool) []int32 {
+	*h.calls++
+	if len(text) > 100_000 {
+		*h.big++
+	}
+	ids := []int32{0}
+	for _, w := range strings.Fields(text) {
+		var x int32 = 7
+		for _, c := range w {
+			x = x*31 + c
+		}
+		ids = append(ids, x&0xffff+1)
+	}
+	return ids
+}
+
+// encodeSearchAll is the truncation as first written: a binary search over every number of
+// dropped steps, then the hard cut of the last step alone. Encode must give the same ids.
+func encodeSearchAll(tok Tokenizer, maxLen int, instruction string, steps []dataset.Step) []int32 {
+	ids := tok.EncodeIDs(Text(instruction, steps, 0), true)
+	if maxLen <= 0 || len(ids) <= maxLen {
+		return ids
+	}
+	lo, hi := 1, len(steps)-1
+	var best []int32
+	for lo <= hi {
+		k := (lo + hi) / 2
+		if cand := tok.EncodeIDs(Text(instruction, steps[k:], k), true); len(cand) <= maxLen {
+			best, hi = cand, k-1
+		} else {
+			lo = k + 1
+		}
+	}
+	if best != nil {
+		return best
+	}
+	k := max(len(steps)-1, 0)
+	ids = tok.EncodeIDs(Text(instruction, steps[k:], k), true)
+	return append(append([]int32{}, ids[:maxLen/2]...), ids[len(ids)-(maxLen-maxLen/2):]...)
+}
+
+func TestEncodeMatchesFullSearch(t *testing.T) {
+	var calls, big int
+	tok := hashWords{&calls, &big}
+	for n := range 12 {
+		for maxLen := 1; maxLen < 90; maxLen++ {
+			st := steps(n)
+			if n > 2 {
+				st[n/2].Observation = strings.Repeat("long observation ", n) // uneven steps
+			}
+			want := encodeSearchAll(tok, maxLen, "do the thing", st)
+			got, _ := (&Encoder{Tok: tok, MaxLen: maxLen}).Encode("do the thing", st)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%d steps, max %d:\n got %v\nwant %v", n, maxLen, got, want)
+			}
+		}
+	}
+}
+
+// A huge last step or instruction is in every candidate of the search: it is tokenized twice
+// (the whole text, then the last step alone), not once per probe.
+func TestEncodeTokenizesAHugeTextTwice(t *testing.T) {
+	huge := strings.Repeat("word ", 30_000)
+	for _, c := range []struct {
+		name        string
+		instruction string
+		lastObs     string
+	}{
+		{"last step", "do the thing", huge},
+		{"instruction", huge, "obs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var calls, big int
+			tok := hashWords{&calls, &big}
+			st := steps(40)
+			st[len(st)-1].Observation = c.lastObs
+			got, tr := (&Encoder{Tok: tok, MaxLen: 64}).Encode(c.instruction, st)
+			if !tr || len(got) != 64 {
+				t.Fatalf("%d ids, truncated %v; want the hard cut to 64", len(got), tr)
+			}
+			if big != 2 {
+				t.Errorf("the huge text was tokenized %d times, want 2", big)
+			}
+			if want := encodeSearchAll(tok, 64, c.instruction, st); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("ids differ from the full search's")
+			}
+		})
+	}
+}
