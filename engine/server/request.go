@@ -131,40 +131,25 @@ func bodyError(err error, where string) *apiError {
 	return errorf(http.StatusBadRequest, typeInvalid, "%s: %v", prefix, err)
 }
 
-// fieldPath names the field of a type error inside an item, with the element index for arrays
-// (".input_ids[7]", ".steps[2].action"), which encoding/json leaves out. It runs only on the error
-// path, decoding the item again element by element.
+// fieldPath names where inside an item decoding failed, with the element index for arrays
+// (".input_ids[7]", ".steps[2].action"), which encoding/json leaves out; for an unknown field,
+// the object that holds it (".steps[1]"), the message naming the field. It runs only on the
+// error path, reading the item again.
 func fieldPath(raw []byte, err error) string {
 	var te *json.UnmarshalTypeError
-	if !errors.As(err, &te) {
-		return ""
-	}
-	top, rest, _ := strings.Cut(te.Field, ".")
-	path := "." + te.Field
-	var elem func() any
-	switch top {
-	case "input_ids":
-		elem = func() any { return new(int32) }
-	case "steps":
-		elem = func() any { return new(dataset.Step) }
-	default:
-		return path
-	}
-	var fields map[string]json.RawMessage
-	var arr []json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil || json.Unmarshal(fields[top], &arr) != nil {
-		return path // the array field itself has the wrong type
-	}
-	for j, e := range arr {
-		if json.Unmarshal(e, elem()) != nil {
-			path = fmt.Sprintf(".%s[%d]", top, j)
-			if rest != "" {
-				path += "." + rest
-			}
-			return path
+	isType := errors.As(err, &te)
+	p, unknown, ok := dataset.FieldPath(raw, reflect.TypeFor[dataset.ScoreRequest](), true)
+	switch {
+	case isType && ok && !unknown:
+		return "." + p
+	case isType:
+		return "." + te.Field
+	case ok && unknown:
+		if i := strings.LastIndexByte(p, '.'); i >= 0 {
+			return "." + p[:i]
 		}
 	}
-	return path
+	return ""
 }
 
 func typeName(t reflect.Type) string {

@@ -57,16 +57,45 @@ func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 		case errors.As(err, &te):
 			le.Field = te.Field
 			le.Err = fmt.Errorf("expected %s, got JSON %s", jsonKind(te.Type.Kind()), te.Value)
+			if p, unknown, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && !unknown && withoutIndices(p) == te.Field {
+				le.Field = p
+			}
 		case errors.As(err, &se):
 			le.Err = fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			// encoding/json has no type for it; the name is all it gives (no path).
+			// encoding/json has no type for it, and gives the name without its path.
 			le.Field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			le.Err = errors.New("unknown field (a misspelt name would otherwise be dropped silently; free-form data goes under \"meta\")")
+			if p, unknown, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && unknown && lastKey(p) == le.Field {
+				le.Field = p
+			}
 		}
 		return le
 	}
 	return nil
+}
+
+// withoutIndices drops the array indices of a FieldPath, leaving the path encoding/json names.
+func withoutIndices(p string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(p, '[')
+		if i < 0 {
+			b.WriteString(p)
+			return b.String()
+		}
+		b.WriteString(p[:i])
+		j := strings.IndexByte(p[i:], ']')
+		if j < 0 {
+			return b.String()
+		}
+		p = p[i+j+1:]
+	}
+}
+
+// lastKey is the last object key of a FieldPath.
+func lastKey(p string) string {
+	return p[strings.LastIndexByte(p, '.')+1:]
 }
 
 // jsonKind names what a Go kind is in JSON terms, for errors about input written by hand.

@@ -1,0 +1,186 @@
+package dataset
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// FieldPath finds the value of the JSON text b that decoding it into a t fails on, the first in
+// document order as encoding/json meets them, and names it with array indices
+// ("chosen.steps[3].action", "input_ids[7]"), which encoding/json's errors leave out. unknown
+// reports a key that t does not have (an error only when strict). ok is false when b decodes into
+// t without a type error or unknown key, or is not JSON.
+//
+// It runs only after a decode has failed, reading b again token by token. It follows
+// encoding/json's rules for the types of the data contracts: keys match a field's name exactly or
+// else without regard to case, null fits every type, and an integer field refuses fractions and
+// numbers out of its range. Embedded structs and custom unmarshalers are not looked into.
+func FieldPath(b []byte, t reflect.Type, strict bool) (path string, unknown, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	w := pathWalker{dec: dec, strict: strict}
+	path, unknown, ok = w.value(t, "")
+	if w.err != nil {
+		return "", false, false
+	}
+	return strings.TrimPrefix(path, "."), unknown, ok
+}
+
+type pathWalker struct {
+	dec    *json.Decoder
+	strict bool
+	err    error // malformed JSON: no path to give
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// value reads one value of type t at path; it reports the first failing path below it.
+func (w *pathWalker) value(t reflect.Type, path string) (string, bool, bool) {
+	tok, err := w.dec.Token()
+	if err != nil {
+		w.err = err
+		return "", false, false
+	}
+	if tok == nil {
+		return "", false, false
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType) {
+		w.skipRest(tok)
+		return "", false, false
+	}
+	switch tok := tok.(type) {
+	case json.Delim:
+		switch {
+		case tok == '{' && t.Kind() == reflect.Struct:
+			return w.object(path, func(key string) (reflect.Type, string, bool) {
+				f, ok := fieldFor(t, key)
+				if !ok {
+					return nil, "", false
+				}
+				return f.Type, f.name, true
+			})
+		case tok == '{' && t.Kind() == reflect.Map:
+			return w.object(path, func(key string) (reflect.Type, string, bool) { return t.Elem(), key, true })
+		case tok == '[' && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+			for i := 0; w.dec.More(); i++ {
+				if p, u, ok := w.value(t.Elem(), path+"["+strconv.Itoa(i)+"]"); ok || w.err != nil {
+					return p, u, ok
+				}
+			}
+			w.token() // ]
+			return "", false, false
+		}
+		w.skipRest(tok)
+		return path, false, true
+	case string:
+		return path, false, t.Kind() != reflect.String
+	case bool:
+		return path, false, t.Kind() != reflect.Bool
+	case json.Number:
+		return path, false, !numberFits(string(tok), t)
+	}
+	return path, false, true
+}
+
+// object reads the members of an object whose '{' was read; field maps a key to the type and
+// name of its value, false for a key the type does not have.
+func (w *pathWalker) object(path string, field func(key string) (reflect.Type, string, bool)) (string, bool, bool) {
+	for w.dec.More() {
+		kt := w.token()
+		key, _ := kt.(string)
+		if w.err != nil {
+			return "", false, false
+		}
+		ft, name, known := field(key)
+		if !known {
+			if w.strict {
+				return path + "." + key, true, true
+			}
+			w.skipRest(w.token())
+			continue
+		}
+		if p, u, ok := w.value(ft, path+"."+name); ok || w.err != nil {
+			return p, u, ok
+		}
+	}
+	w.token() // }
+	return "", false, false
+}
+
+func (w *pathWalker) token() json.Token {
+	tok, err := w.dec.Token()
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return tok
+}
+
+// skipRest reads the rest of a value whose first token was tok.
+func (w *pathWalker) skipRest(tok json.Token) {
+	if d, ok := tok.(json.Delim); !ok || (d != '{' && d != '[') {
+		return
+	}
+	for depth := 1; depth > 0 && w.err == nil; {
+		if d, ok := w.token().(json.Delim); ok {
+			if d == '{' || d == '[' {
+				depth++
+			} else {
+				depth--
+			}
+		}
+	}
+}
+
+// numberFits reports whether encoding/json stores the number s in a t without an error.
+func numberFits(s string, t reflect.Type) bool {
+	var err error
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		_, err = strconv.ParseInt(s, 10, t.Bits())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		_, err = strconv.ParseUint(s, 10, t.Bits())
+	case reflect.Float32, reflect.Float64:
+		_, err = strconv.ParseFloat(s, t.Bits())
+	default:
+		return false
+	}
+	return err == nil
+}
+
+type jsonField struct {
+	reflect.StructField
+	name string
+}
+
+// fieldFor finds the field that encoding/json decodes key into: the exact name first, then a
+// name equal without regard to case.
+func fieldFor(t reflect.Type, key string) (jsonField, bool) {
+	var fold jsonField
+	found := false
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return jsonField{f, name}, true
+		}
+		if !found && strings.EqualFold(name, key) {
+			fold, found = jsonField{f, name}, true
+		}
+	}
+	return fold, found
+}
