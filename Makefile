@@ -97,8 +97,10 @@ test: deps
 	$(MAKE) kernel-test
 	$(MAKE) test-go
 
+# With the race detector: serving, synthesis, planning and the trainer's loader are concurrent,
+# and a race there would otherwise show only as a rare wrong answer (about 2 min here).
 test-go:
-	ARMAP_BACKEND=$(CURDIR)/build/libarmap_cpu.so $(GO) test -count=1 -timeout 45m ./...
+	ARMAP_BACKEND=$(CURDIR)/build/libarmap_cpu.so $(GO) test -race -count=1 -timeout 45m ./...
 
 bench: build
 	ARMAP_BACKEND=$(CURDIR)/build/libarmap_cpu.so $(GO) test -run '^$$' -bench . -benchtime 3x ./engine/... ./cgo/...
