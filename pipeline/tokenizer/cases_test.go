@@ -162,6 +162,11 @@ func TestHFCases(t *testing.T) {
 			report("ids\n got %v %q\nwant %v %q", e.IDs, e.Tokens, l.IDs, l.Tokens)
 			continue
 		}
+		if l.Pair == nil {
+			if ids := tok.EncodeIDs(l.Text, l.Add); !eqIDs(ids, l.IDs) {
+				report("EncodeIDs\n got %v\nwant %v", ids, l.IDs)
+			}
+		}
 		if l.TypeIDs != nil && !eqIDs(e.TypeIDs, l.TypeIDs) {
 			report("type ids got %v want %v", e.TypeIDs, l.TypeIDs)
 		}

@@ -74,6 +74,9 @@ func checkLines(t *testing.T, tok *Tokenizer, lines []fixtureLine) {
 			t.Errorf("line %d %q:\n got ids %v\nwant ids %v\n got tokens %q", i+1, l.Text, e.IDs, l.IDs, e.Tokens)
 			continue
 		}
+		if ids := tok.EncodeIDs(l.Text, true); !eqIDs(ids, l.IDs) {
+			t.Errorf("line %d %q: EncodeIDs\n got %v\nwant %v", i+1, l.Text, ids, l.IDs)
+		}
 		if l.Tokens != nil && !reflect.DeepEqual(e.Tokens, l.Tokens) && len(l.Tokens) > 0 {
 			t.Errorf("line %d %q: got tokens %q, want %q", i+1, l.Text, e.Tokens, l.Tokens)
 		}

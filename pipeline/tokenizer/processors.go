@@ -4,6 +4,9 @@ package tokenizer
 // (pair) encodings, and the result is merged afterwards (HF's process_encodings).
 type postProcessor interface {
 	process(encs []Encoding, addSpecial bool) []Encoding
+	// processIDs is process for the ids of one text alone (EncodeIDs): the same ids, without
+	// building the offsets, tokens and masks that the ids do not depend on.
+	processIDs(ids []int32, addSpecial bool) []int32
 }
 
 type processorSeq []postProcessor
@@ -13,6 +16,21 @@ func (s processorSeq) process(encs []Encoding, addSpecial bool) []Encoding {
 		encs = p.process(encs, addSpecial)
 	}
 	return encs
+}
+
+func (s processorSeq) processIDs(ids []int32, addSpecial bool) []int32 {
+	for _, p := range s {
+		ids = p.processIDs(ids, addSpecial)
+	}
+	return ids
+}
+
+// wrapIDs returns pre, ids, post as one new slice.
+func wrapIDs(pre []int32, ids []int32, post []int32) []int32 {
+	out := make([]int32, 0, len(pre)+len(ids)+len(post))
+	out = append(out, pre...)
+	out = append(out, ids...)
+	return append(out, post...)
 }
 
 type byteLevelProcessor struct{ trimOffsets, addPrefixSpace bool }
@@ -27,6 +45,8 @@ func (b byteLevelProcessor) process(encs []Encoding, _ bool) []Encoding {
 }
 
 // specialTok is one entry of a template's special_tokens map (it may expand to several ids).
+func (byteLevelProcessor) processIDs(ids []int32, _ bool) []int32 { return ids }
+
 type specialTok struct {
 	ids    []int32
 	tokens []string
@@ -76,6 +96,27 @@ func (t templateProcessor) process(encs []Encoding, addSpecial bool) []Encoding 
 	return []Encoding{out}
 }
 
+func (t templateProcessor) processIDs(ids []int32, addSpecial bool) []int32 {
+	n := len(ids)
+	if addSpecial {
+		for _, p := range t.single {
+			if p.isSpec {
+				n += len(t.specials[p.special].ids)
+			}
+		}
+	}
+	out := make([]int32, 0, n)
+	for _, p := range t.single {
+		switch {
+		case p.isSpec && addSpecial:
+			out = append(out, t.specials[p.special].ids...)
+		case !p.isSpec && !p.seqB:
+			out = append(out, ids...)
+		}
+	}
+	return out
+}
+
 // bertProcessor is [CLS] A [SEP] (B [SEP]) with type ids 0 then 1.
 type bertProcessor struct {
 	cls, sep     string
@@ -103,10 +144,22 @@ func (b bertProcessor) process(encs []Encoding, addSpecial bool) []Encoding {
 	return []Encoding{out}
 }
 
+func (b bertProcessor) processIDs(ids []int32, addSpecial bool) []int32 {
+	if !addSpecial {
+		return ids
+	}
+	return wrapIDs([]int32{b.clsID}, ids, []int32{b.sepID})
+}
+
 // robertaProcessor is <s> A </s> (</s> B </s>), all type ids 0, with byte-level offset trimming.
 type robertaProcessor struct {
 	bertProcessor
 	trimOffsets, addPrefixSpace bool
+}
+
+// processIDs: a single text is <s> A </s>, as BERT's [CLS] A [SEP].
+func (r robertaProcessor) processIDs(ids []int32, addSpecial bool) []int32 {
+	return r.bertProcessor.processIDs(ids, addSpecial)
 }
 
 func (r robertaProcessor) process(encs []Encoding, addSpecial bool) []Encoding {

@@ -160,9 +160,24 @@ func (t *Tokenizer) EncodePair(a, b string, addSpecial bool) Encoding {
 	return t.postProcess(encs, addSpecial)
 }
 
-// EncodeIDs is Encode returning only the ids.
+// EncodeIDs is Encode returning only the ids. It builds nothing else: the reward model reads ids
+// alone, and the offsets, tokens and masks of an Encoding cost more than the ids themselves.
 func (t *Tokenizer) EncodeIDs(text string, addSpecial bool) []int32 {
-	return t.Encode(text, addSpecial).IDs
+	pt, _ := t.tokenizeSingle(text)
+	n := 0
+	for i := range pt.pieces {
+		n += len(pt.pieces[i].tokens)
+	}
+	ids := make([]int32, 0, n)
+	for i := range pt.pieces {
+		for _, tk := range pt.pieces[i].tokens {
+			ids = append(ids, tk.id)
+		}
+	}
+	if t.post != nil {
+		ids = t.post.processIDs(ids, addSpecial)
+	}
+	return ids
 }
 
 func (t *Tokenizer) postProcess(encs []Encoding, addSpecial bool) Encoding {
@@ -172,7 +187,9 @@ func (t *Tokenizer) postProcess(encs []Encoding, addSpecial bool) Encoding {
 	return mergeEncodings(encs)
 }
 
-func (t *Tokenizer) encodeSingle(text string, typeID int32) Encoding {
+// tokenizeSingle normalizes, pre-tokenizes and tokenizes text (made valid UTF-8, returned):
+// every piece has its tokens.
+func (t *Tokenizer) tokenizeSingle(text string) (preTokenized, string) {
 	if !utf8.ValidString(text) {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
@@ -180,8 +197,6 @@ func (t *Tokenizer) encodeSingle(text string, typeID int32) Encoding {
 	if t.pre != nil {
 		t.pre.preTokenize(&pt)
 	}
-	e := Encoding{src: text}
-	n := 0
 	buf := make([]token, 0, len(text)/3+4)
 	for i := range pt.pieces {
 		if !pt.pieces[i].hasTokens {
@@ -190,6 +205,15 @@ func (t *Tokenizer) encodeSingle(text string, typeID int32) Encoding {
 			pt.pieces[i].tokens = buf[from:len(buf):len(buf)]
 			pt.pieces[i].hasTokens = true
 		}
+	}
+	return pt, text
+}
+
+func (t *Tokenizer) encodeSingle(text string, typeID int32) Encoding {
+	pt, text := t.tokenizeSingle(text)
+	e := Encoding{src: text}
+	n := 0
+	for i := range pt.pieces {
 		n += len(pt.pieces[i].tokens)
 	}
 	e.IDs = make([]int32, 0, n)
