@@ -31,6 +31,9 @@ func (p *Planner) sampling(ep *episode) error {
 	n := float64(len(cs))
 	ep.answer = cs[0]
 	ep.res.EnvReward, ep.res.Success, ep.meanSet = rew/n, succ/n, true
+	for _, c := range cs {
+		ep.res.Runs = append(ep.res.Runs, c.traj)
+	}
 	ep.res.Rollouts = len(cs)
 	return nil
 }

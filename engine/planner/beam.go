@@ -10,22 +10,21 @@ import (
 )
 
 // beam is step-level beam search: every kept partial trajectory is expanded by up to Width
-// actions, the reward model scores each child as a (partial) trajectory, and the Beams best of
-// the children and the already finished trajectories are kept. It stops when every kept
-// trajectory has ended (or at MaxSteps); the answer is the best finished one.
+// actions and the reward model scores each child as a (partial) trajectory. Children that ended
+// the episode are set aside as answers; the Beams best unfinished ones go on. The search stops
+// when nothing unfinished is left, at MaxSteps, or once a finished trajectory is valued at least
+// as high as every unfinished one (going on could only find what the model already rates
+// lower). The answer is the best finished trajectory, the first found on equal values.
 func (p *Planner) beam(ep *episode) error {
 	rng := ep.rng(streamBeam)
 	beams := []*cand{{traj: ep.trajectory(nil, false, 0), snap: ep.root}}
-	for depth := 0; depth < p.cfg.MaxSteps; depth++ {
+	var finished []*cand
+	for depth := 0; depth < p.cfg.MaxSteps && len(beams) > 0; depth++ {
 		if err := ep.ctx.Err(); err != nil {
 			return err
 		}
-		var pool, fresh []*cand
+		var fresh []*cand
 		for _, b := range beams {
-			if b.done {
-				pool = append(pool, b)
-				continue
-			}
 			acts, err := ep.expand(b, p.cfg.Beam.Width, rng)
 			if err != nil {
 				return fmt.Errorf("depth %d: %w", depth, err)
@@ -35,11 +34,7 @@ func (p *Planner) beam(ep *episode) error {
 				if err != nil {
 					return fmt.Errorf("depth %d: %w", depth, err)
 				}
-				c := &cand{traj: ep.trajectory(steps, res.Done, res.Reward), snap: snap, done: res.Done}
-				if c.done {
-					ep.res.Rollouts++
-				}
-				fresh = append(fresh, c)
+				fresh = append(fresh, &cand{traj: ep.trajectory(steps, res.Done, res.Reward), snap: snap, done: res.Done})
 			}
 		}
 		if len(fresh) == 0 {
@@ -48,19 +43,25 @@ func (p *Planner) beam(ep *episode) error {
 		if err := ep.scoreAll(fresh); err != nil {
 			return fmt.Errorf("depth %d: %w", depth, err)
 		}
-		pool = append(pool, fresh...)
-		// Stable: on equal values finished trajectories (listed first) and earlier expansions win.
-		slices.SortStableFunc(pool, func(a, b *cand) int { return cmp.Compare(b.value, a.value) })
-		beams = pool[:min(len(pool), p.cfg.Beam.Beams)]
-		if !slices.ContainsFunc(beams, func(c *cand) bool { return !c.done }) {
+		var live []*cand
+		for _, c := range fresh {
+			if c.done {
+				ep.res.Rollouts++
+				finished = append(finished, c)
+			} else {
+				live = append(live, c)
+			}
+		}
+		// Stable: on equal values the earlier expansion wins.
+		slices.SortStableFunc(live, func(a, b *cand) int { return cmp.Compare(b.value, a.value) })
+		beams = live[:min(len(live), p.cfg.Beam.Beams)]
+		if f := best(finished); f != nil && len(beams) > 0 && f.value >= beams[0].value {
 			break
 		}
 	}
-	for _, b := range beams {
-		if b.done {
-			ep.answer = b
-			return nil
-		}
+	if f := best(finished); f != nil {
+		ep.answer = f
+		return nil
 	}
 	// Nothing finished within MaxSteps: the best partial trajectory is the answer (unfinished,
 	// so it earns no env reward).
@@ -68,7 +69,10 @@ func (p *Planner) beam(ep *episode) error {
 	return nil
 }
 
-// expand proposes up to width distinct actions at the end of b.
+// expand proposes up to width distinct actions at the end of b: the policy's, or with
+// expand=admissible the env's admissible actions. When there are more of those than width, the
+// ones the policy proposes come first (a shop page lists its buttons before "Buy Now", so the
+// env's order alone would never buy), then the rest in the env's order.
 func (ep *episode) expand(b *cand, width int, rng *rand.Rand) ([]string, error) {
 	e := ep.p.env
 	if err := e.Restore(b.snap); err != nil {
@@ -76,7 +80,20 @@ func (ep *episode) expand(b *cand, width int, rng *rand.Rand) ([]string, error) 
 	}
 	if ep.p.cfg.Beam.Expand == "admissible" {
 		if adm := e.Admissible(); len(adm) > 0 {
-			return dedupe(adm, width), nil
+			if len(adm) <= width {
+				return dedupe(adm, width), nil
+			}
+			drawn, err := ep.propose(b, width, rng, nil)
+			if err != nil {
+				return nil, err
+			}
+			var out []string
+			for _, a := range drawn {
+				if slices.Contains(adm, a) {
+					out = append(out, a)
+				}
+			}
+			return dedupe(append(out, adm...), width), nil
 		}
 	}
 	return ep.propose(b, width, rng, nil)

@@ -20,7 +20,7 @@ type mnode struct {
 
 // mcts (ARMAP-M) is UCT over actions. Each of the Rollouts simulations selects a path by UCT
 // (unvisited children first), expands the leaf with up to Candidates distinct actions sampled
-// from the policy (nodes deeper than Horizon are not expanded), lets the policy roll out from
+// from the policy (nodes at depth Horizon or MaxSteps are not expanded), lets the policy roll out from
 // the new child to the end of the episode, and has the reward model score the whole
 // trajectory. The value is backed up the path, multiplied by Gamma per level. The answer is the
 // best-valued rollout.
@@ -40,7 +40,10 @@ func (p *Planner) mcts(ep *episode) error {
 		for n.expanded && !n.c.done && len(n.children) > 0 {
 			n = n.uct(cfg.Exploration)
 		}
-		if !n.c.done && !n.expanded && n.depth < cfg.Horizon {
+		// A node at MaxSteps is a leaf like a finished one: no children, no rollout, and its
+		// trajectory is scored once however often it is visited.
+		atLimit := len(n.c.traj.Steps) >= p.cfg.MaxSteps
+		if !n.c.done && !n.expanded && n.depth < cfg.Horizon && !atLimit {
 			if err := ep.expandNode(n, cfg.Candidates, rng); err != nil {
 				return fmt.Errorf("simulation %d: %w", it+1, err)
 			}
@@ -49,7 +52,7 @@ func (p *Planner) mcts(ep *episode) error {
 			}
 		}
 		leaf := n.c
-		if !n.c.done {
+		if !n.c.done && len(n.c.traj.Steps) < p.cfg.MaxSteps {
 			c, err := ep.rollout(p.env, n.c.snap, n.c.traj.Steps, rng, nil)
 			if err != nil {
 				return fmt.Errorf("simulation %d: %w", it+1, err)

@@ -88,17 +88,18 @@ type BeamConfig struct {
 	Width int `mapstructure:"width" json:"width"` // actions expanded per beam
 	Beams int `mapstructure:"beams" json:"beams"` // partial trajectories kept per step
 	// Expand is where candidate actions come from: "policy" (Width sampled actions,
-	// deduplicated) or "admissible" (the env's admissible actions, at most Width of them in the
-	// env's order, falling back to the policy where actions are free text).
+	// deduplicated) or "admissible" (the env's admissible actions, at most Width of them: those
+	// among Width policy samples first, then the env's order; the policy alone where actions are
+	// free text).
 	Expand string `mapstructure:"expand" json:"expand"`
 }
 
 // MCTSConfig tunes ARMAP-M; the defaults are ARMAP's.
 type MCTSConfig struct {
 	Rollouts    int     `mapstructure:"rollouts" json:"rollouts"`       // simulations (selection, expansion, rollout, backup)
-	Horizon     int     `mapstructure:"horizon" json:"horizon"`         // deepest tree level that is expanded
+	Horizon     int     `mapstructure:"horizon" json:"horizon"`         // depth of the tree: nodes this deep are not expanded
 	Candidates  int     `mapstructure:"candidates" json:"candidates"`   // actions sampled per expanded node (deduplicated)
-	Exploration float64 `mapstructure:"exploration" json:"exploration"` // UCT constant
+	Exploration float64 `mapstructure:"exploration" json:"exploration"` // UCT constant (0 takes the default)
 	Gamma       float64 `mapstructure:"gamma" json:"gamma"`             // discount per tree level in the backup
 }
 
@@ -197,7 +198,10 @@ type Result struct {
 	// EnvReward and Success are the answer's; for sampling, the means over the N runs.
 	EnvReward float64
 	Success   float64
-	Attempts  int // Reflexion: attempts made
+	// Runs are sampling's N runs (Trajectory is the first), for summaries that average over
+	// them as Success does; nil for the methods that commit to one trajectory.
+	Runs     []dataset.Trajectory
+	Attempts int // Reflexion: attempts made
 	Counters
 }
 
