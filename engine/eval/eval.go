@@ -21,6 +21,7 @@ import (
 	"github.com/armap/armap/engine/planner"
 	"github.com/armap/armap/engine/progress"
 	"github.com/armap/armap/pipeline/agent"
+	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/env"
 )
 
@@ -256,8 +257,7 @@ func summarize(rs []planner.Result, wall time.Duration) MethodResult {
 	n := float64(len(rs))
 	m := MethodResult{Tasks: len(rs), WallS: wall.Seconds()}
 	// Sums first, one division last: means of 0/1 successes come out exact.
-	var succ, rew, wallS, pol, steps, acts, price float64
-	var priced int
+	var succ, rew, wallS, pol, steps, acts, price, priced float64
 	for _, r := range rs {
 		succ += r.Success
 		rew += r.EnvReward
@@ -265,17 +265,26 @@ func summarize(rs []planner.Result, wall time.Duration) MethodResult {
 		wallS += r.Wall.Seconds()
 		pol += float64(r.PolicyCalls)
 		steps += float64(r.EnvSteps)
-		acts += float64(len(r.Trajectory.Steps))
-		if p, ok := planner.BoughtPrice(r.Trajectory.Steps); ok && r.Trajectory.Env == "shop" {
-			priced++
-			price += p
+		// Sampling's steps and prices are means over its runs, as its success is; each task
+		// weighs the same.
+		runs := r.Runs
+		if len(runs) == 0 {
+			runs = []dataset.Trajectory{r.Trajectory}
+		}
+		w := 1 / float64(len(runs))
+		for _, tr := range runs {
+			acts += w * float64(len(tr.Steps))
+			if p, ok := planner.BoughtPrice(tr.Steps); ok && tr.Env == "shop" {
+				priced += w
+				price += w * p
+			}
 		}
 	}
 	m.SuccessRate, m.AvgEnvReward, m.WallSPerTask = succ/n, rew/n, wallS/n
 	m.PolicyCallsPerTask, m.EnvStepsPerTask, m.AvgSteps = pol/n, steps/n, acts/n
 	m.RMCallsPerTask = float64(m.RMCalls) / n
 	if priced > 0 {
-		avg := price / float64(priced)
+		avg := price / priced
 		m.AvgPrice = &avg
 	}
 	return m
@@ -338,7 +347,7 @@ func ParseTasks(spec string, e env.Env) ([]int, error) {
 			return nil, fmt.Errorf("eval: task range %q: task %d out of range (env %s has %d tasks, 0-%d)", spec, b, e.Name(), n, n-1)
 		}
 		// An env that cannot tell its task count (http) still gets a bounded list.
-		if len(out)+b-a+1 > maxTasks {
+		if b-a >= maxTasks-len(out) { // b-a+1 overflows for hi near the largest int
 			return nil, fmt.Errorf("eval: task range %q: more than %d tasks", spec, maxTasks)
 		}
 		for t := a; t <= b; t++ {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/armap/armap/engine/planner"
 	"github.com/armap/armap/pipeline/agent/scripted"
@@ -219,7 +220,22 @@ func TestParseTasks(t *testing.T) {
 	if len(test) != 100 || test[0] != 900 {
 		t.Errorf("game24 test split %v...", test[:3])
 	}
+	// An env that does not know its task count (http) bounds the list by maxTasks; a range up
+	// to the largest int used to overflow that check and loop until memory ran out.
+	for _, spec := range []string{"0-9223372036854775807", "5,0-999999"} {
+		if _, err := ParseTasks(spec, unsized{g}); err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Errorf("%q on an env of unknown size: %v, want the task limit", spec, err)
+		}
+	}
+	if got, err := ParseTasks("0-999999", unsized{g}); err != nil || len(got) != maxTasks {
+		t.Errorf("a range of exactly %d tasks: %d, %v", maxTasks, len(got), err)
+	}
 }
+
+// unsized is an env that cannot tell how many tasks it has.
+type unsized struct{ env.Env }
+
+func (unsized) NumTasks() int { return 0 }
 
 func checkPNG(t *testing.T, path string) {
 	t.Helper()
@@ -343,5 +359,40 @@ func TestPlotTrainingErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, ResultsJSON), []byte(`{"envs": {"x": {}}}`), 0o644)
 	if _, err := LoadResults(filepath.Join(dir, ResultsJSON)); err == nil || !strings.Contains(err.Error(), "envs.x") {
 		t.Errorf("corrupt results.json: %v", err)
+	}
+}
+
+// Sampling's success is the mean over its runs; its steps and prices must be too, not those of
+// the first run that stands as its answer.
+func TestSummarizeAveragesSamplingRuns(t *testing.T) {
+	shopRun := func(n int, price string) dataset.Trajectory {
+		tr := dataset.Trajectory{Env: "shop"}
+		searches := n - 2
+		if price == "" {
+			searches = n
+		}
+		for range searches {
+			tr.Steps = append(tr.Steps, dataset.Step{Action: "search[x]"})
+		}
+		if price == "" {
+			return tr
+		}
+		tr.Steps = append(tr.Steps, dataset.Step{Action: "click[item]", Observation: "Price: $" + price},
+			dataset.Step{Action: "click[Buy Now]"})
+		return tr
+	}
+	runs := []dataset.Trajectory{shopRun(4, "10.00"), shopRun(8, "30.00"), shopRun(6, "")}
+	rs := []planner.Result{
+		{Trajectory: runs[0], Runs: runs, Success: 1.0 / 3},
+		{Trajectory: shopRun(2, "20.00"), Success: 1},
+	}
+	m := summarize(rs, time.Second)
+	// Steps: task 1 averages (4+8+6)/3 = 6, task 2 has 2: mean 4. Prices: task 1 buys in two of
+	// three runs (10 and 30, weight 1/3 each), task 2 buys at 20: (40/3 + 20) / (2/3 + 1) = 20.
+	if m.AvgPrice == nil {
+		t.Fatal("no average price")
+	}
+	if !near(m.AvgSteps, 4) || !near(*m.AvgPrice, 20) || !near(m.SuccessRate, 2.0/3) {
+		t.Errorf("%v steps, price %v, success %v; want 4, 20, 2/3", m.AvgSteps, *m.AvgPrice, m.SuccessRate)
 	}
 }
