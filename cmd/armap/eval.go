@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/armap/armap/engine/atomicfile"
 	"github.com/armap/armap/engine/eval"
 	"github.com/armap/armap/engine/planner"
 	"github.com/armap/armap/engine/scorer"
@@ -221,7 +222,13 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 	case "":
 		return nil, "", func() {}, nil
 	case evalModelOracle:
-		o, err := planner.NewOracle(ctx, factory, tasks, planner.OracleOptions{})
+		// The planners' step budget: a trajectory cut there is a failure, not something the
+		// expert would have finished.
+		mx := s.Planner.MaxSteps
+		if mx <= 0 {
+			mx = planner.DefaultConfig().MaxSteps
+		}
+		o, err := planner.NewOracle(ctx, factory, tasks, planner.OracleOptions{MaxSteps: mx})
 		if err != nil {
 			return nil, "", nil, err
 		}
@@ -257,6 +264,18 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	s := &cfg.Eval
 	if s.Out == "" {
 		return errors.New("eval needs --out DIR")
+	}
+	// A run can take hours: find an output it could not write, or earlier results it could not
+	// merge with, before it starts.
+	if err := os.MkdirAll(s.Out, 0o755); err != nil {
+		return fmt.Errorf("eval: --out: %w", err)
+	}
+	results := filepath.Join(s.Out, eval.ResultsJSON)
+	if err := atomicfile.CheckTarget(results); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	if _, err := eval.LoadResults(results); err != nil {
+		return fmt.Errorf("eval: cannot merge with the results already in --out: %w", err)
 	}
 	if s.Planner.Seed == 0 {
 		s.Planner.Seed = cfg.Seed

@@ -98,6 +98,29 @@ func TestEvalCommandErrors(t *testing.T) {
 		!strings.Contains(err.Error(), `"foo"`) || strings.Contains(err.Error(), "--model") {
 		t.Errorf("unknown method without a model: %v", err)
 	}
+	// An --out that cannot take the results, or holds results that cannot be merged, is refused
+	// before anything is planned.
+	file := filepath.Join(out, "a-file")
+	bad := filepath.Join(out, "bad")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(bad, "results.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := filepath.Join(out, "corrupt")
+	if err := os.MkdirAll(corrupt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corrupt, "results.json"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]string{file: "--out", bad: "is a folder", corrupt: "cannot merge"} {
+		_, err := runArmap(t, "eval", "--out", dir, "--env", "game24", "--model", "oracle", "--tasks", "900-999")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--out %s: %v, want an error with %q", dir, err, want)
+		}
+	}
 	missing := filepath.Join(out, "nothing-here.json")
 	if _, err := runArmap(t, "eval", "check", "--results", missing); err == nil || !strings.Contains(err.Error(), missing) ||
 		strings.Contains(err.Error(), "no environments") {
