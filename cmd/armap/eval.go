@@ -234,7 +234,8 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 		}
 		return o, "oracle (env reward, replayed)", func() { o.Close() }, nil
 	case evalModelRandom:
-		return planner.RandomRM{Seed: cfg.Seed}, "random", func() {}, nil
+		// The planner seed, which results.json records (the top-level seed unless eval.planner.seed is set).
+		return planner.RandomRM{Seed: s.Planner.Seed}, "random", func() {}, nil
 	}
 	r, err := resolveModel(s.Model, s.Tokenizer, s.MaxLength)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -177,5 +179,35 @@ func TestEvalCommandWithModelDir(t *testing.T) {
 	}
 	if checked != 2 {
 		t.Errorf("%d best-of-n tasks checked", checked)
+	}
+}
+
+// results.json records the planner seed; with it fixed, the top-level seed must change nothing,
+// the random reward model included (it used to take the top-level seed).
+func TestEvalPlannerSeedDecides(t *testing.T) {
+	t.Setenv("ARMAP_EVAL_PLANNER_SEED", "5")
+	var lines []string
+	for _, seed := range []string{"1", "2"} {
+		out := t.TempDir()
+		if _, err := runArmap(t, "eval", "--env", "game24", "--model", "random", "--tasks", "900-904", "--n", "4",
+			"--methods", "best-of-n", "--out", out, "--seed", seed); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "tasks_game24.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var tr eval.TaskResult
+			if err := json.Unmarshal([]byte(l), &tr); err != nil {
+				t.Fatal(err)
+			}
+			s = append(s, fmt.Sprint(tr.Task, tr.Actions, *tr.Score))
+		}
+		lines = append(lines, strings.Join(s, "\n"))
+	}
+	if lines[0] != lines[1] {
+		t.Errorf("planner seed 5 with --seed 1 and 2 planned differently:\n%s\n---\n%s", lines[0], lines[1])
 	}
 }
