@@ -65,7 +65,8 @@ type MethodResult struct {
 	WallSPerTask       float64 `json:"wall_s_per_task"`
 	PolicyCallsPerTask float64 `json:"policy_calls_per_task"`
 	EnvStepsPerTask    float64 `json:"env_steps_per_task"`
-	// The answers' length, and for shop the mean price of the purchases made.
+	// The answers' length, and for shop the mean price of the purchases made; for sampling,
+	// means over its runs (each task weighs the same), whereas its per-task line shows its first.
 	AvgSteps float64  `json:"avg_steps"`
 	AvgPrice *float64 `json:"avg_price,omitempty"`
 }
@@ -350,7 +351,8 @@ func ParseTasks(spec string, e env.Env) ([]int, error) {
 		if b-a >= maxTasks-len(out) { // b-a+1 overflows for hi near the largest int
 			return nil, fmt.Errorf("eval: task range %q: more than %d tasks", spec, maxTasks)
 		}
-		for t := a; t <= b; t++ {
+		for k := 0; k <= b-a; k++ { // t <= b would never fail for b = the largest int
+			t := a + k
 			if seen[t] {
 				return nil, fmt.Errorf("eval: task range %q: task %d given twice", spec, t)
 			}

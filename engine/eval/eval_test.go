@@ -222,6 +222,9 @@ func TestParseTasks(t *testing.T) {
 	}
 	// An env that does not know its task count (http) bounds the list by maxTasks; a range up
 	// to the largest int used to overflow that check and loop until memory ran out.
+	if got, err := ParseTasks("9223372036854775806-9223372036854775807", unsized{g}); err != nil || len(got) != 2 {
+		t.Errorf("the last two ints as tasks: %v, %v", got, err)
+	}
 	for _, spec := range []string{"0-9223372036854775807", "5,0-999999"} {
 		if _, err := ParseTasks(spec, unsized{g}); err == nil || !strings.Contains(err.Error(), "more than") {
 			t.Errorf("%q on an env of unknown size: %v, want the task limit", spec, err)
