@@ -138,16 +138,14 @@ func bodyError(err error, where string) *apiError {
 func fieldPath(raw []byte, err error) string {
 	var te *json.UnmarshalTypeError
 	isType := errors.As(err, &te)
-	p, unknown, ok := dataset.FieldPath(raw, reflect.TypeFor[dataset.ScoreRequest](), true)
+	p, key, ok := dataset.FieldPath(raw, reflect.TypeFor[dataset.ScoreRequest](), true)
 	switch {
-	case isType && ok && !unknown:
+	case isType && ok && key == "" && dataset.WithoutIndices(p) == te.Field:
 		return "." + p
 	case isType:
 		return "." + te.Field
-	case ok && unknown:
-		if i := strings.LastIndexByte(p, '.'); i >= 0 {
-			return "." + p[:i]
-		}
+	case ok && key != "" && p != "":
+		return "." + p
 	}
 	return ""
 }

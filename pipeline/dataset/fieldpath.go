@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -10,23 +11,27 @@ import (
 
 // FieldPath finds the value of the JSON text b that decoding it into a t fails on, the first in
 // document order as encoding/json meets them, and names it with array indices
-// ("chosen.steps[3].action", "input_ids[7]"), which encoding/json's errors leave out. unknown
-// reports a key that t does not have (an error only when strict). ok is false when b decodes into
-// t without a type error or unknown key, or is not JSON.
+// ("chosen.steps[3].action", "input_ids[7]"), which encoding/json's errors leave out. For a key
+// that t does not have (an error only when strict), path names the object that holds it
+// ("chosen.steps[1]", "" at the top) and unknownKey is the key. ok is false when b decodes into t
+// without a type error or unknown key, or is not JSON.
 //
 // It runs only after a decode has failed, reading b again token by token. It follows
 // encoding/json's rules for the types of the data contracts: keys match a field's name exactly or
-// else without regard to case, null fits every type, and an integer field refuses fractions and
-// numbers out of its range. Embedded structs and custom unmarshalers are not looked into.
-func FieldPath(b []byte, t reflect.Type, strict bool) (path string, unknown, ok bool) {
+// else without regard to case, null fits every type, an integer field refuses fractions and
+// numbers out of its range, elements past a fixed array's length are dropped, and a map value is
+// named by the map (as encoding/json does). Embedded structs, the ",string" option and types with
+// their own unmarshalers are not looked into; callers compare the path with encoding/json's own
+// before trusting it.
+func FieldPath(b []byte, t reflect.Type, strict bool) (path, unknownKey string, ok bool) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	w := pathWalker{dec: dec, strict: strict}
-	path, unknown, ok = w.value(t, "")
+	path, unknownKey, ok = w.value(t, "")
 	if w.err != nil {
-		return "", false, false
+		return "", "", false
 	}
-	return strings.TrimPrefix(path, "."), unknown, ok
+	return strings.TrimPrefix(path, "."), unknownKey, ok
 }
 
 type pathWalker struct {
@@ -35,24 +40,28 @@ type pathWalker struct {
 	err    error // malformed JSON: no path to give
 }
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+var (
+	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
 
 // value reads one value of type t at path; it reports the first failing path below it.
-func (w *pathWalker) value(t reflect.Type, path string) (string, bool, bool) {
+func (w *pathWalker) value(t reflect.Type, path string) (string, string, bool) {
 	tok, err := w.dec.Token()
 	if err != nil {
 		w.err = err
-		return "", false, false
+		return "", "", false
 	}
 	if tok == nil {
-		return "", false, false
+		return "", "", false
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType) {
+	pt := reflect.PointerTo(t)
+	if t.Kind() == reflect.Interface || pt.Implements(unmarshalerType) || pt.Implements(textUnmarshalerType) {
 		w.skipRest(tok)
-		return "", false, false
+		return "", "", false
 	}
 	switch tok := tok.(type) {
 	case json.Delim:
@@ -66,51 +75,60 @@ func (w *pathWalker) value(t reflect.Type, path string) (string, bool, bool) {
 				return f.Type, f.name, true
 			})
 		case tok == '{' && t.Kind() == reflect.Map:
-			return w.object(path, func(key string) (reflect.Type, string, bool) { return t.Elem(), key, true })
+			return w.object(path, func(string) (reflect.Type, string, bool) { return t.Elem(), "", true })
 		case tok == '[' && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
 			for i := 0; w.dec.More(); i++ {
+				if t.Kind() == reflect.Array && i >= t.Len() {
+					w.skipRest(w.token())
+					continue
+				}
 				if p, u, ok := w.value(t.Elem(), path+"["+strconv.Itoa(i)+"]"); ok || w.err != nil {
 					return p, u, ok
 				}
 			}
 			w.token() // ]
-			return "", false, false
+			return "", "", false
 		}
 		w.skipRest(tok)
-		return path, false, true
+		return path, "", true
 	case string:
-		return path, false, t.Kind() != reflect.String
+		return path, "", t.Kind() != reflect.String
 	case bool:
-		return path, false, t.Kind() != reflect.Bool
+		return path, "", t.Kind() != reflect.Bool
 	case json.Number:
-		return path, false, !numberFits(string(tok), t)
+		return path, "", !numberFits(string(tok), t)
 	}
-	return path, false, true
+	return path, "", true
 }
 
 // object reads the members of an object whose '{' was read; field maps a key to the type and
-// name of its value, false for a key the type does not have.
-func (w *pathWalker) object(path string, field func(key string) (reflect.Type, string, bool)) (string, bool, bool) {
+// name of its value ("": the value is named by the object's path), false for a key the type does
+// not have.
+func (w *pathWalker) object(path string, field func(key string) (reflect.Type, string, bool)) (string, string, bool) {
 	for w.dec.More() {
 		kt := w.token()
 		key, _ := kt.(string)
 		if w.err != nil {
-			return "", false, false
+			return "", "", false
 		}
 		ft, name, known := field(key)
 		if !known {
 			if w.strict {
-				return path + "." + key, true, true
+				return path, key, true
 			}
 			w.skipRest(w.token())
 			continue
 		}
-		if p, u, ok := w.value(ft, path+"."+name); ok || w.err != nil {
+		vp := path
+		if name != "" {
+			vp += "." + name
+		}
+		if p, u, ok := w.value(ft, vp); ok || w.err != nil {
 			return p, u, ok
 		}
 	}
 	w.token() // }
-	return "", false, false
+	return "", "", false
 }
 
 func (w *pathWalker) token() json.Token {

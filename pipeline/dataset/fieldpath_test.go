@@ -12,24 +12,39 @@ import (
 
 func TestFieldPath(t *testing.T) {
 	triplet := reflect.TypeFor[Triplet]()
+	type other struct {
+		Pair  [2]int         `json:"pair"`
+		Count map[string]int `json:"count"`
+	}
 	for _, c := range []struct {
 		name, in string
+		typ      reflect.Type
 		strict   bool
 		path     string
-		unknown  bool
+		key      string
 		ok       bool
 	}{
-		{"valid", `{"id":"a","chosen":{"steps":[{"action":"x"}]},"chosen_input_ids":[1,2]}`, true, "", false, false},
-		{"not JSON", `{"id":`, true, "", false, false},
-		{"unknown key, strict", `{"meta":{"x":1},"chosen":{"steps":[{},{"obs":"y"}]}}`, true, "chosen.steps[1].obs", true, true},
-		{"unknown key skipped, lenient", `{"chosen":{"steps":[{"obs":{"a":[1]}}]},"margin":"2"}`, false, "margin", false, true},
-		{"object for a string", `{"instruction":{"a":1}}`, true, "instruction", false, true},
-		{"array for a struct", `{"chosen":[1]}`, true, "chosen", false, true},
-		{"pointer to float", `{"rejected":{"env_reward":true}}`, true, "rejected.env_reward", false, true},
+		{"valid", `{"id":"a","chosen":{"steps":[{"action":"x"}]},"chosen_input_ids":[1,2]}`, triplet, true, "", "", false},
+		{"not JSON", `{"id":`, triplet, true, "", "", false},
+		{"unknown key, strict", `{"meta":{"x":1},"chosen":{"steps":[{},{"obs":"y"}]}}`, triplet, true, "chosen.steps[1]", "obs", true},
+		{"unknown key at the top", `{"margn":1}`, triplet, true, "", "margn", true},
+		{"unknown key with a dot", `{"chosen":{"steps":[{"x.y":1}]}}`, triplet, true, "chosen.steps[0]", "x.y", true},
+		{"unknown key skipped, lenient", `{"chosen":{"steps":[{"obs":{"a":[1]}}]},"margin":"2"}`, triplet, false, "margin", "", true},
+		{"object for a string", `{"instruction":{"a":1}}`, triplet, true, "instruction", "", true},
+		{"array for a struct", `{"chosen":[1]}`, triplet, true, "chosen", "", true},
+		{"pointer to float", `{"rejected":{"env_reward":true}}`, triplet, true, "rejected.env_reward", "", true},
+		{"past a fixed array's end", `{"pair":[1,2,"x"]}`, reflect.TypeFor[other](), true, "", "", false},
+		{"in a fixed array", `{"pair":[1,"x"]}`, reflect.TypeFor[other](), true, "pair[1]", "", true},
+		{"a map value is named by its map", `{"count":{"k":"x"}}`, reflect.TypeFor[other](), true, "count", "", true},
 	} {
-		path, unknown, ok := FieldPath([]byte(c.in), triplet, c.strict)
-		if path != c.path || unknown != c.unknown || ok != c.ok {
-			t.Errorf("%s: got (%q, %v, %v), want (%q, %v, %v)", c.name, path, unknown, ok, c.path, c.unknown, c.ok)
+		path, key, ok := FieldPath([]byte(c.in), c.typ, c.strict)
+		if path != c.path || key != c.key || ok != c.ok {
+			t.Errorf("%s: got (%q, %q, %v), want (%q, %q, %v)", c.name, path, key, ok, c.path, c.key, c.ok)
+		}
+		// What encoding/json says of the same input, where it names a field.
+		var te *json.UnmarshalTypeError
+		if err := json.Unmarshal([]byte(c.in), reflect.New(c.typ).Interface()); errors.As(err, &te) && ok && key == "" && WithoutIndices(path) != te.Field {
+			t.Errorf("%s: encoding/json names %q, FieldPath %q", c.name, te.Field, path)
 		}
 	}
 }
@@ -76,7 +91,7 @@ func TestFieldPathAgreesWithEncodingJSON(t *testing.T) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		err := dec.Decode(new(Triplet))
-		path, unknown, ok := FieldPath(b, reflect.TypeFor[Triplet](), true)
+		path, key, ok := FieldPath(b, reflect.TypeFor[Triplet](), true)
 		var te *json.UnmarshalTypeError
 		switch {
 		case err == nil:
@@ -85,13 +100,13 @@ func TestFieldPathAgreesWithEncodingJSON(t *testing.T) {
 			}
 			continue
 		case errors.As(err, &te):
-			if !ok || unknown || withoutIndices(path) != te.Field {
-				t.Fatalf("%s: encoding/json: field %q (%v); FieldPath: %q unknown=%v ok=%v", b, te.Field, err, path, unknown, ok)
+			if !ok || key != "" || WithoutIndices(path) != te.Field {
+				t.Fatalf("%s: encoding/json: field %q (%v); FieldPath: %q key=%q ok=%v", b, te.Field, err, path, key, ok)
 			}
 		default: // unknown field
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			if !ok || !unknown || lastKey(path) != name {
-				t.Fatalf("%s: encoding/json: %v; FieldPath: %q unknown=%v ok=%v", b, err, path, unknown, ok)
+			if !ok || key != name {
+				t.Fatalf("%s: encoding/json: %v; FieldPath: %q key=%q ok=%v", b, err, path, key, ok)
 			}
 		}
 		failures++

@@ -57,7 +57,7 @@ func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 		case errors.As(err, &te):
 			le.Field = te.Field
 			le.Err = fmt.Errorf("expected %s, got JSON %s", jsonKind(te.Type.Kind()), te.Value)
-			if p, unknown, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && !unknown && withoutIndices(p) == te.Field {
+			if p, key, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && key == "" && WithoutIndices(p) == te.Field {
 				le.Field = p
 			}
 		case errors.As(err, &se):
@@ -66,8 +66,8 @@ func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 			// encoding/json has no type for it, and gives the name without its path.
 			le.Field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			le.Err = errors.New("unknown field (a misspelt name would otherwise be dropped silently; free-form data goes under \"meta\")")
-			if p, unknown, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && unknown && lastKey(p) == le.Field {
-				le.Field = p
+			if p, key, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && key == le.Field && p != "" {
+				le.Field = p + "." + key
 			}
 		}
 		return le
@@ -75,8 +75,9 @@ func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 	return nil
 }
 
-// withoutIndices drops the array indices of a FieldPath, leaving the path encoding/json names.
-func withoutIndices(p string) string {
+// WithoutIndices drops the array indices of a FieldPath, leaving the path encoding/json names
+// (to check that the two speak of the same value).
+func WithoutIndices(p string) string {
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(p, '[')
@@ -91,11 +92,6 @@ func withoutIndices(p string) string {
 		}
 		p = p[i+j+1:]
 	}
-}
-
-// lastKey is the last object key of a FieldPath.
-func lastKey(p string) string {
-	return p[strings.LastIndexByte(p, '.')+1:]
 }
 
 // jsonKind names what a Go kind is in JSON terms, for errors about input written by hand.

@@ -74,6 +74,7 @@ func TestScanJSONLStrictness(t *testing.T) {
 		{"known fields", `{"id":"a","margin":2,"chosen":{"steps":[{"action":"x","observation":"y"}]},"meta":{"anything":1}}`, "", ""},
 		{"misspelt top-level field", `{"id":"a","margn":5}`, "margn", "unknown field"},
 		{"misspelt nested field", `{"id":"a","chosen":{"steps":[{"action":"x"},{"acton":"x"}]}}`, "chosen.steps[1].acton", "unknown field"},
+		{"unknown field with a dot", `{"id":"a","chosen":{"steps":[{"x.y":1}]}}`, "chosen.steps[0].x.y", "unknown field"},
 		{"wrong type in an array element", `{"id":"a","rejected":{"steps":[{"action":"x"},{},{"action":3}]}}`, "rejected.steps[2].action", "expected a string, got JSON number"},
 		{"token id out of int32", `{"id":"a","chosen_input_ids":[1,2,4294967296]}`, "chosen_input_ids[2]", "expected an integer, got JSON number 4294967296"},
 		{"fraction for an integer", `{"id":"a","rejected_input_ids":[1.5]}`, "rejected_input_ids[0]", "expected an integer"},
