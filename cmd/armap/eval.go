@@ -266,18 +266,6 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	if s.Out == "" {
 		return errors.New("eval needs --out DIR")
 	}
-	// A run can take hours: find an output it could not write, or earlier results it could not
-	// merge with, before it starts.
-	if err := os.MkdirAll(s.Out, 0o755); err != nil {
-		return fmt.Errorf("eval: --out: %w", err)
-	}
-	results := filepath.Join(s.Out, eval.ResultsJSON)
-	if err := atomicfile.CheckTarget(results); err != nil {
-		return fmt.Errorf("eval: %w", err)
-	}
-	if _, err := eval.LoadResults(results); err != nil {
-		return fmt.Errorf("eval: cannot merge with the results already in --out: %w", err)
-	}
 	if s.Planner.Seed == 0 {
 		s.Planner.Seed = cfg.Seed
 	}
@@ -311,6 +299,18 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 			return fmt.Errorf("%w (give --model DIR, %q or %q)", err, evalModelOracle, evalModelRandom)
 		}
 		return err
+	}
+	// A run can take hours: find an output it could not write, or earlier results it could not
+	// merge with, before it starts (after the checks above, so that they leave no folder).
+	if err := os.MkdirAll(s.Out, 0o755); err != nil {
+		return fmt.Errorf("eval: --out: %w", err)
+	}
+	results := filepath.Join(s.Out, eval.ResultsJSON)
+	if err := atomicfile.CheckTarget(results); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	if _, err := eval.LoadResults(results); err != nil {
+		return fmt.Errorf("eval: cannot merge with the results already in --out: %w", err)
 	}
 	start := time.Now()
 	er, per, err := eval.Run(ctx, eval.Spec{Env: envName, Factory: factory, Policy: policy, RM: rm, Reflector: reflector,

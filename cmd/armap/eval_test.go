@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -122,6 +124,14 @@ func TestEvalCommandErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--out %s: %v, want an error with %q", dir, err, want)
 		}
+	}
+	// A refused invocation leaves no output folder behind.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if _, err := runArmap(t, "eval", "--out", fresh, "--env", "game24", "--model", "oracle", "--tasks", "900", "--methods", "bfs"); err == nil {
+		t.Error("an unknown method was accepted")
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused eval left %s behind (%v)", fresh, err)
 	}
 	missing := filepath.Join(out, "nothing-here.json")
 	if _, err := runArmap(t, "eval", "check", "--results", missing); err == nil || !strings.Contains(err.Error(), missing) ||

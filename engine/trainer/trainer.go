@@ -324,7 +324,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	var queue []launched
 	next := start
 	lastDone := time.Now()
-	// Every way out of the loop reports the throughput of the steps this run made.
+	// A run that ends, stops or is interrupted reports the throughput of the steps it made.
 	throughput := func() {
 		if trainSeconds > 0 {
 			sum.TokensPerS, sum.PairsPerS, sum.TrainSecond = float64(trainTokens)/trainSeconds, float64(trainPairs)/trainSeconds, trainSeconds
