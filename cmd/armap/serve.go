@@ -32,8 +32,9 @@ func newServeCmd() *cobra.Command {
 
   POST /v1/score  {"items": [{"id","instruction","steps"} | {"id","input_ids"}]}
                   -> {"scores": [{"id","score"}]} in item order
-  GET  /health    200 when the model answers (draining, the server stops taking connections;
-                 a request on one still open gets 503)
+  GET  /health    200 when the model answers ({"status":"busy"} when the queue is full;
+                 draining, the server stops taking connections; a request on one still
+                 open gets 503)
   GET  /info      model, limits, backend and version
   GET  /metrics   Prometheus metrics (armap_*)
 
@@ -112,8 +113,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	s := scorer.New(m, in, sc.ScorerOptions())
 	defer s.Close()
 	bi := b.Info()
+	// The loaded model's own count (the config's estimate leaves out biases and norms).
+	params, err := m.NumParams()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	srv, err := server.New(s, server.Info{ModelID: sc.Model, Architecture: r.Cfg.Architecture, ModelType: r.Cfg.ModelType,
-		Parameters: r.Cfg.ParamCount(), MaxLength: r.Cfg.MaxPositions, VocabSize: r.Cfg.VocabSize, Tokenizer: r.TokPath,
+		Version: gitCommit(), Parameters: params, MaxLength: r.Cfg.MaxPositions, VocabSize: r.Cfg.VocabSize, Tokenizer: r.TokPath,
 		Backend: bi.Backend, TorchVersion: bi.TorchVersion, Device: bi.DeviceName, Threads: bi.Threads}, sc.Config)
 	if err != nil {
 		return err
@@ -123,7 +129,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		return fmt.Errorf("serve: listen on %s: %w", sc.Addr, err)
 	}
 	fmt.Fprintf(log, "serve: %s (%s, %d parameters) on http://%s, max %d tokens per sequence, %d per batch\n",
-		sc.Model, r.Cfg.Architecture, r.Cfg.ParamCount(), l.Addr(), in.MaxLen, sc.ScorerOptions().MaxBatchTokens)
+		sc.Model, r.Cfg.Architecture, params, l.Addr(), in.MaxLen, sc.ScorerOptions().MaxBatchTokens)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	select {

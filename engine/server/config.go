@@ -7,21 +7,24 @@
 //
 //	POST /v1/score  {"items": [{"id","instruction","steps"} | {"id","input_ids"}]}
 //	                -> {"scores": [{"id","score"}]} in item order
-//	GET  /health    200 {"status":"ok"} when a one-token forward pass answers; 503 otherwise
-//	                and while draining (no API key needed, for load balancers)
+//	GET  /health    200 {"status":"ok"} when a one-token forward pass answers, {"status":"busy"}
+//	                when the queue is full; 503 otherwise and while draining (no API key
+//	                needed, for load balancers)
 //	GET  /info      model, limits, backend and version
 //	GET  /metrics   Prometheus text exposition, every family prefixed armap_
 //
 // Errors are {"error": "...", "type": "..."} with these statuses:
 //
 //	400 invalid_request     malformed JSON, wrong types, unknown fields (names item index and field)
+//	408 invalid_request     the body did not arrive within read_timeout
 //	401 unauthorized        missing or wrong bearer token when an API key is configured
 //	404 not_found, 405 method_not_allowed
 //	413 payload_too_large   body over max_body_bytes, or more than max_items items
 //	422 validation          empty items, no or both inputs, token ids outside the vocabulary, a
 //	                        sequence over the length limit (unless truncate), text without a tokenizer
 //	429 overloaded          the scorer's queue is full
-//	499 (metrics only)      the client went away; its queued work is dropped
+//	499 (metrics only)      the client went away (or stopped sending its body); its queued work
+//	                        is dropped and the connection closed without an answer
 //	500 backend, internal   the model failed, or a handler panicked (recovered)
 //	503 unhealthy           draining, the scorer is closed, or scoring outlived write_timeout
 //

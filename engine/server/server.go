@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -215,22 +216,44 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 // clientGone marks a request whose client disconnected; it is counted as 499, as nginx does.
 const clientGone = 499
 
+// writeGrace is the time an answer has to be written after its scoring deadline.
+const writeGrace = 5 * time.Second
+
+// abandon ends a request whose client went away, writing nothing: 499 is a code for the logs
+// (route counts it), not one to send, and the connection is closed.
+func abandon() { panic(http.ErrAbortHandler) }
+
+// bodyReader remembers the error reading the request body failed with, to tell a client that
+// stopped sending from a body that is not valid JSON.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
 // route wraps a handler with panic recovery, the method check, authentication and counting.
 func (s *Server) route(endpoint, method string, auth bool, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				if w.code == 0 {
-					writeError(w, errorf(http.StatusInternalServerError, typeInternal, "internal error: %v", p))
-				}
+			p := recover()
+			if p != nil && p != http.ErrAbortHandler && w.code == 0 {
+				writeError(w, errorf(http.StatusInternalServerError, typeInternal, "internal error: %v", p))
+			}
+			if p == http.ErrAbortHandler {
+				// Counted first, then net/http closes the connection without an answer.
+				defer panic(p)
 			}
 			code := w.code
 			switch {
-			case r.Context().Err() != nil && (code == 0 || code == clientGone):
+			case p == http.ErrAbortHandler, r.Context().Err() != nil && (code == 0 || code == clientGone):
 				code = clientGone
 			case code == 0:
 				code = http.StatusOK // what net/http sends for a handler that wrote nothing
@@ -239,12 +262,12 @@ func (s *Server) route(endpoint, method string, auth bool, h http.HandlerFunc) h
 		}()
 		if method != "" && r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", method)
-			writeError(w, errorf(http.StatusMethodNotAllowed, typeMethod, "%s %s: use %s", r.Method, r.URL.Path, method))
+			s.reject(w, errorf(http.StatusMethodNotAllowed, typeMethod, "%s %s: use %s", r.Method, r.URL.Path, method))
 			return
 		}
 		if auth && s.key != nil && !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="armap"`)
-			writeError(w, errorf(http.StatusUnauthorized, typeAuth, "missing or wrong API key (send Authorization: Bearer <key>)"))
+			s.reject(w, errorf(http.StatusUnauthorized, typeAuth, "missing or wrong API key (send Authorization: Bearer <key>)"))
 			return
 		}
 		h(w, r)
@@ -252,8 +275,9 @@ func (s *Server) route(endpoint, method string, auth bool, h http.HandlerFunc) h
 }
 
 func (s *Server) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), s.key) == 1
+	// The scheme is case-insensitive (RFC 9110 11.1).
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), s.key) == 1
 }
 
 func (s *Server) score(w http.ResponseWriter, r *http.Request) {
@@ -261,11 +285,28 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request) {
 	s.met.inFlight.Inc()
 	defer s.met.inFlight.Dec()
 	if s.draining.Load() {
-		writeError(w, errorf(http.StatusServiceUnavailable, typeUnhealthy, "the server is shutting down"))
+		s.reject(w, errorf(http.StatusServiceUnavailable, typeUnhealthy, "the server is shutting down"))
 		return
 	}
-	items, aerr := decodeItems(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), s.cfg.MaxItems)
+	// http.Server's WriteTimeout runs from the end of the request's headers, and the scoring
+	// deadline below from here: give the connection the scoring budget plus time to write the
+	// answer (a 503 included), or the answer to a request that used its budget is never sent.
+	if s.cfg.WriteTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(start.Add(s.cfg.WriteTimeout + writeGrace))
+	}
+	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)}
+	items, aerr := decodeItems(body, s.cfg.MaxItems)
 	if aerr != nil {
+		var mbe *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case body.err == nil || errors.As(body.err, &mbe):
+		case errors.As(body.err, &ne) && ne.Timeout():
+			aerr = errorf(http.StatusRequestTimeout, typeInvalid, "request body not received within read_timeout %v", s.cfg.ReadTimeout)
+		default:
+			// The client went away while sending (a reset, or a body shorter than it said).
+			abandon()
+		}
 		s.reject(w, aerr)
 		return
 	}
@@ -290,14 +331,14 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if s.cfg.WriteTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.WriteTimeout)
+		ctx, cancel = context.WithDeadline(ctx, start.Add(s.cfg.WriteTimeout))
 		defer cancel()
 	}
 	scores, err := s.sc.ScoreBatch(ctx, seqs)
 	if err != nil {
 		switch {
 		case r.Context().Err() != nil:
-			w.WriteHeader(clientGone) // nobody reads it; it marks the request for the metrics
+			abandon()
 		case errors.Is(err, context.DeadlineExceeded):
 			s.reject(w, errorf(http.StatusServiceUnavailable, typeUnhealthy, "not scored within write_timeout %v", s.cfg.WriteTimeout))
 		case errors.Is(err, scorer.ErrQueueFull):
@@ -389,7 +430,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	// Through the queue, not beside it: a healthy model behind a stuck batcher is not healthy.
 	if _, err := s.sc.ScoreIDs(ctx, []int32{0}); err != nil {
 		if r.Context().Err() != nil {
-			w.WriteHeader(clientGone)
+			abandon()
+		}
+		if errors.Is(err, scorer.ErrQueueFull) {
+			// Busy, not broken: a balancer that pulled it would push its load onto the others.
+			writeJSON(w, http.StatusOK, map[string]string{"status": "busy"})
 			return
 		}
 		s.met.healthFail.Inc()

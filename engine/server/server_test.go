@@ -390,6 +390,21 @@ func TestErrors(t *testing.T) {
 	if got := counterValue(fams, "armap_request_failures_total", map[string]string{"type": typeValidation}); got != 7 {
 		t.Errorf("validation failures %v, want 7", got)
 	}
+	// Refusals in front of the handlers count as failures too (401 on /v1/score and /info, 405 on
+	// /v1/score and /health).
+	for typ, n := range map[string]float64{typeAuth: 3, typeMethod: 2} {
+		if got := counterValue(fams, "armap_request_failures_total", map[string]string{"type": typ}); got != n {
+			t.Errorf("%s failures %v, want %v", typ, got, n)
+		}
+	}
+	// The auth scheme is case-insensitive.
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/score", strings.NewReader(`{"items":[{"input_ids":[1]}]}`))
+	req.Header.Set("Authorization", "bearer s3cret")
+	if resp, err := ts.Client().Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("lowercase bearer: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	t.Run("api key env unset refuses to start", func(t *testing.T) {
 		cfg := DefaultConfig()
@@ -654,5 +669,26 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A request that cannot be scored within write_timeout gets the 503 that says so. The
+// connection's own write deadline runs from the end of the headers; it used to expire before
+// the answer, and the client saw an empty reply while the metrics counted a 503.
+func TestWriteTimeoutAnswers503(t *testing.T) {
+	m := tinyModel(t)
+	cfg := DefaultConfig()
+	// One item waits max_wait for company before its batch runs: longer than write_timeout.
+	cfg.MaxWait, cfg.WriteTimeout = 3*time.Second, 300*time.Millisecond
+	f := newFixture(t, m, nil, 64, cfg)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.srv.Serve(l)
+	t.Cleanup(func() { f.srv.Shutdown(context.Background()) })
+	code, body := post(t, http.DefaultClient, "http://"+l.Addr().String(), "", []byte(`{"items":[{"input_ids":[1,2]}]}`))
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "write_timeout") {
+		t.Errorf("got %d %s, want 503 naming write_timeout", code, body)
 	}
 }
