@@ -90,7 +90,9 @@ func New(sc *scorer.Scorer, info Info, cfg Config) (*Server, error) {
 		s.limit = cfg.MaxInputTokens
 	}
 	if cfg.APIKeyEnv != "" {
-		k := os.Getenv(cfg.APIKeyEnv)
+		// A key from a secret store often keeps a trailing newline (a Kubernetes secret made from a
+		// file); the token sent is trimmed too.
+		k := strings.TrimSpace(os.Getenv(cfg.APIKeyEnv))
 		if k == "" {
 			// Failing closed: a typo in the variable name must not serve without authentication.
 			return nil, fmt.Errorf("serve.api_key_env names %s, which is empty or unset", cfg.APIKeyEnv)

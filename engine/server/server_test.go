@@ -283,7 +283,7 @@ const testKeyEnv = "ARMAP_SERVER_TEST_KEY"
 
 func TestErrors(t *testing.T) {
 	m := tinyModel(t)
-	t.Setenv(testKeyEnv, "s3cret")
+	t.Setenv(testKeyEnv, "s3cret\n") // as a secret made from a file holds it
 	cfg := DefaultConfig()
 	cfg.MaxItems, cfg.MaxBodyBytes, cfg.MaxInputTokens, cfg.APIKeyEnv = 3, 4096, 16, testKeyEnv
 	f := newFixture(t, m, testEncoder(t, 16), 64, cfg)
