@@ -35,13 +35,8 @@ func (in *Inputs) Tokens(r *dataset.ScoreRequest) ([]int32, bool, error) {
 		return nil, false, err
 	}
 	if len(r.InputIDs) > 0 {
-		if len(r.InputIDs) > in.MaxLen {
-			return nil, false, &dataset.LineError{Field: "input_ids", Err: fmt.Errorf("%d tokens, more than max_length %d (the model's positions unless set lower)", len(r.InputIDs), in.MaxLen)}
-		}
-		for i, id := range r.InputIDs {
-			if id < 0 || int(id) >= in.Vocab {
-				return nil, false, &dataset.LineError{Field: fmt.Sprintf("input_ids[%d]", i), Err: fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, in.Vocab)}
-			}
+		if err := dataset.CheckIDs("input_ids", r.InputIDs, in.Vocab, in.MaxLen); err != nil {
+			return nil, false, err
 		}
 		return r.InputIDs, false, nil
 	}

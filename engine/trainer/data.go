@@ -52,13 +52,8 @@ func LoadPairs(path string, enc TextEncoder, vocab, maxLen int) ([]packer.Pair, 
 				field string
 				ids   []int32
 			}{{"chosen_input_ids", t.ChosenIDs}, {"rejected_input_ids", t.RejectedIDs}} {
-				if len(side.ids) > maxLen {
-					return &dataset.LineError{Field: side.field, Err: fmt.Errorf("%d tokens, more than max_length %d (the model's positions unless set lower)", len(side.ids), maxLen)}
-				}
-				for i, id := range side.ids {
-					if id < 0 || int(id) >= vocab {
-						return &dataset.LineError{Field: fmt.Sprintf("%s[%d]", side.field, i), Err: fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, vocab)}
-					}
+				if err := dataset.CheckIDs(side.field, side.ids, vocab, maxLen); err != nil {
+					return err
 				}
 			}
 			p.Chosen, p.Rejected = t.ChosenIDs, t.RejectedIDs

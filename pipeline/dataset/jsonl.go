@@ -241,3 +241,17 @@ func (r *ScoreRequest) Validate() error {
 }
 
 func fieldErr(field string, err error) error { return &LineError{Field: field, Err: err} }
+
+// CheckIDs checks the pre-tokenized ids of field against a model: at most maxLen of them, each
+// in [0, vocab). The error names the field, and for a bad id its element.
+func CheckIDs(field string, ids []int32, vocab, maxLen int) error {
+	if len(ids) > maxLen {
+		return fieldErr(field, fmt.Errorf("%d tokens, more than max_length %d (the model's positions unless set lower)", len(ids), maxLen))
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= vocab {
+			return fieldErr(fmt.Sprintf("%s[%d]", field, i), fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, vocab))
+		}
+	}
+	return nil
+}
