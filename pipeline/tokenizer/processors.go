@@ -25,14 +25,6 @@ func (s processorSeq) processIDs(ids []int32, addSpecial bool) []int32 {
 	return ids
 }
 
-// wrapIDs returns pre, ids, post as one new slice.
-func wrapIDs(pre []int32, ids []int32, post []int32) []int32 {
-	out := make([]int32, 0, len(pre)+len(ids)+len(post))
-	out = append(out, pre...)
-	out = append(out, ids...)
-	return append(out, post...)
-}
-
 type byteLevelProcessor struct{ trimOffsets, addPrefixSpace bool }
 
 func (b byteLevelProcessor) process(encs []Encoding, _ bool) []Encoding {
@@ -44,9 +36,9 @@ func (b byteLevelProcessor) process(encs []Encoding, _ bool) []Encoding {
 	return encs
 }
 
-// specialTok is one entry of a template's special_tokens map (it may expand to several ids).
 func (byteLevelProcessor) processIDs(ids []int32, _ bool) []int32 { return ids }
 
+// specialTok is one entry of a template's special_tokens map (it may expand to several ids).
 type specialTok struct {
 	ids    []int32
 	tokens []string
@@ -148,7 +140,10 @@ func (b bertProcessor) processIDs(ids []int32, addSpecial bool) []int32 {
 	if !addSpecial {
 		return ids
 	}
-	return wrapIDs([]int32{b.clsID}, ids, []int32{b.sepID})
+	out := make([]int32, 0, len(ids)+2)
+	out = append(out, b.clsID)
+	out = append(out, ids...)
+	return append(out, b.sepID)
 }
 
 // robertaProcessor is <s> A </s> (</s> B </s>), all type ids 0, with byte-level offset trimming.
