@@ -224,11 +224,11 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 	case evalModelOracle:
 		// The planners' step budget: a trajectory cut there is a failure, not something the
 		// expert would have finished.
-		mx := s.Planner.MaxSteps
-		if mx <= 0 {
-			mx = planner.DefaultConfig().MaxSteps
+		pc, err := s.Planner.WithDefaults()
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("eval: %w", err)
 		}
-		o, err := planner.NewOracle(ctx, factory, tasks, planner.OracleOptions{MaxSteps: mx})
+		o, err := planner.NewOracle(ctx, factory, tasks, planner.OracleOptions{MaxSteps: pc.MaxSteps})
 		if err != nil {
 			return nil, "", nil, err
 		}

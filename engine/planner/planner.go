@@ -47,7 +47,7 @@ func Methods() []string { return []string{Greedy, Sampling, Reflexion, BestOfN, 
 // UsesRM reports whether method needs a reward model.
 func UsesRM(method string) bool { return method != Greedy && method != Sampling }
 
-// Config tunes all planners. Zero fields take DefaultConfig's values (see withDefaults).
+// Config tunes all planners. Zero fields take DefaultConfig's values (see WithDefaults).
 type Config struct {
 	// Seed and the task number seed every random choice of an episode.
 	Seed uint64 `mapstructure:"seed" json:"seed"`
@@ -117,8 +117,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// withDefaults fills zero fields and checks the rest.
-func (c Config) withDefaults() (Config, error) {
+// WithDefaults fills zero fields and checks the rest: the configuration New plans with.
+func (c Config) WithDefaults() (Config, error) {
 	d := DefaultConfig()
 	set := func(p *int, v int) {
 		if *p == 0 {
@@ -230,7 +230,7 @@ func New(e env.Env, policy agent.Policy, rm RewardModel, cfg Config, opt Options
 	if e == nil || policy == nil {
 		return nil, errors.New("planner: nil env or policy")
 	}
-	c, err := cfg.withDefaults()
+	c, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
