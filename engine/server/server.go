@@ -371,12 +371,13 @@ func (s *Server) reject(w http.ResponseWriter, e *apiError) {
 
 // tokens validates item i and returns its token ids, and whether they were truncated.
 func (s *Server) tokens(i int, it *dataset.ScoreRequest) ([]int32, bool, *apiError) {
-	text := it.Instruction != "" || len(it.Steps) > 0
-	switch {
-	case len(it.InputIDs) > 0 && text:
-		return nil, false, errorf(http.StatusUnprocessableEntity, typeValidation, "items[%d]: give either input_ids or instruction/steps, not both", i)
-	case len(it.InputIDs) == 0 && !text:
-		return nil, false, errorf(http.StatusUnprocessableEntity, typeValidation, "items[%d]: neither input_ids nor instruction/steps", i)
+	// The rule score files follow; the item index stands for the file and line.
+	if err := it.Validate(); err != nil {
+		var le *dataset.LineError
+		if errors.As(err, &le) {
+			err = le.Err
+		}
+		return nil, false, errorf(http.StatusUnprocessableEntity, typeValidation, "items[%d]: %v", i, err)
 	}
 	if len(it.InputIDs) > 0 {
 		for j, id := range it.InputIDs {

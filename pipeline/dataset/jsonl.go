@@ -233,7 +233,7 @@ func (r *ScoreRequest) Validate() error {
 	text := r.Instruction != "" || len(r.Steps) > 0
 	switch {
 	case len(r.InputIDs) == 0 && !text:
-		return fieldErr("input_ids", errors.New("request has neither input_ids nor instruction/steps"))
+		return fieldErr("input_ids", errors.New("neither input_ids nor instruction/steps"))
 	case len(r.InputIDs) > 0 && text:
 		return fieldErr("input_ids", errors.New("give either input_ids or instruction/steps, not both"))
 	}
