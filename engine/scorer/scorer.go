@@ -24,6 +24,21 @@ func DefaultOptions() Options {
 	return Options{MaxBatchTokens: 16384, MaxWait: 2 * time.Millisecond, QueueLimit: 4096}
 }
 
+// WithDefaults fills the unset (zero or negative) settings as New does.
+func (o Options) WithDefaults() Options {
+	d := DefaultOptions()
+	if o.MaxBatchTokens <= 0 {
+		o.MaxBatchTokens = d.MaxBatchTokens
+	}
+	if o.QueueLimit <= 0 {
+		o.QueueLimit = d.QueueLimit
+	}
+	if o.MaxWait < 0 {
+		o.MaxWait = 0
+	}
+	return o
+}
+
 // Errors a caller can tell apart.
 var (
 	ErrQueueFull = errors.New("scorer: queue full")
@@ -76,16 +91,7 @@ type request struct {
 // New starts a scorer over m. in turns requests into token ids (its Enc may be nil when only ids
 // are scored). Close stops it; the model stays the caller's.
 func New(m *cgo.Model, in *Inputs, opt Options) *Scorer {
-	d := DefaultOptions()
-	if opt.MaxBatchTokens <= 0 {
-		opt.MaxBatchTokens = d.MaxBatchTokens
-	}
-	if opt.QueueLimit <= 0 {
-		opt.QueueLimit = d.QueueLimit
-	}
-	if opt.MaxWait < 0 {
-		opt.MaxWait = 0
-	}
+	opt = opt.WithDefaults()
 	s := &Scorer{m: m, in: in, opt: opt, queue: make(chan *request, opt.QueueLimit), done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.loop()
@@ -145,16 +151,19 @@ func (s *Scorer) encode(r *dataset.ScoreRequest) ([]int32, error) {
 
 // ScoreIDs scores one token sequence.
 func (s *Scorer) ScoreIDs(ctx context.Context, ids []int32) (float64, error) {
-	r, err := s.submit(ctx, ids)
+	if err := s.check(ids); err != nil {
+		return 0, err
+	}
+	rs, err := s.enqueue(ctx, [][]int32{ids})
 	if err != nil {
 		return 0, err
 	}
-	return s.wait(ctx, r)
+	return s.wait(ctx, rs[0])
 }
 
 // ScoreRequests scores many requests (one HTTP call's items) and returns scores in order. All
 // are tokenized before any is queued; then they go through ScoreBatch, so they batch with
-// everyone else's and a failure to queue one drops the others.
+// everyone else's, and they are queued all together or not at all.
 func (s *Scorer) ScoreRequests(ctx context.Context, reqs []dataset.ScoreRequest) ([]float64, error) {
 	seqs := make([][]int32, len(reqs))
 	for i := range reqs {
@@ -169,18 +178,20 @@ func (s *Scorer) ScoreRequests(ctx context.Context, reqs []dataset.ScoreRequest)
 
 // ScoreBatch scores many token sequences (one HTTP request's items) and returns their scores in
 // order. All of them join the shared queue before the first is awaited, so they batch with each
-// other and with everyone else's. If one cannot be queued (ErrQueueFull, ErrClosed, a bad
-// sequence), the ones already queued are cancelled so that no forward pass is spent on them.
+// other and with everyone else's. They are queued all together or not at all: a request refused
+// with ErrQueueFull (or ErrClosed, or for a bad sequence) leaves nothing in the queue to take
+// the room of the next one.
 func (s *Scorer) ScoreBatch(ctx context.Context, seqs [][]int32) ([]float64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // on return every request has an answer or is no longer wanted
-	rs := make([]*request, len(seqs))
 	for i, ids := range seqs {
-		r, err := s.submit(ctx, ids)
-		if err != nil {
+		if err := s.check(ids); err != nil {
 			return nil, fmt.Errorf("sequence %d: %w", i, err)
 		}
-		rs[i] = r
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // on return every request has an answer or is no longer wanted
+	rs, err := s.enqueue(ctx, seqs)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]float64, len(seqs))
 	for i, r := range rs {
@@ -193,34 +204,53 @@ func (s *Scorer) ScoreBatch(ctx context.Context, seqs [][]int32) ([]float64, err
 	return out, nil
 }
 
-func (s *Scorer) submit(ctx context.Context, ids []int32) (*request, error) {
+// check refuses a sequence the backend would fail on. It runs before queueing, not only in the
+// backend: one bad sequence would fail its whole batch, other callers' requests included.
+func (s *Scorer) check(ids []int32) error {
 	if len(ids) == 0 {
-		return nil, errors.New("scorer: empty sequence")
+		return errors.New("scorer: empty sequence")
 	}
-	// Checked here, not only in the backend: one bad sequence would fail its whole batch,
-	// other callers' requests included.
 	if len(ids) > s.in.MaxLen {
-		return nil, fmt.Errorf("scorer: %d tokens, more than max_length %d (the model's positions unless set lower)", len(ids), s.in.MaxLen)
+		return fmt.Errorf("scorer: %d tokens, more than max_length %d (the model's positions unless set lower)", len(ids), s.in.MaxLen)
 	}
 	for i, id := range ids {
 		if id < 0 || int(id) >= s.in.Vocab {
-			return nil, fmt.Errorf("scorer: token id %d at position %d is outside the vocabulary [0, %d)", id, i, s.in.Vocab)
+			return fmt.Errorf("scorer: token id %d at position %d is outside the vocabulary [0, %d)", id, i, s.in.Vocab)
 		}
+	}
+	return nil
+}
+
+// enqueue queues every sequence or none. The room is reserved in depth before anything is sent:
+// depth counts what the channel holds plus what the batcher has taken but not yet counted off,
+// so while depth stays within QueueLimit (the channel's capacity) the sends cannot block.
+func (s *Scorer) enqueue(ctx context.Context, seqs [][]int32) ([]*request, error) {
+	n := int64(len(seqs))
+	if n > int64(s.opt.QueueLimit) {
+		return nil, fmt.Errorf("scorer: %d sequences in one call, more than queue_limit %d: they could never be queued together", n, s.opt.QueueLimit)
 	}
 	s.gate.RLock()
 	defer s.gate.RUnlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	r := &request{ctx: ctx, ids: ids, at: time.Now(), ready: make(chan struct{})}
-	select {
-	case s.queue <- r:
-		s.depth.Add(1)
-		s.requests.Add(1)
-		return r, nil
-	default:
-		return nil, ErrQueueFull
+	for {
+		d := s.depth.Load()
+		if d+n > int64(s.opt.QueueLimit) {
+			return nil, ErrQueueFull
+		}
+		if s.depth.CompareAndSwap(d, d+n) {
+			break
+		}
 	}
+	now := time.Now()
+	rs := make([]*request, len(seqs))
+	for i, ids := range seqs {
+		rs[i] = &request{ctx: ctx, ids: ids, at: now, ready: make(chan struct{})}
+		s.queue <- rs[i]
+	}
+	s.requests.Add(n)
+	return rs, nil
 }
 
 func (s *Scorer) wait(ctx context.Context, r *request) (float64, error) {

@@ -225,12 +225,10 @@ func TestScoreBatchOrderAndCancel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sequence 2") {
 		t.Fatalf("bad third sequence: %v", err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for sc.Stats().Dropped-before.Dropped != 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if st := sc.Stats(); st.Dropped-before.Dropped != 2 || st.Batches != before.Batches {
-		t.Fatalf("queued sequences were not dropped: before %+v after %+v", before, st)
+	// The two good sequences before the bad one were never queued: nothing to drop, no batch.
+	time.Sleep(60 * time.Millisecond) // past MaxWait, when a queued sequence would have run
+	if st := sc.Stats(); st != before {
+		t.Fatalf("a refused call changed the queue: before %+v after %+v", before, st)
 	}
 }
 
@@ -349,5 +347,64 @@ func TestCloseRacingSubmitsNeverStrands(t *testing.T) {
 		for err := range stranded {
 			t.Fatalf("round %d: %v", round, err)
 		}
+	}
+}
+
+// A call that does not fit the queue is refused whole: none of its sequences stays queued to take
+// the room of the next caller, and a call larger than the whole queue says so.
+func TestQueueFullRefusesWholeCall(t *testing.T) {
+	m := tinyModel(t)
+	sc := New(m, &Inputs{Vocab: 1024, MaxLen: 64}, Options{MaxBatchTokens: 1 << 20, MaxWait: 0, QueueLimit: 8})
+	defer sc.Close()
+	release := make(chan struct{})
+	var unholdOnce, once sync.Once
+	unhold := func() { unholdOnce.Do(func() { close(release) }) }
+	defer unhold() // before Close, which waits for the batcher, should a check fail while it is held
+	held := make(chan struct{})
+	sc.OnBatch = func(BatchInfo) {
+		once.Do(func() { close(held); <-release }) // hold the batcher while the queue fills
+	}
+	firstDone := make(chan error, 1)
+	go func() { _, err := sc.ScoreIDs(context.Background(), []int32{1, 2, 3}); firstDone <- err }()
+	<-held
+	r := rand.New(rand.NewPCG(4, 4))
+	batch := func(n int) [][]int32 {
+		seqs := make([][]int32, n)
+		for i := range seqs {
+			seqs[i] = randIDs(r)
+		}
+		return seqs
+	}
+	fiveDone := make(chan error, 1)
+	go func() { _, err := sc.ScoreBatch(context.Background(), batch(5)); fiveDone <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	for sc.Stats().QueueDepth != 5 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if d := sc.Stats().QueueDepth; d != 5 {
+		t.Fatalf("queue depth %d, want 5", d)
+	}
+	if _, err := sc.ScoreBatch(context.Background(), batch(4)); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("4 more sequences into 3 free places: %v, want ErrQueueFull", err)
+	}
+	if d := sc.Stats().QueueDepth; d != 5 {
+		t.Fatalf("after the refusal the queue holds %d sequences, want the 5 from before", d)
+	}
+	if _, err := sc.ScoreBatch(context.Background(), batch(9)); err == nil || errors.Is(err, ErrQueueFull) || !strings.Contains(err.Error(), "queue_limit 8") {
+		t.Fatalf("9 sequences with queue_limit 8: %v, want an error naming queue_limit", err)
+	}
+	threeDone := make(chan error, 1)
+	go func() { _, err := sc.ScoreBatch(context.Background(), batch(3)); threeDone <- err }()
+	for sc.Stats().QueueDepth != 8 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	unhold()
+	for _, ch := range []chan error{firstDone, fiveDone, threeDone} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := sc.Stats(); st.Requests != 9 || st.Dropped != 0 || st.QueueDepth != 0 {
+		t.Fatalf("stats %+v, want 9 requests, none dropped, none queued", st)
 	}
 }

@@ -90,8 +90,9 @@ func (c Config) Validate() error {
 	case c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.ShutdownTimeout < 0:
 		return fmt.Errorf("serve timeouts must not be negative (0 = none)")
 	}
-	if c.QueueLimit > 0 && c.MaxItems > c.QueueLimit {
-		return fmt.Errorf("serve.max_items (%d) is larger than serve.queue_limit (%d): such a request could never be queued", c.MaxItems, c.QueueLimit)
+	// A request's items are queued all together or not at all (scorer.ScoreBatch).
+	if q := c.ScorerOptions().WithDefaults().QueueLimit; c.MaxItems > q {
+		return fmt.Errorf("serve.max_items (%d) is larger than serve.queue_limit (%d): such a request could never be queued", c.MaxItems, q)
 	}
 	return nil
 }

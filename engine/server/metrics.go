@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/armap/armap/engine/scorer"
@@ -24,26 +26,41 @@ type metrics struct {
 	healthFail prometheus.Counter
 }
 
-func newMetrics(sc *scorer.Scorer, maxBatchTokens int) *metrics {
+// doubling returns buckets from start, doubling until one reaches top.
+func doubling(start, top float64) []float64 {
+	b := []float64{start}
+	for b[len(b)-1] < top {
+		b = append(b, 2*b[len(b)-1])
+	}
+	return b
+}
+
+// noDeadlineTop is the longest time the histograms resolve when write_timeout is off.
+const noDeadlineTop = 10 * time.Minute
+
+func newMetrics(sc *scorer.Scorer, maxBatchTokens int, writeTimeout time.Duration) *metrics {
 	r := prometheus.NewRegistry()
 	m := &metrics{reg: r}
-	tokBuckets := []float64{16}
-	for tokBuckets[len(tokBuckets)-1] < float64(maxBatchTokens) {
-		tokBuckets = append(tokBuckets, 2*tokBuckets[len(tokBuckets)-1])
+	// Times reach up to write_timeout, which bounds a request's scoring: the buckets go that far,
+	// so that a slow tail is not lumped into +Inf.
+	top := writeTimeout.Seconds()
+	if writeTimeout <= 0 {
+		top = noDeadlineTop.Seconds()
 	}
+	tokBuckets := doubling(16, float64(maxBatchTokens))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "armap_requests_total",
 		Help: "HTTP requests answered, by endpoint and status code (499: the client went away)."}, []string{"endpoint", "code"})
 	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "armap_request_duration_seconds",
-		Help: "Latency of POST /v1/score requests answered 200, validation and scoring included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
+		Help: "Latency of POST /v1/score requests answered 200, validation and scoring included.", Buckets: doubling(0.0005, top)})
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "armap_requests_in_flight", Help: "POST /v1/score requests being handled."})
 	m.queueWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "armap_queue_duration_seconds",
-		Help: "Time a sequence waited in the batching queue before its forward pass started.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
+		Help: "Time a sequence waited in the batching queue before its forward pass started.", Buckets: doubling(0.0001, top)})
 	m.batchSeqs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "armap_batch_sequences",
-		Help: "Sequences per forward pass.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
+		Help: "Sequences per forward pass.", Buckets: doubling(1, float64(maxBatchTokens))})
 	m.batchToks = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "armap_batch_tokens",
 		Help: "Tokens per forward pass (packed, no padding).", Buckets: tokBuckets})
 	m.compute = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "armap_batch_duration_seconds",
-		Help: "Wall time of one forward pass.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)})
+		Help: "Wall time of one forward pass.", Buckets: doubling(0.0001, top)})
 	m.items = prometheus.NewCounter(prometheus.CounterOpts{Name: "armap_items_scored_total", Help: "Items scored and returned to clients."})
 	m.tokens = prometheus.NewCounter(prometheus.CounterOpts{Name: "armap_tokens_scored_total", Help: "Tokens of the items scored and returned."})
 	m.truncated = prometheus.NewCounter(prometheus.CounterOpts{Name: "armap_truncations_total", Help: "Items cut to the length limit (truncate: true)."})

@@ -108,18 +108,11 @@ func New(sc *scorer.Scorer, info Info, cfg Config) (*Server, error) {
 	if info.MaxLength == 0 {
 		info.MaxLength = s.in.MaxLen
 	}
-	opt := cfg.ScorerOptions()
-	d := scorer.DefaultOptions()
-	if opt.MaxBatchTokens <= 0 {
-		opt.MaxBatchTokens = d.MaxBatchTokens
-	}
-	if opt.QueueLimit <= 0 {
-		opt.QueueLimit = d.QueueLimit
-	}
+	opt := cfg.ScorerOptions().WithDefaults()
 	s.info = InfoResponse{Info: info, Limits: Limits{MaxInputTokens: s.limit, Truncate: cfg.Truncate, MaxItems: cfg.MaxItems,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxBatchTokens: opt.MaxBatchTokens, MaxWaitMS: float64(opt.MaxWait) / 1e6,
 		QueueLimit: opt.QueueLimit, Auth: s.key != nil}}
-	s.met = newMetrics(sc, opt.MaxBatchTokens)
+	s.met = newMetrics(sc, opt.MaxBatchTokens, cfg.WriteTimeout)
 	prev := sc.OnBatch
 	sc.OnBatch = func(bi scorer.BatchInfo) {
 		s.met.observeBatch(bi)

@@ -692,3 +692,57 @@ func TestWriteTimeoutAnswers503(t *testing.T) {
 		t.Errorf("got %d %s, want 503 naming write_timeout", code, body)
 	}
 }
+
+// With the queue full, a score request is refused with 429 and leaves nothing queued, /health
+// says busy (200) rather than unhealthy, and the queued work is answered once the batcher moves.
+func TestFullQueueIsBusyNotBroken(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.QueueLimit, cfg.MaxItems, cfg.MaxWait = 4, 4, 0
+	f := newFixture(t, tinyModel(t), nil, 64, cfg)
+	release, held := make(chan struct{}), make(chan struct{})
+	var unholdOnce, holdOnce sync.Once
+	unhold := func() { unholdOnce.Do(func() { close(release) }) }
+	defer unhold()
+	observe := f.sc.OnBatch
+	f.sc.OnBatch = func(bi scorer.BatchInfo) {
+		observe(bi)
+		holdOnce.Do(func() { close(held); <-release })
+	}
+	ts := httptest.NewServer(f.srv.Handler())
+	defer ts.Close()
+	codes := make(chan int, 2)
+	go func() { c, _ := post(t, ts.Client(), ts.URL, "", []byte(`{"items":[{"input_ids":[1]}]}`)); codes <- c }()
+	<-held
+	go func() {
+		c, _ := post(t, ts.Client(), ts.URL, "", []byte(`{"items":[{"input_ids":[1]},{"input_ids":[2]},{"input_ids":[3]},{"input_ids":[4]}]}`))
+		codes <- c
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.sc.Stats().QueueDepth != 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if code, data := post(t, ts.Client(), ts.URL, "", []byte(`{"items":[{"input_ids":[5]},{"input_ids":[6]}]}`)); code != http.StatusTooManyRequests {
+		t.Errorf("score with the queue full: %d %s, want 429", code, data)
+	}
+	if d := f.sc.Stats().QueueDepth; d != 4 {
+		t.Errorf("the refused request left the queue at %d sequences, want 4", d)
+	}
+	resp, err := ts.Client().Get(ts.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(data), `"busy"`) {
+		t.Errorf("health with the queue full: %d %s, want 200 busy", resp.StatusCode, data)
+	}
+	unhold()
+	for range 2 {
+		if c := <-codes; c != http.StatusOK {
+			t.Errorf("queued request answered %d, want 200", c)
+		}
+	}
+	if n := counterValue(gather(t, f.srv), "armap_request_failures_total", map[string]string{"type": typeOverloaded}); n != 1 {
+		t.Errorf("overloaded failures counted %v, want 1", n)
+	}
+}
