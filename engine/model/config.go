@@ -89,40 +89,55 @@ func (c *Config) ParamCount() int64 {
 
 // fields reads typed values out of a decoded JSON/YAML object, remembering the first error.
 type fields struct {
-	src  string
-	m    map[string]any
-	err  error
-	used map[string]bool
+	src    string
+	prefix string // "rope_parameters." inside that object, so errors name the full path
+	m      map[string]any
+	err    error
 }
 
 func (f *fields) fail(key, format string, a ...any) {
 	if f.err == nil {
-		f.err = fmt.Errorf("%s: field %q: %s", f.src, key, fmt.Sprintf(format, a...))
+		f.err = fmt.Errorf("%s: field %q: %s", f.src, f.prefix+key, fmt.Sprintf(format, a...))
 	}
 }
 
+// has reports whether key is present with a non-null value.
+func (f *fields) has(key string) bool {
+	v, ok := f.m[key]
+	return ok && v != nil
+}
+
 func (f *fields) num(key string) (float64, bool) {
-	f.used[key] = true
 	v, ok := f.m[key]
 	if !ok || v == nil {
 		return 0, false
 	}
-	switch x := v.(type) {
+	var x float64
+	switch n := v.(type) {
 	case float64:
-		return x, true
+		x = n
 	case int:
-		return float64(x), true
+		x = float64(n)
 	case int64:
-		return float64(x), true
+		x = float64(n)
+	case uint64:
+		x = float64(n)
+	default:
+		f.fail(key, "expected a number, got %T", v)
+		return 0, false
 	}
-	f.fail(key, "expected a number, got %T", v)
-	return 0, false
+	// JSON cannot spell NaN or infinity, but YAML presets can (.nan, .inf).
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		f.fail(key, "expected a finite number, got %v", x)
+		return 0, false
+	}
+	return x, true
 }
 
 func (f *fields) integer(key string, def int, required bool) int {
 	v, ok := f.num(key)
 	if !ok {
-		if required {
+		if required && !f.has(key) {
 			f.fail(key, "missing")
 		}
 		return def
@@ -133,10 +148,45 @@ func (f *fields) integer(key string, def int, required bool) int {
 	return int(v)
 }
 
+// size reads a dimension or count: a positive integer (a zero one would only fail later, in the
+// backend or as NaN at the first step).
+func (f *fields) size(key string, def int, required bool) int {
+	v := f.integer(key, def, required)
+	if f.has(key) && v == 0 {
+		f.fail(key, "expected a positive integer, got 0")
+	}
+	return v
+}
+
 func (f *fields) float(key string, def float64) float64 {
 	v, ok := f.num(key)
 	if !ok {
 		return def
+	}
+	return v
+}
+
+// positive reads a number that must be above zero (norm epsilons, RoPE theta): zero or a
+// negative one makes the first step's loss NaN.
+func (f *fields) positive(key string, def float64) float64 {
+	v, ok := f.num(key)
+	if !ok {
+		return def
+	}
+	if v <= 0 {
+		f.fail(key, "expected a positive number, got %v", v)
+	}
+	return v
+}
+
+// probability reads a dropout rate, in [0, 1).
+func (f *fields) probability(key string, def float64) float64 {
+	v, ok := f.num(key)
+	if !ok {
+		return def
+	}
+	if v < 0 || v >= 1 {
+		f.fail(key, "expected a probability in [0, 1), got %v", v)
 	}
 	return v
 }
@@ -146,12 +196,14 @@ func (f *fields) optInt(key string) *int {
 	if !ok {
 		return nil
 	}
+	if v != math.Trunc(v) || math.Abs(v) > math.MaxInt32 {
+		f.fail(key, "expected an integer, got %v", v)
+	}
 	i := int(v)
 	return &i
 }
 
 func (f *fields) boolean(key string, def bool) bool {
-	f.used[key] = true
 	v, ok := f.m[key]
 	if !ok || v == nil {
 		return def
@@ -164,7 +216,6 @@ func (f *fields) boolean(key string, def bool) bool {
 }
 
 func (f *fields) str(key string) string {
-	f.used[key] = true
 	v, ok := f.m[key]
 	if !ok || v == nil {
 		return ""
@@ -176,10 +227,32 @@ func (f *fields) str(key string) string {
 	return s
 }
 
+// object reads a nested object; nil when absent or of another type (then an error is recorded).
+// Errors of the returned fields must be passed on with merge.
+func (f *fields) object(key string) *fields {
+	v, ok := f.m[key]
+	if !ok || v == nil {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		f.fail(key, "expected an object, got %v", v)
+		return nil
+	}
+	return &fields{src: f.src, prefix: f.prefix + key + ".", m: m}
+}
+
+func (f *fields) merge(sub *fields) {
+	if sub != nil && f.err == nil {
+		f.err = sub.err
+	}
+}
+
 // ParseHF reads a HuggingFace config object (config.json, or a preset with the same keys). src
-// names the source in errors. Features armap does not implement are refused by name.
+// names the source in errors. Features armap does not implement are refused by name, and values
+// that could only fail later (a zero size, a non-positive epsilon) are refused here.
 func ParseHF(src string, m map[string]any) (*Config, error) {
-	f := &fields{src: src, m: m, used: map[string]bool{}}
+	f := &fields{src: src, m: m}
 	c := &Config{}
 	c.ModelType = f.str("model_type")
 	if v, ok := m["architectures"]; ok && v != nil {
@@ -187,7 +260,12 @@ func ParseHF(src string, m map[string]any) (*Config, error) {
 		if !ok || len(arr) != 1 {
 			return nil, fmt.Errorf("%s: field \"architectures\": expected a list of one architecture, got %v", src, v)
 		}
-		c.Architecture, _ = arr[0].(string)
+		if c.Architecture, ok = arr[0].(string); !ok {
+			return nil, fmt.Errorf("%s: field \"architectures\": expected a list of one architecture name, got %v", src, v)
+		}
+	}
+	if f.err != nil {
+		return nil, f.err
 	}
 	if c.Architecture == "" {
 		for a, t := range architectures {
@@ -210,26 +288,29 @@ func ParseHF(src string, m map[string]any) (*Config, error) {
 	} else if c.ModelType != mt {
 		return nil, fmt.Errorf("%s: model_type %q does not match architecture %s", src, c.ModelType, c.Architecture)
 	}
-	if n := labels(m); n > 1 {
+	if n := labels(f); n > 1 {
 		return nil, fmt.Errorf("%s: %d labels: armap reward models have exactly one output (num_labels 1)", src, n)
 	}
-	c.VocabSize = f.integer("vocab_size", 0, true)
-	c.HiddenSize = f.integer("hidden_size", 0, true)
-	c.NumLayers = f.integer("num_hidden_layers", 0, true)
-	c.NumHeads = f.integer("num_attention_heads", 0, true)
-	c.IntermediateSize = f.integer("intermediate_size", 0, true)
-	c.MaxPositions = f.integer("max_position_embeddings", 512, false)
+	c.VocabSize = f.size("vocab_size", 0, true)
+	c.HiddenSize = f.size("hidden_size", 0, true)
+	c.NumLayers = f.size("num_hidden_layers", 0, true)
+	c.NumHeads = f.size("num_attention_heads", 0, true)
+	c.IntermediateSize = f.size("intermediate_size", 0, true)
+	c.MaxPositions = f.size("max_position_embeddings", 512, false)
 	c.InitStd = f.float("initializer_range", 0.02)
+	if c.InitStd < 0 {
+		f.fail("initializer_range", "expected a non-negative number, got %v", c.InitStd)
+	}
 	c.PadTokenID = f.optInt("pad_token_id")
 	c.BosTokenID = f.optInt("bos_token_id")
 	c.EosTokenID = f.optInt("eos_token_id")
 	c.TieWordEmbeddings = f.boolean("tie_word_embeddings", false)
 	if c.ModelType == "bert" {
 		c.NumKVHeads = c.NumHeads
-		c.TypeVocabSize = f.integer("type_vocab_size", 2, false)
-		c.NormEps = f.float("layer_norm_eps", 1e-12)
-		c.HiddenDropout = f.float("hidden_dropout_prob", 0.1)
-		c.AttentionDropout = f.float("attention_probs_dropout_prob", 0.1)
+		c.TypeVocabSize = f.size("type_vocab_size", 2, false)
+		c.NormEps = f.positive("layer_norm_eps", 1e-12)
+		c.HiddenDropout = f.probability("hidden_dropout_prob", 0.1)
+		c.AttentionDropout = f.probability("attention_probs_dropout_prob", 0.1)
 		if act := f.str("hidden_act"); act != "" && act != "gelu" {
 			return nil, fmt.Errorf("%s: hidden_act %q is not supported (armap's encoder uses exact gelu)", src, act)
 		}
@@ -240,10 +321,10 @@ func ParseHF(src string, m map[string]any) (*Config, error) {
 			return nil, fmt.Errorf("%s: BERT as a decoder / with cross-attention is not supported", src)
 		}
 	} else {
-		c.NumKVHeads = f.integer("num_key_value_heads", c.NumHeads, false)
-		c.HeadDim = f.integer("head_dim", 0, false)
-		c.NormEps = f.float("rms_norm_eps", 1e-6)
-		c.AttentionDropout = f.float("attention_dropout", 0)
+		c.NumKVHeads = f.size("num_key_value_heads", c.NumHeads, false)
+		c.HeadDim = f.size("head_dim", 0, false)
+		c.NormEps = f.positive("rms_norm_eps", 1e-6)
+		c.AttentionDropout = f.probability("attention_dropout", 0)
 		c.MLPBias = f.boolean("mlp_bias", false)
 		switch c.ModelType {
 		case "qwen2":
@@ -255,42 +336,62 @@ func ParseHF(src string, m map[string]any) (*Config, error) {
 		if act := f.str("hidden_act"); act != "" && act != "silu" {
 			return nil, fmt.Errorf("%s: hidden_act %q is not supported (armap's decoder uses SwiGLU with silu)", src, act)
 		}
-		c.RopeTheta = 10000
-		if v, ok := f.num("rope_theta"); ok {
-			c.RopeTheta = v
+		if err := rope(f, c); err != nil {
+			return nil, err
 		}
-		if rp, ok := m["rope_parameters"].(map[string]any); ok {
-			if v, ok := rp["rope_theta"].(float64); ok {
-				c.RopeTheta = v
-			}
-			if t, _ := rp["rope_type"].(string); t != "" && t != "default" {
-				return nil, fmt.Errorf("%s: rope_parameters.rope_type %q (RoPE scaling) is not supported", src, t)
-			}
-		}
-		f.used["rope_parameters"] = true
-		if rs, ok := m["rope_scaling"]; ok && rs != nil {
-			if rm, ok := rs.(map[string]any); !ok || (rm["rope_type"] != "default" && rm["type"] != "default") {
-				return nil, fmt.Errorf("%s: rope_scaling %v is not supported (armap implements plain RoPE)", src, rs)
-			}
-		}
-		if err := slidingWindow(src, c, m); err != nil {
+		if err := slidingWindow(f, c); err != nil {
 			return nil, err
 		}
 	}
 	if f.err != nil {
 		return nil, f.err
 	}
-	if c.NumHeads == 0 || c.HiddenSize%c.NumHeads != 0 && c.HeadDim == 0 {
+	if c.HiddenSize%c.NumHeads != 0 && c.HeadDim == 0 {
 		return nil, fmt.Errorf("%s: hidden_size %d is not divisible by num_attention_heads %d", src, c.HiddenSize, c.NumHeads)
+	}
+	if c.NumHeads%c.NumKVHeads != 0 {
+		return nil, fmt.Errorf("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", src, c.NumHeads, c.NumKVHeads)
 	}
 	return c, nil
 }
 
-func labels(m map[string]any) int {
-	if v, ok := m["id2label"].(map[string]any); ok {
-		return len(v)
+// rope reads the RoPE settings of a decoder: theta from rope_theta (transformers 4) or
+// rope_parameters.rope_theta (transformers 5, which wins), refusing every variant other than
+// plain RoPE over the whole head.
+func rope(f *fields, c *Config) error {
+	c.RopeTheta = f.positive("rope_theta", 10000)
+	partial, partialKey := f.float("partial_rotary_factor", 1), "partial_rotary_factor"
+	if rp := f.object("rope_parameters"); rp != nil {
+		c.RopeTheta = rp.positive("rope_theta", c.RopeTheta)
+		if t := rp.str("rope_type"); t != "" && t != "default" {
+			return fmt.Errorf("%s: rope_parameters.rope_type %q (RoPE scaling) is not supported", f.src, t)
+		}
+		if rp.has("partial_rotary_factor") {
+			partial, partialKey = rp.float("partial_rotary_factor", 1), "rope_parameters.partial_rotary_factor"
+		}
+		f.merge(rp)
 	}
-	if v, ok := m["num_labels"].(float64); ok {
+	if f.err != nil {
+		return f.err
+	}
+	// HF rotates only the first partial_rotary_factor * head_dim channels of each head; armap's
+	// kernels rotate all of them, so any other factor would score differently from transformers.
+	if partial != 1 {
+		return fmt.Errorf("%s: %s %v is not supported (armap applies RoPE to the whole head)", f.src, partialKey, partial)
+	}
+	if rs, ok := f.m["rope_scaling"]; ok && rs != nil {
+		if rm, ok := rs.(map[string]any); !ok || (rm["rope_type"] != "default" && rm["type"] != "default") {
+			return fmt.Errorf("%s: rope_scaling %v is not supported (armap implements plain RoPE)", f.src, rs)
+		}
+	}
+	return nil
+}
+
+func labels(f *fields) int {
+	if l := f.object("id2label"); l != nil {
+		return len(l.m)
+	}
+	if v, ok := f.num("num_labels"); ok {
 		return int(v)
 	}
 	return 1
@@ -298,17 +399,24 @@ func labels(m map[string]any) int {
 
 // slidingWindow refuses a sliding window that is actually in use: one shorter than the longest
 // sequence the model accepts, on a layer that applies it.
-func slidingWindow(src string, c *Config, m map[string]any) error {
-	w, ok := m["sliding_window"].(float64)
+func slidingWindow(f *fields, c *Config) error {
+	w, ok := f.num("sliding_window")
+	if f.err != nil {
+		return f.err
+	}
 	if !ok || int(w) >= c.MaxPositions {
 		return nil
 	}
 	if c.ModelType == "qwen2" {
-		if use, _ := m["use_sliding_window"].(bool); !use {
+		use := f.boolean("use_sliding_window", false)
+		if f.err != nil {
+			return f.err
+		}
+		if !use {
 			return nil
 		}
 	}
-	if lt, ok := m["layer_types"].([]any); ok {
+	if lt, ok := f.m["layer_types"].([]any); ok {
 		inUse := false
 		for _, t := range lt {
 			inUse = inUse || t == "sliding_attention"
@@ -317,7 +425,7 @@ func slidingWindow(src string, c *Config, m map[string]any) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s: sliding_window %d is in use (shorter than max_position_embeddings %d); armap implements full attention only", src, int(w), c.MaxPositions)
+	return fmt.Errorf("%s: sliding_window %d is in use (shorter than max_position_embeddings %d); armap implements full attention only", f.src, int(w), c.MaxPositions)
 }
 
 // HF renders the config.json that transformers reads back as this architecture.
