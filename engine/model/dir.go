@@ -3,8 +3,10 @@ package model
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,9 +272,89 @@ func saveTensors(ctx context.Context, m *cgo.Model, path string, keep func(strin
 
 // CopyFile copies a file (the tokenizer) into a model directory atomically.
 func CopyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
+	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(dst, data, 0o644)
+	defer in.Close()
+	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		if _, err := io.Copy(w, in); err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+		return nil
+	})
+}
+
+// TokenizerSideFiles are the files transformers' AutoTokenizer reads beside tokenizer.json: the
+// settings tokenizer.json does not hold (tokenizer_class, pad_token, model_max_length, the chat
+// template) and the slow tokenizers' vocabularies. Without them a fine-tuned model's tokenizer
+// loads with other special tokens and limits than the one it was trained with.
+var TokenizerSideFiles = []string{
+	"tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+	"chat_template.jinja", "chat_template.json",
+	"vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model",
+}
+
+// CopyTokenizer copies the tokenizer at tokPath into model directory dir as tokenizer.json, each
+// file atomically. When tokPath is itself a HuggingFace directory's tokenizer.json, the
+// TokenizerSideFiles beside it are copied too, as they are, and those the source lacks are removed
+// from dir, so that dir never pairs this tokenizer with another one's settings. It returns the side
+// files copied. Copying a directory's tokenizer onto itself leaves it unchanged.
+func CopyTokenizer(tokPath, dir string) ([]string, error) {
+	srcDir := filepath.Dir(tokPath)
+	dst := filepath.Join(dir, TokenizerFile)
+	if same, err := sameFile(tokPath, dst); err != nil {
+		return nil, fmt.Errorf("copy tokenizer: %w", err)
+	} else if !same {
+		if err := CopyFile(tokPath, dst); err != nil {
+			return nil, fmt.Errorf("copy tokenizer: %w", err)
+		}
+	}
+	// A tokenizer file under another name (one armap trained, or a copy) has no side files that
+	// could be told to belong to it.
+	withSide := filepath.Base(tokPath) == TokenizerFile
+	var copied []string
+	for _, name := range TokenizerSideFiles {
+		src, out := filepath.Join(srcDir, name), filepath.Join(dir, name)
+		st, err := os.Stat(src)
+		switch {
+		case withSide && err == nil && !st.IsDir():
+			copied = append(copied, name)
+			same, err := sameFile(src, out)
+			if err == nil && !same {
+				err = CopyFile(src, out)
+			}
+			if err != nil {
+				return copied[:len(copied)-1], fmt.Errorf("copy tokenizer file %s: %w", name, err)
+			}
+		case withSide && err == nil && st.IsDir():
+			return copied, fmt.Errorf("copy tokenizer: %s is a folder, not a file", src)
+		case withSide && err != nil && !errors.Is(err, fs.ErrNotExist):
+			return copied, fmt.Errorf("copy tokenizer: %w", err)
+		default:
+			if same, _ := sameFile(src, out); same {
+				continue // the source folder is dir: what is there belongs to the tokenizer
+			}
+			if err := os.Remove(out); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return copied, fmt.Errorf("copy tokenizer: remove stale %s: %w", out, err)
+			}
+		}
+	}
+	return copied, nil
+}
+
+// sameFile reports whether a and b are one file (false when b does not exist).
+func sameFile(a, b string) (bool, error) {
+	sb, err := os.Stat(b)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
 }

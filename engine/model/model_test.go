@@ -273,3 +273,74 @@ func TestPresets(t *testing.T) {
 		t.Fatalf("unknown preset error should list presets: %v", err)
 	}
 }
+
+// Exporting a fine-tuned HuggingFace directory keeps its tokenizer's side files (pad_token,
+// model_max_length, tokenizer_class live there, not in tokenizer.json), byte for byte, and drops
+// stale ones a previous export left.
+func TestCopyTokenizer(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	files := map[string]string{
+		TokenizerFile:             `{"version": "1.0", "model": {"type": "WordPiece"}}`,
+		"tokenizer_config.json":   `{"tokenizer_class": "BertTokenizer", "pad_token": "[PAD]", "model_max_length": 128}`,
+		"special_tokens_map.json": `{"pad_token": "[PAD]", "cls_token": "[CLS]"}`,
+		"vocab.txt":               "[PAD]\n[CLS]\nhello\n",
+		"generation_config.json":  `{"max_length": 20}`, // not a tokenizer file
+	}
+	for n, c := range files {
+		if err := os.WriteFile(filepath.Join(src, n), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := filepath.Join(out, "chat_template.jinja")
+	os.WriteFile(stale, []byte("{{ messages }}"), 0o644)
+	copied, err := CopyTokenizer(filepath.Join(src, TokenizerFile), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(copied, ",") != "tokenizer_config.json,special_tokens_map.json,vocab.txt" {
+		t.Errorf("copied %v", copied)
+	}
+	for n, c := range files {
+		got, err := os.ReadFile(filepath.Join(out, n))
+		if n == "generation_config.json" {
+			if err == nil {
+				t.Errorf("%s was copied", n)
+			}
+			continue
+		}
+		if err != nil || string(got) != c {
+			t.Errorf("%s: %q, %v; want %q", n, got, err, c)
+		}
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a stale chat_template.jinja survived the export")
+	}
+	// A tokenizer file under another name brings no side files, and those of an earlier export go.
+	other := filepath.Join(src, "tok.json")
+	os.WriteFile(other, []byte(`{"other": 1}`), 0o644)
+	if copied, err := CopyTokenizer(other, out); err != nil || len(copied) != 0 {
+		t.Fatalf("copied %v, %v", copied, err)
+	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) != 1 || ents[0].Name() != TokenizerFile {
+		t.Errorf("out holds %v", ents)
+	}
+	// A model directory's own tokenizer copied onto itself stays as it is.
+	if copied, err := CopyTokenizer(filepath.Join(src, TokenizerFile), src); err != nil || len(copied) != 3 {
+		t.Fatalf("copy onto itself: %v, %v", copied, err)
+	}
+	for n, c := range files {
+		if got, _ := os.ReadFile(filepath.Join(src, n)); string(got) != c {
+			t.Errorf("copy onto itself changed %s", n)
+		}
+	}
+	// A side file that cannot be read is an error naming it, not a silent drop.
+	os.Remove(filepath.Join(src, "special_tokens_map.json"))
+	os.Mkdir(filepath.Join(src, "special_tokens_map.json"), 0o755)
+	if _, err := CopyTokenizer(filepath.Join(src, TokenizerFile), out); err == nil || !strings.Contains(err.Error(), "special_tokens_map.json") {
+		t.Fatalf("unreadable side file: %v", err)
+	}
+	if _, err := CopyTokenizer(filepath.Join(src, "missing.json"), out); err == nil || !strings.Contains(err.Error(), "missing.json") {
+		t.Fatalf("missing tokenizer: %v", err)
+	}
+}
