@@ -38,27 +38,50 @@ type Options struct {
 	Greedy      bool     // temperature 0 (and top_p 1), whatever Temperature says
 	Temperature *float64 // nil: Config.Temperature
 	TopP        *float64 // nil: Config.TopP
-	MaxTokens   int      // 0: Config.MaxTokens
-	Stop        []string // nil: Config.Stop
-	Seed        *int64   // nil: Config.Seed
+	// MaxTokens is the call's own completion budget. It applies only while Config.MaxTokens is 0:
+	// a budget the user set in the config wins over every call's (see Config.MaxTokens).
+	MaxTokens int
+	Stop      []string // nil: Config.Stop
+	Seed      *int64   // nil: Config.Seed
 }
 
 // Ptr returns a pointer to v, for the optional fields of Options and Config.
 func Ptr[T any](v T) *T { return &v }
 
-// Usage is what one Chat call cost.
+// Usage is what one Chat call cost, and what the server said about the texts it returned.
 type Usage struct {
 	PromptTokens     int
 	CompletionTokens int
 	Requests         int // HTTP attempts, retries included
 	Retries          int
+	// MaxTokens is the max_tokens the requests carried; 0 when they carried none (the server's
+	// default applied).
+	MaxTokens int
+	// Choices describes the returned texts, one entry per text in the same order.
+	Choices []ChoiceInfo
 }
+
+// ChoiceInfo is what the server said about one returned text besides the text itself.
+type ChoiceInfo struct {
+	// FinishReason is why generation stopped: "stop", "length" (cut at max_tokens),
+	// "content_filter", "tool_calls", ...; "" when the server did not say.
+	FinishReason string
+	// ReasoningChars is the length in bytes of the reasoning the server returned apart from the
+	// content (vLLM's and DeepSeek's reasoning_content, or reasoning). Reasoning models served with
+	// a reasoning parser put their thinking there, and a budget spent on it leaves content empty.
+	ReasoningChars int
+}
+
+// Truncated reports whether the text was cut at the token limit.
+func (c ChoiceInfo) Truncated() bool { return c.FinishReason == "length" }
 
 func (u *Usage) add(o Usage) {
 	u.PromptTokens += o.PromptTokens
 	u.CompletionTokens += o.CompletionTokens
 	u.Requests += o.Requests
 	u.Retries += o.Retries
+	u.MaxTokens = max(u.MaxTokens, o.MaxTokens)
+	u.Choices = append(u.Choices, o.Choices...)
 }
 
 // Stats are a client's totals since it was made.
@@ -105,6 +128,30 @@ func (e *APIError) Error() string {
 func (e *APIError) Retryable() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusRequestTimeout || e.StatusCode >= 500
 }
+
+// Fatal reports whether no request of the run can succeed until the configuration changes: the
+// server refused the credentials (401, 403) or has no such endpoint or model (404). A 400 is not
+// fatal: it usually concerns one request (a prompt over the context length).
+func (e *APIError) Fatal() bool {
+	return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusNotFound
+}
+
+// Is makes errors.Is(err, ErrFatal) true for fatal API errors.
+func (e *APIError) Is(target error) bool { return target == ErrFatal && e.Fatal() }
+
+// ErrFatal marks a failure that neither a retry nor any other request of the run can get past:
+// the server refused the credentials (HTTP 401, 403), has no such endpoint or model (404), or
+// the request could not be built (an API key with control characters in it). A caller that makes
+// many calls should stop at the first one: errors.Is(err, llm.ErrFatal). The HTTP details are in
+// the *APIError that errors.As finds in the same chain.
+var ErrFatal = errors.New("llm: fatal (fix the llm configuration)")
+
+// buildError is a request that could not be built: a local fault that no retry would fix.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string        { return "llm: build request: " + e.err.Error() }
+func (e *buildError) Unwrap() error        { return e.err }
+func (e *buildError) Is(target error) bool { return target == ErrFatal }
 
 // transportError is a failure to get a complete answer (connection refused or reset, a body cut
 // short, the per-attempt timeout). Always worth a retry.
@@ -215,7 +262,7 @@ func (c *Client) chat(ctx context.Context, msgs []Message, opt Options) ([]strin
 	}
 	out := first
 	if len(out) >= n {
-		return out[:n], u, nil
+		return out[:n], u.firstChoices(n), nil
 	}
 	// Each request returns at least one choice (withRetries guarantees it), so this terminates;
 	// per is the server's observed cap and only shrinks if a later answer is shorter still.
@@ -259,7 +306,15 @@ func (c *Client) chat(ctx context.Context, msgs []Message, opt Options) ([]strin
 			return nil, u, fmt.Errorf("llm: follow-up request for choices %d..%d of %d (server returned fewer than n): %w", len(out), n-1, n, firstErr)
 		}
 	}
-	return out[:n], u, nil
+	return out[:n], u.firstChoices(n), nil
+}
+
+// firstChoices keeps Choices in step with the texts when a server sent more than asked for.
+func (u Usage) firstChoices(n int) Usage {
+	if len(u.Choices) > n {
+		u.Choices = u.Choices[:n]
+	}
+	return u
 }
 
 func (c *Client) request(msgs []Message, opt Options) chatRequest {
@@ -275,7 +330,7 @@ func (c *Client) request(msgs []Message, opt Options) chatRequest {
 		temp, topP = 0, 1
 	}
 	r.Temperature, r.TopP = &temp, &topP
-	if opt.MaxTokens > 0 {
+	if r.MaxTokens == 0 && opt.MaxTokens > 0 {
 		r.MaxTokens = opt.MaxTokens
 	}
 	if opt.Stop != nil {
@@ -290,7 +345,7 @@ func (c *Client) request(msgs []Message, opt Options) chatRequest {
 // withRetries sends req asking for n choices, retrying transient failures. seedOffset shifts the
 // seed of follow-up requests (see Chat).
 func (c *Client) withRetries(ctx context.Context, req chatRequest, n int, seedOffset int) ([]string, Usage, error) {
-	var u Usage
+	u := Usage{MaxTokens: req.MaxTokens}
 	if n > 1 {
 		req.N = n
 	} // n == 1 is left out: it is the protocol default and some models reject the field
@@ -310,6 +365,7 @@ func (c *Client) withRetries(ctx context.Context, req chatRequest, n int, seedOf
 		c.promptTok.Add(int64(usage.PromptTokens))
 		c.complTok.Add(int64(usage.CompletionTokens))
 		if err == nil {
+			u.Choices = usage.Choices
 			return texts, u, nil
 		}
 		if cerr := ctx.Err(); cerr != nil {
@@ -327,7 +383,7 @@ func (c *Client) withRetries(ctx context.Context, req chatRequest, n int, seedOf
 			retryable = true
 		}
 		if !retryable {
-			return nil, u, err
+			return nil, u, c.explain(err)
 		}
 		if attempt >= c.cfg.MaxRetries {
 			return nil, u, fmt.Errorf("llm: giving up after %d attempts: %w", attempt+1, err)
@@ -343,6 +399,32 @@ func (c *Client) withRetries(ctx context.Context, req chatRequest, n int, seedOf
 		case <-t.C:
 		}
 	}
+}
+
+// explain prefixes a final error with what it means for this client's configuration, so that a
+// refused key or a wrong URL reads as such and not as a generic failure.
+func (c *Client) explain(err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		key := "no API key sent: llm.api_key_env is empty"
+		if c.cfg.APIKeyEnv != "" {
+			if os.Getenv(c.cfg.APIKeyEnv) == "" {
+				key = "no API key sent: $" + c.cfg.APIKeyEnv + " is unset or empty"
+			} else {
+				key = "API key from $" + c.cfg.APIKeyEnv
+			}
+		}
+		return fmt.Errorf("llm: %s refused the credentials (%s): %w", c.endpoint, key, err)
+	case http.StatusNotFound:
+		return fmt.Errorf("llm: %s: no such endpoint or model (check llm.base_url, which includes /v1, and llm.model %q): %w", c.endpoint, c.cfg.Model, err)
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return fmt.Errorf("llm: %s rejected the request: %w", c.endpoint, err)
+	}
+	return err
 }
 
 // backoff is the wait before retry number attempt+1: exponential from BackoffBase, capped at
@@ -380,12 +462,17 @@ func (c *Client) once(ctx context.Context, body []byte) ([]string, Usage, error)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, Usage{}, fmt.Errorf("llm: build request: %w", err)
+		return nil, Usage{}, &buildError{err}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	if c.cfg.APIKeyEnv != "" {
-		if key := os.Getenv(c.cfg.APIKeyEnv); key != "" {
+		// A key from a secret store or a pasted one often keeps a trailing newline or spaces; sent
+		// as is, the newline makes the header invalid and a space makes the token wrong.
+		if key := strings.TrimSpace(os.Getenv(c.cfg.APIKeyEnv)); key != "" {
+			if i := strings.IndexFunc(key, func(r rune) bool { return r < ' ' || r == 0x7f }); i >= 0 {
+				return nil, Usage{}, &buildError{fmt.Errorf("$%s holds a control character at byte %d of the key; fix the variable", c.cfg.APIKeyEnv, i)}
+			}
 			req.Header.Set("Authorization", "Bearer "+key)
 		}
 	}
@@ -422,8 +509,11 @@ type chatResponse struct {
 	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
-			Content json.RawMessage `json:"content"`
+			Content          json.RawMessage `json:"content"`
+			ReasoningContent *string         `json:"reasoning_content"`
+			Reasoning        *string         `json:"reasoning"`
 		} `json:"message"`
+		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *struct {
 		PromptTokens     int `json:"prompt_tokens"`
@@ -447,16 +537,25 @@ func decodeResponse(resp *http.Response, raw []byte) ([]string, Usage, error) {
 		return nil, u, e
 	}
 	if len(cr.Choices) == 0 {
-		return nil, u, fmt.Errorf("llm: response has no choices (body starts %q)", snippet(raw))
+		return nil, u, fmt.Errorf("llm: the server answered HTTP %s with an empty choices list, no completion (body starts %q)", resp.Status, snippet(raw))
 	}
 	sort.SliceStable(cr.Choices, func(i, j int) bool { return cr.Choices[i].Index < cr.Choices[j].Index })
 	out := make([]string, len(cr.Choices))
+	u.Choices = make([]ChoiceInfo, len(cr.Choices))
 	for i, ch := range cr.Choices {
 		s, err := contentText(ch.Message.Content)
 		if err != nil {
 			return nil, u, fmt.Errorf("llm: choice %d: message.content: %w", ch.Index, err)
 		}
 		out[i] = s
+		if ch.FinishReason != nil {
+			u.Choices[i].FinishReason = *ch.FinishReason
+		}
+		for _, r := range []*string{ch.Message.ReasoningContent, ch.Message.Reasoning} {
+			if r != nil {
+				u.Choices[i].ReasoningChars = max(u.Choices[i].ReasoningChars, len(*r))
+			}
+		}
 	}
 	return out, u, nil
 }

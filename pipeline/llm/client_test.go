@@ -118,7 +118,8 @@ func TestChatSuccessN(t *testing.T) {
 	if want := []string{"c0", "c1", "c2"}; !reflect.DeepEqual(out, want) {
 		t.Fatalf("choices %q, want %q", out, want)
 	}
-	if u != (Usage{PromptTokens: 10, CompletionTokens: 9, Requests: 1}) {
+	if want := (Usage{PromptTokens: 10, CompletionTokens: 9, Requests: 1, MaxTokens: 77,
+		Choices: []ChoiceInfo{{FinishReason: "stop"}, {FinishReason: "stop"}, {FinishReason: "stop"}}}); !reflect.DeepEqual(u, want) {
 		t.Fatalf("usage %+v", u)
 	}
 	rs := f.reqs()
@@ -296,7 +297,7 @@ func TestBadResponseBodies(t *testing.T) {
 	}{
 		{"malformed", `{"choices": [{"index": 0, "message": {"content": "hi"`, "decode response", nil},
 		{"not json", `<html>gateway</html>`, "decode response", nil},
-		{"no choices", `{"choices": []}`, "no choices", nil},
+		{"no choices", `{"choices": []}`, "empty choices list", nil},
 		{"error in 200", `{"error": {"message": "prompt blocked", "type": "policy"}}`, "prompt blocked", nil},
 		{"content number", `{"choices": [{"index": 0, "message": {"content": 5}}]}`, "message.content", nil},
 		{"null content", `{"choices": [{"index": 0, "message": {"content": null}}]}`, "", []string{""}},

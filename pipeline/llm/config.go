@@ -22,15 +22,21 @@ type Config struct {
 	// http://localhost:11434/v1 (Ollama), https://api.openai.com/v1 (OpenAI).
 	BaseURL string `mapstructure:"base_url"`
 	Model   string `mapstructure:"model"`
-	// APIKeyEnv names the environment variable with the bearer token. When the variable is unset or
-	// empty no Authorization header is sent (local vLLM and Ollama need none).
+	// APIKeyEnv names the environment variable with the bearer token, read with surrounding white
+	// space trimmed. When the variable is unset or blank no Authorization header is sent (local
+	// vLLM and Ollama need none).
 	APIKeyEnv string `mapstructure:"api_key_env"`
 
-	Temperature float64  `mapstructure:"temperature"`
-	TopP        float64  `mapstructure:"top_p"`
-	N           int      `mapstructure:"n"`
-	MaxTokens   int      `mapstructure:"max_tokens"` // 0: the server's default
-	Stop        []string `mapstructure:"stop"`
+	Temperature float64 `mapstructure:"temperature"`
+	TopP        float64 `mapstructure:"top_p"`
+	N           int     `mapstructure:"n"`
+	// MaxTokens, when positive, is the max_tokens of every request, overriding the budget each
+	// call asks for (Options.MaxTokens: 256 for a policy action, 160 for a refined instruction,
+	// ...). Raise it for reasoning models, which spend hundreds of tokens thinking before they
+	// answer. 0 (the default) lets each call ask for its own budget, and the server's default
+	// applies to a call that asks for none.
+	MaxTokens int      `mapstructure:"max_tokens"`
+	Stop      []string `mapstructure:"stop"`
 	// Seed is sent as the request's `seed` when set. vLLM honours it (reproducible sampling);
 	// OpenAI treats it as best effort; Ollama passes it to its sampler.
 	Seed *int64 `mapstructure:"seed"`
@@ -56,7 +62,6 @@ func DefaultConfig() Config {
 		Temperature: 0.7,
 		TopP:        1.0,
 		N:           1,
-		MaxTokens:   512,
 		Timeout:     120 * time.Second,
 		MaxRetries:  5,
 		BackoffBase: 500 * time.Millisecond,
