@@ -50,6 +50,16 @@ type outcome struct {
 	llmUse  string
 	fail    error
 	steps   int64 // env steps in the trajectories produced
+	llmOK   int64 // LLM calls of this attempt that were answered, whatever its outcome
+}
+
+// llmAnswered is how many of this worker's LLM calls were answered so far. Attempts on one
+// worker run one at a time, so the difference across an attempt is that attempt's own.
+func (w *worker) llmAnswered() int64 {
+	if w.llm == nil {
+		return 0
+	}
+	return w.llm.answered.Load()
 }
 
 // run is one trajectory with, for the shop, what it bought (so it can be rated against another
@@ -71,6 +81,7 @@ type worker struct {
 	s                      *setup
 	e                      env.Env
 	explorer, weak, expert agent.Policy
+	llm                    *countedLLM // nil without an LLM; counts this worker's answered calls
 }
 
 func (s *setup) newWorker() (*worker, error) {
@@ -79,11 +90,16 @@ func (s *setup) newWorker() (*worker, error) {
 		return nil, fmt.Errorf("synth: make %s env: %w", s.name, err)
 	}
 	w := &worker{s: s, e: e}
-	if w.explorer, err = s.newPolicy(s.cfg.Policy, s.cfg.Skill, UseExplore); err != nil {
+	var chat llmpolicy.Chatter
+	if s.deps.LLM != nil {
+		w.llm = &countedLLM{Chatter: s.deps.LLM}
+		chat = w.llm
+	}
+	if w.explorer, err = s.newPolicy(s.cfg.Policy, s.cfg.Skill, UseExplore, chat); err != nil {
 		e.Close()
 		return nil, err
 	}
-	if w.weak, err = s.newPolicy(s.weakPolicyName(), s.cfg.WeakSkill, UseWeak); err != nil {
+	if w.weak, err = s.newPolicy(s.weakPolicyName(), s.cfg.WeakSkill, UseWeak, chat); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -105,7 +121,9 @@ func itemRand(seed uint64, idx int) *rand.Rand {
 // attempt tries to make one triplet.
 func (w *worker) attempt(ctx context.Context, j job) (out outcome) {
 	out.idx = j.idx
+	answered := w.llmAnswered()
 	defer func() {
+		out.llmOK = w.llmAnswered() - answered
 		// Sort errors into LLM failures (counted, not fatal) and env/policy failures.
 		if out.fail == nil {
 			return
@@ -136,7 +154,7 @@ func (w *worker) attempt(ctx context.Context, j job) (out outcome) {
 	if s.cfg.Refine == RefineLLM {
 		pos := it.pos.tr
 		pos.Instruction = it.instruction
-		text, err := llmpolicy.RefineInstruction(ctx, s.deps.LLM, s.kind, pos)
+		text, err := llmpolicy.RefineInstruction(ctx, w.llm, s.kind, pos)
 		if err != nil {
 			if ctx.Err() != nil {
 				out.fail = ctx.Err()
@@ -365,7 +383,7 @@ func (w *worker) perturb(ctx context.Context, task int, pos dataset.Trajectory, 
 // llmAnswer asks the LLM for a wrong answer of kind and re-runs the positive's steps with it as
 // the final answer.
 func (w *worker) llmAnswer(ctx context.Context, task int, pos dataset.Trajectory, kind string, out *outcome) (run, string, error) {
-	was, err := llmpolicy.Game24WrongAnswersByKind(ctx, w.s.deps.LLM, pos.Instruction, []string{kind}, 1)
+	was, err := llmpolicy.Game24WrongAnswersByKind(ctx, w.llm, pos.Instruction, []string{kind}, 1)
 	if err != nil || len(was) == 0 {
 		if ctx.Err() != nil {
 			return run{}, "", ctx.Err()

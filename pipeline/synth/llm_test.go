@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -153,6 +154,9 @@ func TestLLMPathWithFailuresCounted(t *testing.T) {
 		if sumCounts(sum.LLMFailures) == 0 {
 			t.Errorf("no LLM failure counted although the server fails 1 request in 7: %v", sum.LLMFailures)
 		}
+		if sum.LLMCalls == 0 || sum.LLMCalls > fake.requests.Load() {
+			t.Errorf("LLM calls answered %d, with %d requests served in all", sum.LLMCalls, fake.requests.Load())
+		}
 		for _, use := range []string{UseRefine, UseWrongAnswers} {
 			if sum.LLMFailures[use] == 0 {
 				t.Errorf("no %s failure counted: %v", use, sum.LLMFailures)
@@ -209,7 +213,7 @@ func TestDeadLLMEndsTheRunWithAnError(t *testing.T) {
 	cfg.Out = filepath.Join(t.TempDir(), "x.jsonl")
 	start := time.Now()
 	sum, err := Run(context.Background(), cfg, Deps{LLM: client})
-	if err == nil || !strings.Contains(err.Error(), "in a row failed on the LLM") || !strings.Contains(err.Error(), "500") {
+	if err == nil || !strings.Contains(err.Error(), "attempts in a row that called it") || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("got %v, want a clear dead-server error", err)
 	}
 	if sum.LLMFailures[UseExplore] != 6 || sum.Triplets != 0 {
@@ -217,6 +221,41 @@ func TestDeadLLMEndsTheRunWithAnError(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v to give up", d)
+	}
+}
+
+// A dead LLM ends the run even when attempts that do not call it (scripted weaker runs) succeed
+// between the failing ones, and a run too short to reach max_consecutive_failures is refused when
+// the LLM answered none of its calls: either way no file holds data the LLM had no part in.
+func TestDeadLLMBesideScriptedAttempts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		triplets int
+		maxFail  int
+		want     string
+	}{
+		{"long run", 40, 6, "attempts in a row that called it"},
+		{"short run", 4, 1000, "answered none of its calls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, client := newFakeLLM(t, 0)
+			fake.allFail.Store(true)
+			cfg := testConfig("game24", tc.triplets, 3)
+			cfg.Policy = PolicyLLM
+			cfg.Mix = Mix{Perturb: 1, Weaker: 9} // weaker slots run the scripted weak policy only
+			cfg.MaxConsecutiveFailures = tc.maxFail
+			cfg.Out = filepath.Join(t.TempDir(), "x.jsonl")
+			sum, err := Run(context.Background(), cfg, Deps{LLM: client})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v (summary: %d triplets, llm failures %v), want an error saying %q", err, sum.Triplets, sum.LLMFailures, tc.want)
+			}
+			if sum.BySource[SourceWeaker] == 0 {
+				t.Errorf("no weaker triplet was made before the run ended (%v): the case does not test what it says", sum.BySource)
+			}
+			if _, serr := os.Stat(cfg.Out); !os.IsNotExist(serr) {
+				t.Errorf("%s written (stat: %v)", cfg.Out, serr)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/armap/armap/pipeline/agent"
 	llmpolicy "github.com/armap/armap/pipeline/agent/llm"
@@ -16,6 +17,7 @@ import (
 	"github.com/armap/armap/pipeline/env"
 	"github.com/armap/armap/pipeline/env/envs"
 	httpenv "github.com/armap/armap/pipeline/env/http"
+	"github.com/armap/armap/pipeline/llm"
 )
 
 // Deps are what Run needs besides the configuration.
@@ -176,6 +178,9 @@ func (s *setup) pickTasks(e env.Env) error {
 	if cfg.Tasks != "" {
 		lo, hi, _ := parseRange(cfg.Tasks)
 		tasks = slices.DeleteFunc(tasks, func(t int) bool { return t < lo || t > hi })
+		if n := e.NumTasks(); n > 0 && hi >= n && lo < n {
+			s.notes = append(s.notes, fmt.Sprintf("tasks %q: env %s has tasks 0-%d, so the range ends at %d", cfg.Tasks, s.name, n-1, n-1))
+		}
 	}
 	if len(tasks) == 0 {
 		if e.NumTasks() == 0 && cfg.Tasks == "" {
@@ -231,14 +236,14 @@ func (s *setup) checkPolicies() error {
 
 // newPolicy makes one policy by name; skill applies to scripted ones. LLM policies are wrapped
 // so that their errors count as LLM failures of use.
-func (s *setup) newPolicy(name string, skill float64, use string) (agent.Policy, error) {
+func (s *setup) newPolicy(name string, skill float64, use string, chat llmpolicy.Chatter) (agent.Policy, error) {
 	switch name {
 	case PolicyScripted:
 		return scripted.New(s.kind, skill)
 	case PolicyRandom:
 		return random.New(), nil
 	case PolicyLLM:
-		return &llmMarked{Policy: llmpolicy.New(s.deps.LLM, s.deps.LLMPolicy), use: use}, nil
+		return &llmMarked{Policy: llmpolicy.New(chat, s.deps.LLMPolicy), use: use}, nil
 	}
 	return nil, fmt.Errorf("synth: unknown policy %q", name)
 }
@@ -368,4 +373,20 @@ func (p *llmMarked) Act(ctx context.Context, st *agent.State, opt agent.ActOptio
 		return nil, &llmFailure{use: p.use, err: err}
 	}
 	return acts, err
+}
+
+// countedLLM counts the LLM calls that were answered. The collector needs it to tell an LLM that
+// answers from one that fails while the attempts that do not call it (scripted weaker runs)
+// succeed around it: those must not hide a dead or refusing server.
+type countedLLM struct {
+	llmpolicy.Chatter
+	answered atomic.Int64
+}
+
+func (c *countedLLM) Chat(ctx context.Context, msgs []llm.Message, opt llm.Options) ([]string, llm.Usage, error) {
+	outs, u, err := c.Chatter.Chat(ctx, msgs, opt)
+	if err == nil {
+		c.answered.Add(1)
+	}
+	return outs, u, err
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/armap/armap/pipeline/dataset"
 )
@@ -26,6 +27,7 @@ type Summary struct {
 	Examples  map[string]string `json:"examples,omitempty"` // reason -> the first such message
 
 	LLMFailures map[string]int `json:"llm_failures"` // use -> attempts skipped after the client's retries
+	LLMCalls    int64          `json:"llm_calls"`    // LLM calls answered (in the attempts counted)
 	EnvFailures int            `json:"env_failures"` // attempts skipped on env or policy errors
 
 	ChosenSteps        Percentiles `json:"chosen_steps"`
@@ -81,7 +83,7 @@ func clip(s string, n int) string {
 func stepChars(steps []dataset.Step) int {
 	n := 0
 	for _, st := range steps {
-		n += len(st.Action) + len(st.Observation)
+		n += utf8.RuneCountInString(st.Action) + utf8.RuneCountInString(st.Observation)
 	}
 	return n
 }
@@ -173,7 +175,7 @@ func (s Summary) String() string {
 	fmt.Fprintf(&b, "  envs:           %s\n", sortedCounts(s.ByEnv))
 	fmt.Fprintf(&b, "  positives:      %s (refined instructions: %d)\n", sortedCounts(s.Positives), s.Refined)
 	fmt.Fprintf(&b, "  kept %d, discarded: %s\n", s.Triplets, sortedCounts(s.Discarded))
-	fmt.Fprintf(&b, "  failures: llm %s, env %d\n", sortedCounts(s.LLMFailures), s.EnvFailures)
+	fmt.Fprintf(&b, "  failures: llm %s, env %d (LLM calls answered: %d)\n", sortedCounts(s.LLMFailures), s.EnvFailures, s.LLMCalls)
 	fmt.Fprintf(&b, "  steps  p50/p90/p99  chosen %d/%d/%d  rejected %d/%d/%d\n",
 		s.ChosenSteps.P50, s.ChosenSteps.P90, s.ChosenSteps.P99, s.RejectedSteps.P50, s.RejectedSteps.P90, s.RejectedSteps.P99)
 	fmt.Fprintf(&b, "  chars  p50/p90/p99  chosen %d/%d/%d  rejected %d/%d/%d\n",

@@ -137,11 +137,19 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Summary, error) {
 		if err := ctx.Err(); err != nil {
 			runErr = fmt.Errorf("synth: %w", err)
 		} else {
-			runErr = fmt.Errorf("synth: only %d of %d triplets after max_attempts=%d attempts (discarded %v, LLM failures %v, env failures %d); raise max_attempts or loosen kinds/mix",
-				len(c.kept), cfg.Triplets, cfg.MaxAttempts, sum.Discarded, sum.LLMFailures, sum.EnvFailures)
+			runErr = fmt.Errorf("synth: only %d of %d triplets after max_attempts=%d attempts (discarded: %s; LLM failures: %s; env failures: %d); raise max_attempts or loosen kinds/mix",
+				len(c.kept), cfg.Triplets, cfg.MaxAttempts, sortedCounts(sum.Discarded), sortedCounts(sum.LLMFailures), sum.EnvFailures)
 		}
 	}
+	if failed := sumCounts(sum.LLMFailures); runErr == nil && failed > 0 && sum.LLMCalls == 0 {
+		// Every triplet came from the attempts that needed no LLM: not the data the run was asked for.
+		runErr = fmt.Errorf("synth: the LLM answered none of its calls (%d attempts failed on it: %s; e.g. %s); no triplet holds LLM output, so %s is not written",
+			failed, sortedCounts(sum.LLMFailures), firstLLMExample(sum), cfg.Out)
+	}
 	if runErr != nil {
+		if deps.Log != nil {
+			fmt.Fprintf(deps.Log, "synth failed; the run so far (nothing written):\n%s", sum.String())
+		}
 		return sum, runErr
 	}
 	if err := writeTriplets(cfg.Out, c.kept); err != nil {
@@ -180,8 +188,10 @@ type collector struct {
 	next        int
 	kept        []*dataset.Triplet
 	seen        map[string]bool
-	consecutive int
-	sum         Summary
+	consecutive int // failed attempts in a row
+	// llmConsecutive is the attempts that failed on the LLM since its last answered call.
+	llmConsecutive int
+	sum            Summary
 }
 
 func newCollector(s *setup) *collector {
@@ -202,25 +212,39 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 	}
 	c.sum.Attempts++
 	c.sum.EnvSteps += o.steps
+	c.sum.LLMCalls += o.llmOK
 	switch {
 	case o.fail != nil:
 		c.sum.EnvFailures++
 		c.consecutive++
 		c.sum.example("env_failure", o.fail.Error())
 		if c.consecutive >= c.s.cfg.MaxConsecutiveFailures {
-			return fmt.Errorf("synth: %d attempts in a row failed (server down?); last: %w", c.consecutive, o.fail)
+			return fmt.Errorf("synth: %d attempts in a row failed (max_consecutive_failures); last: %w", c.consecutive, o.fail)
 		}
 		return nil
 	case o.llmUse != "":
 		c.sum.LLMFailures[o.llmUse]++
-		c.consecutive++
 		c.sum.example("llm_"+o.llmUse, o.detail)
-		if c.consecutive >= c.s.cfg.MaxConsecutiveFailures {
-			return fmt.Errorf("synth: %d attempts in a row failed on the LLM (server down?); last: %s", c.consecutive, o.detail)
+		// Counted apart from other failures and reset only by an answered LLM call: attempts that
+		// do not call the LLM (scripted weaker runs) succeed between the failing ones, and a run
+		// would otherwise finish on their data alone.
+		if o.llmOK > 0 {
+			c.llmConsecutive = 0
+		}
+		c.llmConsecutive++
+		c.consecutive++
+		switch {
+		case c.llmConsecutive >= c.s.cfg.MaxConsecutiveFailures:
+			return fmt.Errorf("synth: the LLM failed on %d attempts in a row that called it (max_consecutive_failures) and answered none of their calls; last: %s", c.llmConsecutive, o.detail)
+		case c.consecutive >= c.s.cfg.MaxConsecutiveFailures:
+			return fmt.Errorf("synth: %d attempts in a row failed (max_consecutive_failures); last: %s", c.consecutive, o.detail)
 		}
 		return nil
 	}
 	c.consecutive = 0
+	if o.llmOK > 0 {
+		c.llmConsecutive = 0
+	}
 	if o.trip == nil {
 		c.sum.Discarded[o.discard]++
 		c.sum.example(o.discard, o.detail)
@@ -242,4 +266,14 @@ func sumCounts(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// firstLLMExample is the first LLM failure message the summary kept, by use.
+func firstLLMExample(s Summary) string {
+	for _, use := range []string{UseExplore, UseWeak, UseRefine, UseWrongAnswers} {
+		if m, ok := s.Examples["llm_"+use]; ok {
+			return m
+		}
+	}
+	return "(none kept)"
 }
