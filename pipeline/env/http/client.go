@@ -26,6 +26,11 @@ type Options struct {
 	Name string
 	// Timeout bounds each HTTP attempt (default 30 s). The caller's context bounds the whole call.
 	Timeout time.Duration
+	// CloseTimeout bounds Close (default: Timeout, at most 2 s). Close makes one attempt, with no
+	// retries: it runs at shutdown, often after Ctrl-C, where a hung server must not hold the
+	// process for Timeout times the retries per worker. A session it fails to end stays open on
+	// the server until the server drops it.
+	CloseTimeout time.Duration
 	// Retries is how many times a transient failure is retried (default 3; -1 for none).
 	Retries int
 	// Backoff is the first wait before a retry (default 200 ms); it doubles up to MaxBackoff
@@ -51,6 +56,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = min(o.Timeout, 2*time.Second)
 	}
 	if o.Retries == 0 {
 		o.Retries = 3
@@ -290,12 +298,19 @@ func (e *Env) Restore(s env.Snapshot) error {
 	return nil
 }
 
-// Close implements env.Env: it ends the server session (POST /close).
-func (e *Env) Close() error {
+// Close implements env.Env: it ends the server session (POST /close) with one attempt bounded by
+// Options.CloseTimeout.
+func (e *Env) Close() error { return e.CloseContext(context.Background()) }
+
+// CloseContext is Close that ctx can also cut short (a second Ctrl-C, a shutdown deadline). The
+// client forgets the session either way.
+func (e *Env) CloseContext(ctx context.Context) error {
 	if e.session == "" {
 		return nil
 	}
-	err := e.call(context.Background(), http.MethodPost, "/close", sessionRequest{Session: e.session}, nil)
+	ctx, cancel := context.WithTimeout(ctx, e.opt.CloseTimeout)
+	defer cancel()
+	err := e.callRetries(ctx, 0, http.MethodPost, "/close", sessionRequest{Session: e.session}, nil)
 	if errors.Is(err, ErrUnknownSession) {
 		err = nil // already gone (server restart, expiry): nothing left to close
 	}
@@ -309,6 +324,11 @@ func (e *Env) badAnswer(path, msg string) error {
 
 // call sends one request with retries and decodes the JSON answer into out (when non-nil).
 func (e *Env) call(ctx context.Context, method, path string, in, out any) error {
+	return e.callRetries(ctx, e.opt.Retries, method, path, in, out)
+}
+
+// callRetries is call with its own number of retries (0: one attempt only).
+func (e *Env) callRetries(ctx context.Context, retries int, method, path string, in, out any) error {
 	endpoint := e.opt.BaseURL + path
 	var body []byte
 	if in != nil {
@@ -343,7 +363,7 @@ func (e *Env) call(ctx context.Context, method, path string, in, out any) error 
 			fail.Err = errors.Join(fail.Err, ctx.Err())
 			return fail
 		}
-		if attempt > e.opt.Retries || !transient(status, err) {
+		if attempt > retries || !transient(status, err) {
 			return fail
 		}
 		d := wait

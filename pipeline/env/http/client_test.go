@@ -1,0 +1,68 @@
+package httpenv
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// hangClose makes the server hang /close until the client gives up.
+func hangClose(f *faults) {
+	f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if r.URL.Path != "/close" {
+			return false
+		}
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+		return true
+	}
+}
+
+// Close runs at shutdown: against a server that hangs it, it makes one attempt bounded by
+// CloseTimeout, not Timeout times the retries, and a context cuts it shorter still.
+func TestCloseIsBounded(t *testing.T) {
+	ts, _, f := start(t, ServerOptions{})
+	hangClose(f)
+	e := client(t, ts.URL, Options{Timeout: 2 * time.Second, Retries: 3, CloseTimeout: 50 * time.Millisecond})
+	if _, err := e.Reset(bg, 0); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	err := e.Close()
+	if el := time.Since(t0); !errors.Is(err, context.DeadlineExceeded) || el > time.Second {
+		t.Fatalf("close against a hung server: %v after %v", err, el)
+	}
+	if n := f.count("/close"); n != 1 {
+		t.Fatalf("close was tried %d times", n)
+	}
+	if e.Session() != "" {
+		t.Fatal("the client kept the session it failed to close")
+	}
+
+	e2 := client(t, ts.URL, Options{Timeout: time.Minute, CloseTimeout: time.Minute})
+	if _, err := e2.Reset(bg, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	time.AfterFunc(30*time.Millisecond, cancel)
+	t0 = time.Now()
+	if err := e2.CloseContext(ctx); !errors.Is(err, context.Canceled) || time.Since(t0) > time.Second {
+		t.Fatalf("cancelled close: %v after %v", err, time.Since(t0))
+	}
+
+	for _, c := range []struct{ timeout, want time.Duration }{
+		{0, 2 * time.Second}, {30 * time.Second, 2 * time.Second}, {300 * time.Millisecond, 300 * time.Millisecond},
+	} {
+		o, err := Options{BaseURL: ts.URL, Timeout: c.timeout}.withDefaults()
+		if err != nil || o.CloseTimeout != c.want {
+			t.Errorf("Timeout %v: CloseTimeout %v, want %v (%v)", c.timeout, o.CloseTimeout, c.want, err)
+		}
+	}
+}
+
