@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/armap/armap/pipeline/env"
 )
@@ -89,7 +90,7 @@ type Error struct {
 	Method, URL string
 	Status      int
 	Code        string
-	Message     string
+	Message     string // the server's message, clipped to its first 200 bytes
 	Attempts    int
 	Err         error // the transport or decoding error, if any
 }
@@ -346,7 +347,7 @@ func (e *Env) callRetries(ctx context.Context, retries int, method, path string,
 				return nil
 			}
 			if err := json.Unmarshal(data, out); err != nil {
-				fail.Err = fmt.Errorf("decode answer: %w (body %q)", err, clip(data))
+				fail.Err = fmt.Errorf("decode answer: %w (body %q)", err, clip(string(data)))
 				return fail
 			}
 			return nil
@@ -354,9 +355,9 @@ func (e *Env) callRetries(ctx context.Context, retries int, method, path string,
 		if err == nil {
 			var eb errorBody
 			if json.Unmarshal(data, &eb) == nil && (eb.Error != "" || eb.Code != "") {
-				fail.Message, fail.Code = eb.Error, eb.Code
+				fail.Message, fail.Code = clip(eb.Error), eb.Code
 			} else {
-				fail.Message = clip(data)
+				fail.Message = clip(string(data))
 			}
 		}
 		if ctx.Err() != nil {
@@ -440,11 +441,17 @@ func retryAfter(h http.Header) time.Duration {
 	return -1
 }
 
-func clip(b []byte) string {
+// clip shortens text quoted in an error message to its first 200 bytes and its length: an env
+// that echoes a 1 MB action back must not flood the terminal with it.
+func clip(s string) string {
 	const n = 200
-	s := strings.TrimSpace(string(b))
-	if len(s) > n {
-		return s[:n] + "..."
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut-- // keep the text valid UTF-8
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
 }

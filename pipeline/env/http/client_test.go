@@ -2,11 +2,15 @@ package httpenv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // hangClose makes the server hang /close until the client gives up.
@@ -66,3 +70,42 @@ func TestCloseIsBounded(t *testing.T) {
 	}
 }
 
+// An env error that echoes a huge action is clipped in the client's error: its head and its size.
+func TestErrorsClipPayloads(t *testing.T) {
+	ts, _, f := start(t, ServerOptions{})
+	huge := strings.Repeat("I am thinking very hard about this. é", 30000)
+	f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		switch r.URL.Path {
+		case "/step":
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(errorBody{Error: "invalid action " + huge, Code: CodeBadRequest})
+			return true
+		case "/snapshot":
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte("<html>" + huge + "</html>"))
+			return true
+		}
+		return false
+	}
+	e := client(t, ts.URL, Options{})
+	if _, err := e.Reset(bg, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Step(bg, huge)
+	check := func(err error, size int) {
+		t.Helper()
+		msg := err.Error()
+		if len(msg) > 400 || !utf8.ValidString(msg) || !strings.Contains(msg, "I am thinking") ||
+			!strings.Contains(msg, "("+strconv.Itoa(size)+" bytes)") {
+			t.Errorf("error of %d bytes, valid UTF-8 %v: %.300s", len(msg), utf8.ValidString(msg), msg)
+		}
+	}
+	check(err, len("invalid action "+huge))
+	_, err = e.Snapshot()
+	check(err, len("<html>"+huge+"</html>"))
+	// The server's own errors quote what the client sent, clipped too.
+	code, eb := post(t, ts.URL+"/close", `{"session":"`+strings.Repeat("x", 100000)+`"}`)
+	if code != http.StatusNotFound || len(eb.Error) > 400 || !strings.Contains(eb.Error, "(100000 bytes)") {
+		t.Errorf("server error %d of %d bytes: %.300s", code, len(eb.Error), eb.Error)
+	}
+}

@@ -147,7 +147,7 @@ func (s *Server) lookup(id string) (string, *session, error) {
 	if id != "" {
 		ss, ok := s.sessions[id]
 		if !ok {
-			return "", nil, fail(http.StatusNotFound, CodeUnknownSession, "unknown session %q", id)
+			return "", nil, fail(http.StatusNotFound, CodeUnknownSession, "unknown session %q", clip(id))
 		}
 		return id, ss, nil
 	}
@@ -182,7 +182,7 @@ func lock(id string, ss *session) error {
 	ss.mu.Lock()
 	if ss.closed {
 		ss.mu.Unlock()
-		return fail(http.StatusNotFound, CodeUnknownSession, "unknown session %q", id)
+		return fail(http.StatusNotFound, CodeUnknownSession, "unknown session %q", clip(id))
 	}
 	return nil
 }
@@ -306,7 +306,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	stored, ok := s.snaps[token]
 	s.mu.Unlock()
 	if !ok {
-		writeErr(w, fail(http.StatusNotFound, CodeUnknownSnapshot, "unknown snapshot %q (expired or from another server)", token))
+		writeErr(w, fail(http.StatusNotFound, CodeUnknownSnapshot, "unknown snapshot %q (expired or from another server)", clip(token)))
 		return
 	}
 	id, ss, err := s.lookupLocked(req.Session)
@@ -351,7 +351,7 @@ func (s *Server) close(w http.ResponseWriter, r *http.Request) {
 	delete(s.sessions, req.Session)
 	s.mu.Unlock()
 	if !ok {
-		writeErr(w, fail(http.StatusNotFound, CodeUnknownSession, "unknown session %q", req.Session))
+		writeErr(w, fail(http.StatusNotFound, CodeUnknownSession, "unknown session %q", clip(req.Session)))
 		return
 	}
 	ss.mu.Lock()
