@@ -214,10 +214,22 @@ func (e *Env) Reset(ctx context.Context, task int) (env.Observation, error) {
 	if err != nil {
 		return env.Observation{}, err
 	}
-	if resp.Session == "" || resp.Observation == nil {
-		return env.Observation{}, e.badAnswer("/reset", `missing "session" or "observation"`)
+	if resp.Session != "" {
+		// Even when the rest of the answer is refused, the server opened this session: Close
+		// must end it.
+		e.session = resp.Session
 	}
-	e.session = resp.Session
+	e.started = false
+	switch {
+	case resp.Session == "":
+		return env.Observation{}, e.badAnswer("/reset", `missing "session"`)
+	case resp.Observation == nil:
+		return env.Observation{}, e.badAnswer("/reset", `missing "observation"`)
+	case strings.TrimSpace(resp.Instruction) == "":
+		// Triplets and the reward model judge a trajectory against its instruction: an episode
+		// without one would give training data with nothing to judge against.
+		return env.Observation{}, e.badAnswer("/reset", `missing or empty "instruction"`)
+	}
 	e.started, e.done, e.seq = true, false, 0
 	e.admissible = resp.Admissible
 	taskID := resp.TaskID

@@ -6,12 +6,53 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 )
+
+// An env whose /reset answer lacks the instruction would give triplets with nothing for the
+// reward model to judge against: the reset fails, naming the URL and the field, and the session
+// the server opened for it is still closed.
+func TestResetNeedsInstruction(t *testing.T) {
+	for name, edit := range map[string]func(m map[string]any){
+		"missing": func(m map[string]any) { delete(m, "instruction") },
+		"blank":   func(m map[string]any) { m["instruction"] = " \n" },
+		"null":    func(m map[string]any) { m["instruction"] = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts, srv, f := start(t, ServerOptions{})
+			f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+				if r.URL.Path != "/reset" {
+					return false
+				}
+				rec := httptest.NewRecorder()
+				f.next.ServeHTTP(rec, r)
+				var m map[string]any
+				if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+					t.Error(err)
+				}
+				edit(m)
+				json.NewEncoder(w).Encode(m)
+				return true
+			}
+			e := client(t, ts.URL, Options{})
+			_, err := e.Reset(bg, 0)
+			if err == nil || !strings.Contains(err.Error(), ts.URL+"/reset") || !strings.Contains(err.Error(), `"instruction"`) {
+				t.Fatalf("reset without an instruction: %v", err)
+			}
+			if _, err := e.Step(bg, "look"); err == nil {
+				t.Fatal("Step after a refused reset succeeded")
+			}
+			if err := e.Close(); err != nil || srv.Sessions() != 0 {
+				t.Fatalf("close: %v, %d sessions left", err, srv.Sessions())
+			}
+		})
+	}
+}
 
 // hangClose makes the server hang /close until the client gives up.
 func hangClose(f *faults) {

@@ -23,6 +23,7 @@
 //	POST {base}/close    {"session": "<id>"}
 //	     -> {}
 //
+// instruction is required (not blank): the reward model judges trajectories against it.
 // num_tasks is 0 when the server cannot tell how many tasks it has. The optional test_tasks lists
 // the tasks held out for evaluation as inclusive [lo, hi] ranges; synthesis refuses to draw from
 // them. Server publishes the "test" split of an env that implements env.Splits.
