@@ -43,6 +43,7 @@ type Config struct {
 	PadTokenID        *int
 	BosTokenID        *int
 	EosTokenID        *int
+	EosTokenIDs       []int // every id when eos_token_id is a list (Llama 3 chat models); EosTokenID is the first
 	TieWordEmbeddings bool
 }
 
@@ -203,6 +204,31 @@ func (f *fields) optInt(key string) *int {
 	return &i
 }
 
+// intOrList reads a token id that config.json may also give as a list of ids: the first, and the
+// list when it is one.
+func (f *fields) intOrList(key string) (*int, []int) {
+	arr, ok := f.m[key].([]any)
+	if !ok {
+		return f.optInt(key), nil
+	}
+	ids := make([]int, 0, len(arr))
+	for i, v := range arr {
+		name := fmt.Sprintf("%s%s[%d]", f.prefix, key, i)
+		sub := &fields{src: f.src, m: map[string]any{name: v}}
+		if id := sub.optInt(name); id != nil {
+			ids = append(ids, *id)
+		} else if sub.err == nil {
+			sub.fail(name, "expected an integer, got null")
+		}
+		f.merge(sub)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	first := ids[0]
+	return &first, ids
+}
+
 func (f *fields) boolean(key string, def bool) bool {
 	v, ok := f.m[key]
 	if !ok || v == nil {
@@ -303,7 +329,7 @@ func ParseHF(src string, m map[string]any) (*Config, error) {
 	}
 	c.PadTokenID = f.optInt("pad_token_id")
 	c.BosTokenID = f.optInt("bos_token_id")
-	c.EosTokenID = f.optInt("eos_token_id")
+	c.EosTokenID, c.EosTokenIDs = f.intOrList("eos_token_id")
 	c.TieWordEmbeddings = f.boolean("tie_word_embeddings", false)
 	if c.ModelType == "bert" {
 		c.NumKVHeads = c.NumHeads
@@ -451,6 +477,9 @@ func (c *Config) HF() map[string]any {
 		if v != nil {
 			m[k] = *v
 		}
+	}
+	if len(c.EosTokenIDs) > 1 {
+		m["eos_token_id"] = c.EosTokenIDs
 	}
 	if c.ModelType == "bert" {
 		m["type_vocab_size"] = c.TypeVocabSize

@@ -85,6 +85,8 @@ func TestParseHFRefuses(t *testing.T) {
 			`field "sliding_window": expected a number, got string`},
 		{"qwen2_tiny", func(m map[string]any) { m["sliding_window"] = 64.0; m["use_sliding_window"] = "yes" },
 			`field "use_sliding_window": expected true or false, got yes`},
+		{"llama_tiny", func(m map[string]any) { m["eos_token_id"] = []any{2.0, "3"} },
+			`field "eos_token_id[1]": expected a number, got string`},
 		{"bert_tiny", func(m map[string]any) { delete(m, "id2label"); m["num_labels"] = "1" },
 			`field "num_labels": expected a number, got string`},
 	}
@@ -144,5 +146,30 @@ func TestParseHFNonFinite(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `p.yaml: field "rms_norm_eps": expected a finite number`) {
 			t.Errorf("%s: %v", v, err)
 		}
+	}
+}
+
+// Llama 3 chat models list several end-of-turn ids in eos_token_id; they load, and an export
+// writes the list back.
+func TestEosTokenIDList(t *testing.T) {
+	m := fixtureConfig(t, "llama_tiny")
+	m["eos_token_id"] = []any{2.0, 7.0, 9.0}
+	c, err := ParseHF("x/config.json", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EosTokenID == nil || *c.EosTokenID != 2 || len(c.EosTokenIDs) != 3 || c.EosTokenIDs[2] != 9 {
+		t.Fatalf("eos %v %v", c.EosTokenID, c.EosTokenIDs)
+	}
+	data, _ := json.Marshal(c.HF())
+	var back map[string]any
+	json.Unmarshal(data, &back)
+	c2, err := ParseHF("y/config.json", back)
+	if err != nil || len(c2.EosTokenIDs) != 3 || c2.EosTokenIDs[1] != 7 || *c2.EosTokenID != 2 {
+		t.Fatalf("round trip: %v, %v", c2, err)
+	}
+	m["eos_token_id"] = 5.0
+	if c, err := ParseHF("x/config.json", m); err != nil || *c.EosTokenID != 5 || c.EosTokenIDs != nil {
+		t.Fatalf("a single eos id: %+v, %v", c, err)
 	}
 }
