@@ -2,6 +2,7 @@ package llmpolicy
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -28,8 +29,20 @@ func BenchmarkParseAction(b *testing.B) {
 	completion := "Thought: the mug must be clean first.\n```\n> Action: Clean Mug 1 with SinkBasin 1.\n```"
 	b.ReportAllocs()
 	for b.Loop() {
-		if ParseAction("household", completion) == "" {
-			b.Fatal("no action")
+		if a, err := ParseAction("household", completion); a == "" {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseActionRunaway is a completion that never stopped thinking aloud: a megabyte on one
+// line before the action.
+func BenchmarkParseActionRunaway(b *testing.B) {
+	completion := strings.Repeat("I am thinking very hard about this. ", 30000) + "\ngo to desk 1"
+	b.SetBytes(int64(len(completion)))
+	for b.Loop() {
+		if a, err := ParseAction("household", completion); a != "go to desk 1" {
+			b.Fatal(a, err)
 		}
 	}
 }

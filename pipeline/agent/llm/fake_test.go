@@ -2,6 +2,7 @@ package llmpolicy
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -26,6 +27,7 @@ type fakeReq struct {
 	N           int           `json:"n"`
 	MaxTokens   int           `json:"max_tokens"`
 	Seed        *int64        `json:"seed"`
+	raw         string        // the body as sent
 }
 
 func (r fakeReq) n() int { return max(r.N, 1) }
@@ -42,13 +44,24 @@ func (r fakeReq) user() string {
 
 func newFakeLLM(t *testing.T, reply func(r fakeReq, i int) []string) (*fakeLLM, *llm.Client) {
 	t.Helper()
+	return newFakeLLMConfig(t, reply, func(*llm.Config) {})
+}
+
+// newFakeLLMConfig is newFakeLLM with the client's config adjusted by edit.
+func newFakeLLMConfig(t *testing.T, reply func(r fakeReq, i int) []string, edit func(*llm.Config)) (*fakeLLM, *llm.Client) {
+	t.Helper()
 	f := &fakeLLM{}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, err := io.ReadAll(r.Body)
 		var req fakeReq
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if err == nil {
+			err = json.Unmarshal(raw, &req)
+		}
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		req.raw = string(raw)
 		f.mu.Lock()
 		i := len(f.reqs)
 		f.reqs = append(f.reqs, req)
@@ -76,6 +89,7 @@ func newFakeLLM(t *testing.T, reply func(r fakeReq, i int) []string) (*fakeLLM, 
 	cfg.Timeout = 5 * time.Second
 	cfg.BackoffBase = time.Millisecond
 	cfg.BackoffMax = 10 * time.Millisecond
+	edit(&cfg)
 	c, err := llm.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -104,3 +118,5 @@ func canned(outs ...string) func(fakeReq, int) []string {
 		return res
 	}
 }
+
+func decodeJSON(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }

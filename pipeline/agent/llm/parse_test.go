@@ -43,9 +43,70 @@ func TestParseAction(t *testing.T) {
 		// generic (http)
 		{"http", "Thought: hmm\nAction: press red button", "press red button"},
 		{"http", "  \n> 'north'\n", "north"},
+
+		// Reasoning blocks are not the answer.
+		{"game24", "<think>\nLet me try 1 + 2 = 3 (left: 3 3 4). Hmm no.\nMaybe 4 * 6 = 24.\n</think>\n8 - 2 = 6 (left: 3 4 6)", "8 - 2 = 6 (left: 3 4 6)"},
+		{"game24", "<THINK>1 + 2 = 3</THINK> <think>2 * 2 = 4</think>\nAnswer: (1 + 2 + 3) * 4 = 24", "Answer: (1 + 2 + 3) * 4 = 24"},
+		{"shop", "<think>\nI could click[b0c4x1] but it's over budget\n</think>\nclick[b09lv8]", "click[b09lv8]"},
+		{"household", "<think>\ngo to fridge 1 first? no, the mug is elsewhere.\n</think>\ngo to countertop 1", "go to countertop 1"},
+		{"household", "<thinking>open drawer 1</thinking>\n> examine desk 1", "examine desk 1"},
+		{"household", "<reasoning>take mug 1 from desk 1</reasoning>\ngo to desk 1", "go to desk 1"},
+		{"alfworld", "<think>\nhmm\n</think>\ngo to desk 1", "go to desk 1"},
+		// The chat template opened the block; the model only closes it.
+		{"household", "go to fridge 1 maybe.\nNo, the desk.\n</think>\n\ngo to desk 1", "go to desk 1"},
+		// A block quoted inside a block does not end it early.
+		{"shop", "<think>the tag <think> appears; click[a1]</think>\n</think>\nsearch[b]", "search[b]"},
+
+		// An explicit Action: line (or the prompt's "> " marker) wins over earlier prose.
+		{"game24", "Okay so 4 * 6 = 24 would be nice.\nAction: 8 - 2 = 6 (left: 3 4 6)", "8 - 2 = 6 (left: 3 4 6)"},
+		{"game24", "Let me try:\n1 + 2 = 3 (left: 3 3 4)\nNo good.\n> 8 - 2 = 6 (left: 3 4 6)", "8 - 2 = 6 (left: 3 4 6)"},
+		{"game24", "Maybe 4 * 6 = 24 at the end.\nAnswer: (1 + 2 + 3) * 4 = 24", "Answer: (1 + 2 + 3) * 4 = 24"},
+		{"game24", "13 - 9 = 4 (left: 4 4 10)\nAnswer: (13 - 9) * (10 - 4) = 24", "13 - 9 = 4 (left: 4 4 10)"},
+		{"shop", "Maybe click[b0c4x1]? It is too dear.\nAction: click[b09lv8]", "click[b09lv8]"},
+		{"household", "Look, the mug must be in a cabinet, so go to cabinet 1 later.\nAction: go to countertop 1", "go to countertop 1"},
+		{"household", "Thought: the mug is dirty. Action: clean mug 1 with sinkbasin 1", "clean mug 1 with sinkbasin 1"},
+		{"household", "<answer>take mug 1 from desk 1</answer>", "take mug 1 from desk 1"},
+
+		// A fenced block wins over the prose around it.
+		{"http", "Sure! Looking at the situation, I think the best move is this.\n\n```text\nlook\n```\nThis should help.", "look"},
+		{"shop", "Sure! Here's my action:\n```\nclick[Buy Now]\n```", "click[Buy Now]"},
+		{"household", "I will take the apple 1 first, here it is:\n```\ngo to fridge 1\n```", "go to fridge 1"},
+		{"alfworld", "Thought: I need the mug.\nAction: go to desk 1", "go to desk 1"},
+		{"alfworld", "I think I should go to the desk.\n\ngo to desk 1", "go to desk 1"},
+		{"alfworld", "Here is my next action:\nopen the red door", "open the red door"},
+		{"http", "north", "north"},
+
+		// Over-long lines are never actions; a real one after them still is.
+		{"http", strings.Repeat("x", MaxActionChars+1) + "\nsouth", "south"},
+		{"household", strings.Repeat("I am thinking very hard about this. ", 3000) + "\ngo to desk 1", "go to desk 1"},
+		{"http", strings.Repeat("y", MaxActionChars), strings.Repeat("y", MaxActionChars)},
 	} {
-		if got := ParseAction(tc.env, tc.in); got != tc.want {
-			t.Errorf("%s %q:\n got %q\nwant %q", tc.env, tc.in, got, tc.want)
+		got, err := ParseAction(tc.env, tc.in)
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("%s %q:\n got %q (%v)\nwant %q", tc.env, clipText(tc.in, 300), got, err, tc.want)
+		}
+	}
+}
+
+// When nothing parses, the error says why.
+func TestParseActionErrors(t *testing.T) {
+	for _, tc := range []struct{ env, in, want string }{
+		{"game24", "<think>\n1 + 2 = 3 (left: 3 3 4)\n</think>\n", "all reasoning: nothing outside its <think> block"},
+		{"http", "<think>go north", "<think> block is never closed"},
+		{"shop", "<reasoning>click[x]</reasoning>  ", "nothing outside its <reasoning> block"},
+		{"http", "", "empty"},
+		{"http", strings.Repeat("long action ", 100000), "over the 500-byte limit"},
+		{"shop", "search[" + strings.Repeat("shoe ", MaxActionChars) + "]", "over the 500-byte limit"},
+		{"game24", "I am not sure.", "no line looks like a Game of 24 step"},
+		{"shop", "I would buy it.", "no line looks like a shop action"},
+		{"household", "Nothing to do here", "no line looks like a household command"},
+	} {
+		got, err := ParseAction(tc.env, tc.in)
+		if got != "" || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: got %q, error %v; want an error with %q", tc.env, clipText(tc.in, 100), got, err, tc.want)
+		}
+		if err != nil && len(err.Error()) > 200 {
+			t.Errorf("%s: error of %d bytes; it must stay short", tc.env, len(err.Error()))
 		}
 	}
 }

@@ -33,7 +33,8 @@ type Config struct {
 	MaxAdmissible int `mapstructure:"max_admissible"`
 	// MinSimilarity is Snap's threshold; see Snap.
 	MinSimilarity float64 `mapstructure:"min_similarity"`
-	// MaxTokens per action completion; room for a short thought before the action.
+	// MaxTokens is the budget an action request asks for: room for a short thought before the
+	// action. The client's llm.max_tokens, when set, overrides it (see llm.Config.MaxTokens).
 	MaxTokens int `mapstructure:"max_tokens"`
 	// ParseRetries is how many times completions without a usable action are followed up with a
 	// correction ("that is not an action ...") before Act gives up; 0 means the default (1), a
@@ -115,16 +116,16 @@ func (p *Policy) useAdmissible(env string) bool {
 }
 
 // Parse turns one completion into an action for st: ParseAction, then Snap onto st.Admissible
-// where the env uses it. It returns "" when the completion holds no action.
-func (p *Policy) Parse(st *agent.State, completion string) string {
-	a := ParseAction(st.EnvName, completion)
-	if a == "" {
-		return ""
+// where the env uses it. The error says why the completion holds no action.
+func (p *Policy) Parse(st *agent.State, completion string) (string, error) {
+	a, err := ParseAction(st.EnvName, completion)
+	if err != nil {
+		return "", err
 	}
 	if p.useAdmissible(st.EnvName) && len(st.Admissible) > 0 {
 		a, _ = Snap(a, st.Admissible, p.cfg.MinSimilarity)
 	}
-	return a
+	return a, nil
 }
 
 // Act implements agent.Policy: opt.N completions (one when opt.Greedy, at temperature 0), each
@@ -139,7 +140,7 @@ func (p *Policy) Act(ctx context.Context, st *agent.State, opt agent.ActOptions)
 	}
 	msgs := p.Messages(st)
 	var acts []string
-	var bad string
+	var bad unusable
 	for round := 0; round <= p.cfg.ParseRetries && len(acts) < n; round++ {
 		o := llm.Options{N: n - len(acts), Greedy: opt.Greedy, MaxTokens: p.cfg.MaxTokens, Temperature: p.cfg.Temperature}
 		if opt.Rand != nil && !opt.Greedy {
@@ -147,24 +148,63 @@ func (p *Policy) Act(ctx context.Context, st *agent.State, opt agent.ActOptions)
 		}
 		conv := msgs
 		if round > 0 {
-			conv = append(append([]llm.Message(nil), msgs...), llm.Assistant(bad), llm.User(correction(st.EnvName)))
+			conv = append(append([]llm.Message(nil), msgs...), llm.Assistant(bad.text), llm.User(correction(st.EnvName)))
 		}
-		outs, _, err := p.client.Chat(ctx, conv, o)
+		outs, u, err := p.client.Chat(ctx, conv, o)
 		if err != nil {
 			return nil, fmt.Errorf("llm policy (%s, step %d): %w", st.EnvName, len(st.Steps), err)
 		}
-		for _, out := range outs {
-			if a := p.Parse(st, out); a != "" {
+		for i, out := range outs {
+			a, err := p.Parse(st, out)
+			if err == nil {
 				acts = append(acts, a)
-			} else {
-				bad = out
+				continue
+			}
+			bad = unusable{text: out, err: err, maxTokens: u.MaxTokens}
+			if len(u.Choices) == len(outs) {
+				bad.info = u.Choices[i]
 			}
 		}
 	}
 	if len(acts) == 0 {
-		return nil, fmt.Errorf("%w (%s, step %d; last completion %q)", ErrNoAction, st.EnvName, len(st.Steps), clipText(bad, 200))
+		return nil, fmt.Errorf("%w (%s, step %d): %s", ErrNoAction, st.EnvName, len(st.Steps), bad.reason())
 	}
 	return acts, nil
+}
+
+// unusable is a completion that held no action, with what the server said about it.
+type unusable struct {
+	text      string
+	err       error // from Parse
+	info      llm.ChoiceInfo
+	maxTokens int
+}
+
+// reason words the failure for what it is: a completion cut at the token limit (most often a
+// reasoning model that used the whole budget thinking), an empty one, or text with no action in it.
+func (b unusable) reason() string {
+	var extra string
+	if b.info.ReasoningChars > 0 {
+		extra = fmt.Sprintf(", %d bytes of reasoning_content", b.info.ReasoningChars)
+	}
+	if b.info.Truncated() {
+		limit := "the server's default token limit"
+		if b.maxTokens > 0 {
+			limit = fmt.Sprintf("max_tokens %d", b.maxTokens)
+		}
+		return fmt.Sprintf("the completion was cut at %s (finish_reason length; %d bytes of content%s): %v; raise llm.max_tokens",
+			limit, len(b.text), extra, b.err)
+	}
+	if strings.TrimSpace(b.text) == "" {
+		fin := ""
+		if b.info.FinishReason != "" {
+			fin = fmt.Sprintf(" (finish_reason %s%s)", b.info.FinishReason, extra)
+		} else if extra != "" {
+			fin = " (" + extra[2:] + ")"
+		}
+		return "the model returned an empty completion" + fin
+	}
+	return fmt.Sprintf("the model wrote no usable action: %v; last completion %q", b.err, clipText(b.text, 200))
 }
 
 func correction(env string) string {

@@ -272,9 +272,16 @@ func TestRolloutWithLLMPolicy(t *testing.T) {
 }
 
 func ExampleParseAction() {
-	fmt.Println(ParseAction("household", "Thought: the mug is dirty.\n> Clean Mug 1 with SinkBasin 1."))
-	fmt.Println(ParseAction("shop", "Action: click[Buy Now]"))
+	for _, c := range [][2]string{
+		{"household", "Thought: the mug is dirty.\n> Clean Mug 1 with SinkBasin 1."},
+		{"shop", "<think>click[b0c4x1] is over budget.</think>\nAction: click[Buy Now]"},
+		{"game24", "<think>\n1 + 2 = 3 (left: 3 3 4)? No."},
+	} {
+		a, err := ParseAction(c[0], c[1])
+		fmt.Printf("%q %v\n", a, err)
+	}
 	// Output:
-	// clean mug 1 with sinkbasin 1
-	// click[Buy Now]
+	// "clean mug 1 with sinkbasin 1" <nil>
+	// "click[Buy Now]" <nil>
+	// "" the completion is all reasoning: its <think> block is never closed (cut at the token limit?) and no action follows
 }
