@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,12 +39,45 @@ var (
 	intRE         = regexp.MustCompile(`-?\d+`)
 )
 
+// CallOption adjusts one synthesis call (RefineInstruction, Game24WrongAnswers,
+// Game24WrongAnswersByKind).
+type CallOption func(*callOptions)
+
+type callOptions struct{ seed *int64 }
+
+// WithSeed sets the request seed of a synthesis call; a call of several requests gives each a
+// seed of its own derived from it. Pass one drawn from the item's random source, so that items
+// with the same prompt (the same puzzle twice) still get different samples.
+func WithSeed(seed int64) CallOption { return func(o *callOptions) { o.seed = &seed } }
+
+// callSeed is the seed of a synthesis call: the one given, or else one derived from the prompt.
+// Sampling at the client's temperature without a seed makes two runs of the same item differ
+// against a server that honours seeds (vLLM); a seed from the prompt keeps the same run giving
+// the same requests, bytes for bytes, and never comes from the clock.
+func callSeed(opts []CallOption, msgs []llm.Message) int64 {
+	var o callOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.seed != nil {
+		return *o.seed
+	}
+	h := fnv.New64a()
+	for _, m := range msgs {
+		h.Write([]byte(m.Role))
+		h.Write([]byte{0})
+		h.Write([]byte(m.Content))
+		h.Write([]byte{0})
+	}
+	return int64(h.Sum64() & (1<<31 - 1)) // the range the policy draws its seeds from
+}
+
 // RefineInstruction asks the model for the task instruction that traj fulfils: ARMAP's step (2),
 // which turns an exploratory trajectory into a positive example of some task, whatever the agent
 // was first asked to do. The answer is one line in the style of env's instructions. For game24 the
 // puzzle is the numbers, so the original "Input: ..." line is kept (appended when the model
 // dropped it).
-func RefineInstruction(ctx context.Context, client Chatter, env string, traj dataset.Trajectory) (string, error) {
+func RefineInstruction(ctx context.Context, client Chatter, env string, traj dataset.Trajectory, opts ...CallOption) (string, error) {
 	if len(traj.Steps) == 0 {
 		return "", errors.New("refine instruction: trajectory has no steps")
 	}
@@ -69,7 +103,7 @@ func RefineInstruction(ctx context.Context, client Chatter, env string, traj dat
 		llm.System("You write task instructions for recorded agent trajectories, for training a reward model."),
 		llm.User(b.String()),
 	}
-	outs, _, err := client.Chat(ctx, msgs, llm.Options{N: 1, MaxTokens: 160})
+	outs, _, err := client.Chat(ctx, msgs, llm.Options{N: 1, MaxTokens: 160, Seed: llm.Ptr(callSeed(opts, msgs))})
 	if err != nil {
 		return "", fmt.Errorf("refine instruction (%s, task %s): %w", env, traj.TaskID, err)
 	}
@@ -126,8 +160,8 @@ const wrongAnswerRounds = 3
 // Game24WrongAnswers asks the model for n distinct wrong answers to puzzle (the input numbers, or
 // an instruction ending in "Input: a b c d") of the given kinds (WrongAnswerKinds when empty),
 // and returns the answer texts. See Game24WrongAnswersByKind.
-func Game24WrongAnswers(ctx context.Context, client Chatter, puzzle string, kinds []string, n int) ([]string, error) {
-	was, err := Game24WrongAnswersByKind(ctx, client, puzzle, kinds, n)
+func Game24WrongAnswers(ctx context.Context, client Chatter, puzzle string, kinds []string, n int, opts ...CallOption) ([]string, error) {
+	was, err := Game24WrongAnswersByKind(ctx, client, puzzle, kinds, n, opts...)
 	out := make([]string, len(was))
 	for i, w := range was {
 		out[i] = w.Answer
@@ -140,7 +174,7 @@ func Game24WrongAnswers(ctx context.Context, client Chatter, puzzle string, kind
 // duplicates and kinds not asked for are dropped. The kinds are balanced (at most ceil(n/kinds)
 // each) while the rounds last, then filled from the surplus. It may return fewer than n answers;
 // it fails only when it found none (or the client failed).
-func Game24WrongAnswersByKind(ctx context.Context, client Chatter, puzzle string, kinds []string, n int) ([]WrongAnswer, error) {
+func Game24WrongAnswersByKind(ctx context.Context, client Chatter, puzzle string, kinds []string, n int, opts ...CallOption) ([]WrongAnswer, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -162,6 +196,7 @@ func Game24WrongAnswersByKind(ctx context.Context, client Chatter, puzzle string
 	var out, surplus []WrongAnswer
 	count := map[string]int{}
 	seen := map[string]bool{}
+	var seed int64
 	for round := 0; round < wrongAnswerRounds && len(out) < n; round++ {
 		// Ask for the kinds still short, a little over what is missing: some lines will not count.
 		var ask []string
@@ -173,7 +208,13 @@ func Game24WrongAnswersByKind(ctx context.Context, client Chatter, puzzle string
 		if len(ask) == 0 {
 			ask = kinds
 		}
-		outs, _, err := client.Chat(ctx, wrongAnswerPrompt(inputs, ask, n-len(out)+1), llm.Options{N: 1, MaxTokens: 80 * (n - len(out) + 1)})
+		msgs := wrongAnswerPrompt(inputs, ask, n-len(out)+1)
+		if round == 0 {
+			seed = callSeed(opts, msgs)
+		}
+		// A top-up round may send the same prompt again: its own seed keeps it from repeating the reply.
+		o := llm.Options{N: 1, MaxTokens: 80 * (n - len(out) + 1), Seed: llm.Ptr(seed + int64(round))}
+		outs, _, err := client.Chat(ctx, msgs, o)
 		if err != nil {
 			if len(out) > 0 && ctx.Err() == nil {
 				break
