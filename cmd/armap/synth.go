@@ -72,6 +72,7 @@ household ` + strings.Join(synth.AllKinds("household", false), ", ") + `.`,
 		{"max-steps", "synth.max_steps", "cap on the steps of every rollout", d.MaxSteps},
 		{"max-attempts", "synth.max_attempts", "cap on the attempts (0: 10 x triplets + 100)", d.MaxAttempts},
 		{"max-consecutive-failures", "synth.max_consecutive_failures", "LLM/env failures in a row that end the run", d.MaxConsecutiveFailures},
+		{"llm-max-tokens", "llm.max_tokens", "max_tokens of every LLM request, overriding each call's own budget; raise it for reasoning models (0: each call's budget)", defaultConfig().LLM.MaxTokens},
 	} {
 		f.Int(s.flag, s.def, s.usage)
 		a.l.bind(s.flag, s.key)
