@@ -153,34 +153,53 @@ func LatestCheckpoint(out string) (string, error) {
 	return all[len(all)-1], nil
 }
 
+// readState reads a trainer_state.json (a checkpoint's, or a finished run's with its summary).
+func readState(path string) (State, *Summary, error) {
+	var v struct {
+		State
+		Summary *Summary `json:"summary"`
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return v.State, nil, err
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v.State, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return v.State, v.Summary, nil
+}
+
+// differentRun is a checkpoint or finished run that is not the run being resumed.
+type differentRun struct {
+	what  string // which run: "the checkpoint DIR is from a different run"
+	diffs []string
+}
+
+func (e *differentRun) Error() string {
+	return fmt.Sprintf("%s; changed: %s (resume with the run's own data, seed, model and recipe, or train into another --out)",
+		e.what, strings.Join(e.diffs, "; "))
+}
+
 // restore loads a checkpoint into the model and trainer after checking that it belongs to the
-// same run: same data, seed, schedule and recipe, or resuming would not continue the same run.
-func restore(dir string, m *cgo.Model, tr *cgo.Trainer, want State) (State, error) {
-	var st State
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+// same run: same data, seed, schedule, recipe and model configuration, or resuming would not
+// continue the same run. An error other than *differentRun means the checkpoint is damaged.
+func restore(dir string, m *cgo.Model, tr *cgo.Trainer, want State, mc *model.Config) (State, error) {
+	st, _, err := readState(filepath.Join(dir, stateFile))
 	if err != nil {
 		return st, err
 	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return st, fmt.Errorf("%s: %w", stateFile, err)
-	}
-	var diffs []string
-	if st.Data != want.Data {
-		diffs = append(diffs, fmt.Sprintf("training data (fingerprint %s, now %s)", st.Data, want.Data))
-	}
-	if st.Seed != want.Seed {
-		diffs = append(diffs, fmt.Sprintf("seed (%d, now %d)", st.Seed, want.Seed))
-	}
-	if st.TotalSteps != want.TotalSteps {
-		diffs = append(diffs, fmt.Sprintf("total steps (%d, now %d)", st.TotalSteps, want.TotalSteps))
-	}
-	a, _ := json.Marshal(st.Recipe)
-	b, _ := json.Marshal(want.Recipe)
-	if !bytes.Equal(a, b) {
-		diffs = append(diffs, fmt.Sprintf("recipe (%s, now %s)", a, b))
+	diffs, err := runDiffs(dir, st, want, mc)
+	if err != nil {
+		return st, err
 	}
 	if len(diffs) > 0 {
-		return st, fmt.Errorf("the checkpoint belongs to a different run; changed: %s", strings.Join(diffs, "; "))
+		return st, &differentRun{what: "the checkpoint " + dir + " is from a different run", diffs: diffs}
+	}
+	if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "step-")); err != nil || n != st.Step {
+		return st, fmt.Errorf("%s: step %d, but the checkpoint is %s", stateFile, st.Step, filepath.Base(dir))
+	}
+	if st.Step < 1 || st.Step > want.TotalSteps {
+		return st, fmt.Errorf("%s: step %d is outside the run's steps 1-%d", stateFile, st.Step, want.TotalSteps)
 	}
 	set, err := safetensors.Open(filepath.Join(dir, model.WeightsFile))
 	if err != nil {
@@ -224,6 +243,17 @@ func restore(dir string, m *cgo.Model, tr *cgo.Trainer, want State) (State, erro
 		}
 	}
 	return st, nil
+}
+
+// removeTempCheckpoints deletes checkpoints a crash left half-written (their temporary folders).
+func removeTempCheckpoints(out string) error {
+	tmps, _ := filepath.Glob(filepath.Join(out, checkpointDir, ".tmp-step-*"))
+	for _, t := range tmps {
+		if err := os.RemoveAll(t); err != nil {
+			return fmt.Errorf("remove an unfinished checkpoint: %w", err)
+		}
+	}
+	return nil
 }
 
 // metricsWriter appends JSON lines to metrics.jsonl. On resume, lines beyond the resumed step

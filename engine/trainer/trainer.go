@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/armap/armap/cgo"
@@ -46,7 +48,7 @@ type Config struct {
 	SaveEvery                int     `mapstructure:"save_every" json:"-"`
 	LogEvery                 int     `mapstructure:"log_every" json:"-"`
 	KeepCheckpoints          int     `mapstructure:"keep_checkpoints" json:"-"`
-	DType                    string  `mapstructure:"dtype" json:"-"` // f32, bf16 (CUDA autocast)
+	DType                    string  `mapstructure:"dtype" json:"-"` // f32, bf16, f16 (autocast over float32 weights)
 	GradCheckpointing        bool    `mapstructure:"grad_checkpointing" json:"-"`
 	LoRA                     LoRA    `mapstructure:"lora" json:"lora"`
 }
@@ -114,6 +116,9 @@ type Summary struct {
 	TokensPerS  float64      `json:"tokens_per_s"`
 	PairsPerS   float64      `json:"pairs_per_s"`
 	TrainSecond float64      `json:"train_seconds"`
+	// AlreadyComplete: a resumed run had already finished; nothing was trained or written, and
+	// the rest of the summary is the finished run's.
+	AlreadyComplete bool `json:"already_complete,omitempty"`
 }
 
 // schedule is the deterministic list of (epoch, span) of every optimizer step of the run.
@@ -167,12 +172,19 @@ func (c Config) validate() error {
 	case c.WarmupRatio < 0 || c.WarmupRatio >= 1:
 		return fmt.Errorf("train.warmup_ratio must be in [0, 1), got %v", c.WarmupRatio)
 	}
+	if c.LoRA.Rank > 0 {
+		if _, err := canonicalTargets(c.LoRA.Targets); err != nil {
+			return err
+		}
+	}
 	_, err := cgo.ParseSchedule(c.Schedule)
 	return err
 }
 
 // Run trains until the configured steps or epochs are done, ctx is cancelled, or StopAfter steps
-// of this run have passed. A cancelled or stopped run leaves a checkpoint to resume from.
+// of this run have passed. A cancelled or stopped run leaves a checkpoint to resume from. A new
+// run (Resume false) refuses an Out that already holds a run (see CheckOut); a resumed run that
+// had already finished returns its summary with AlreadyComplete set.
 func Run(ctx context.Context, opt Options) (*Summary, error) {
 	// Every backend call of the run from one OS thread: PyTorch keeps per-thread CUDA state
 	// (cuBLAS handles, cuDNN's built attention graphs) that a call landing on a new thread builds
@@ -185,6 +197,12 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	}
 	if len(opt.Train) == 0 {
 		return nil, errors.New("no training pairs")
+	}
+	if err := CheckOut(opt.Out, opt.Resume); err != nil {
+		return nil, err
+	}
+	if err := checkLoRA(opt); err != nil {
+		return nil, err
 	}
 	sched, err := buildSchedule(opt.Train, cfg, opt.Seed)
 	if err != nil {
@@ -217,22 +235,14 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	state := State{TotalSteps: total, WarmupSteps: warm, Seed: opt.Seed, Data: opt.TrainStats.Fingerprint, Recipe: cfg}
 	start := 0
 	if opt.Resume {
-		ck, err := LatestCheckpoint(opt.Out)
-		if err != nil {
+		if done, err := finishedRun(opt, state, logw); done != nil || err != nil {
+			return done, err
+		}
+		if start, err = resume(opt, tr, state, logw); err != nil {
 			return nil, err
 		}
-		if ck == "" {
-			fmt.Fprintf(logw, "resume: no checkpoint in %s, starting from scratch\n", opt.Out)
-		} else {
-			st, err := restore(ck, opt.Model, tr, state)
-			if err != nil {
-				return nil, fmt.Errorf("resume from %s: %w", ck, err)
-			}
-			start = st.Step
-			fmt.Fprintf(logw, "resumed from %s at step %d/%d\n", ck, start, total)
-		}
 	}
-	mw, err := openMetrics(filepath.Join(opt.Out, "metrics.jsonl"), start)
+	mw, err := openMetrics(filepath.Join(opt.Out, metricsFile), start)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +256,9 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	var trainSeconds float64
 	var trainTokens int64
 	var trainPairs int
-	winStart := time.Now()
+	// The metrics window counts training time only: evaluations and checkpoints between its
+	// steps would otherwise show as a slow step.
+	var winSeconds float64
 	var winTokens int64
 	var winPairs int
 	var last StepMetrics
@@ -268,9 +280,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		return mw.Write(em)
 	}
 	checkpoint := func(step int) error {
-		state.Step = step
-		ref := sched.steps[step-1]
-		state.Epoch, state.EpochPosition = ref.epoch, ref.span[1]
+		state.setStep(sched, step)
 		// The checkpoint written because ctx was cancelled must still complete.
 		p, err := saveCheckpoint(context.WithoutCancel(ctx), opt.Out, opt.Model, opt.ModelConfig, tr, state, cfg.KeepCheckpoints)
 		if err != nil {
@@ -385,6 +395,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		}
 		dt := lastDone.Sub(ts).Seconds()
 		trainSeconds += dt
+		winSeconds += dt
 		trainTokens += tokens
 		trainPairs += st.NumPairs()
 		winTokens += tokens
@@ -398,9 +409,10 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			return sum, fmt.Errorf("step %d: loss is %v: lower train.lr or check the data", step, loss)
 		}
 		if cfg.LogEvery > 0 && (step%cfg.LogEvery == 0 || step == total) {
-			w := time.Since(winStart).Seconds()
-			last.TokensPerS, last.PairsPerS = float64(winTokens)/w, float64(winPairs)/w
-			winStart, winTokens, winPairs = time.Now(), 0, 0
+			if winSeconds > 0 {
+				last.TokensPerS, last.PairsPerS = float64(winTokens)/winSeconds, float64(winPairs)/winSeconds
+			}
+			winSeconds, winTokens, winPairs = 0, 0, 0
 			if err := mw.Write(last); err != nil {
 				return sum, err
 			}
@@ -432,7 +444,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	}
 	sum.Steps, sum.LastTrain = step, last
 	throughput()
-	state.Step = step
+	state.setStep(sched, step)
 	// The run is complete: a late Ctrl-C must not throw its result away.
 	if err := saveFinal(context.WithoutCancel(ctx), opt, state, sum); err != nil {
 		return sum, err
@@ -460,4 +472,102 @@ func saveFinal(ctx context.Context, opt Options, state State, sum *Summary) erro
 		Summary *Summary `json:"summary"`
 	}{state, sum}, "", "  ")
 	return writeFile(filepath.Join(opt.Out, "trainer_state.json"), data)
+}
+
+// setStep records in the state where the run is after step (1-based) of the schedule.
+func (st *State) setStep(s *schedule, step int) {
+	st.Step = step
+	ref := s.steps[step-1]
+	st.Epoch, st.EpochPosition = ref.epoch, ref.span[1]
+}
+
+// checkLoRA refuses LoRA targets the model does not have, and a LoRA model that got no adapter:
+// either would train the head alone.
+func checkLoRA(opt Options) error {
+	if opt.Model.Options().LoRARank <= 0 {
+		return nil
+	}
+	if opt.ModelConfig != nil {
+		if _, err := opt.Config.LoRA.TargetBits(opt.ModelConfig); err != nil {
+			return err
+		}
+	}
+	ts, err := opt.Model.Tensors()
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if strings.Contains(t.Name, ".lora_") {
+			return nil
+		}
+	}
+	return fmt.Errorf("train.lora.targets %v: the model has no LoRA adapter on any of them", opt.Config.LoRA.Targets)
+}
+
+// finishedRun returns the summary of the run in opt.Out when it has already finished (its
+// trainer_state.json is written last, once the model is complete), after checking that it is the
+// run asked for; nil when it has not finished.
+func finishedRun(opt Options, want State, logw io.Writer) (*Summary, error) {
+	path := filepath.Join(opt.Out, stateFile)
+	st, sum, err := readState(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	if st.TotalSteps <= 0 || st.Step < st.TotalSteps {
+		return nil, fmt.Errorf("resume: %s says step %d of %d: it is written only when a run finishes; remove it to resume from the checkpoints", path, st.Step, st.TotalSteps)
+	}
+	diffs, err := runDiffs(opt.Out, st, want, opt.ModelConfig)
+	if err != nil {
+		return nil, fmt.Errorf("resume: the finished run in %s: %w", opt.Out, err)
+	}
+	if len(diffs) > 0 {
+		return nil, &differentRun{what: opt.Out + " holds a different run, already finished", diffs: diffs}
+	}
+	fmt.Fprintf(logw, "resume: the run in %s is already complete (step %d/%d); nothing to do\n", opt.Out, st.Step, st.TotalSteps)
+	if sum == nil {
+		sum = &Summary{Steps: st.Step, Output: opt.Out}
+	}
+	sum.AlreadyComplete = true
+	return sum, nil
+}
+
+// resume restores the newest checkpoint of opt.Out and returns its step (0 when there is none and
+// nothing else of a run to lose). A damaged checkpoint is an error that says how to go past it,
+// never a silent fallback to an older one.
+func resume(opt Options, tr *cgo.Trainer, want State, logw io.Writer) (int, error) {
+	if err := removeTempCheckpoints(opt.Out); err != nil {
+		return 0, err
+	}
+	all, err := listCheckpoints(opt.Out)
+	if err != nil {
+		return 0, err
+	}
+	if len(all) == 0 {
+		// A crash before the first checkpoint leaves metrics only; model files with neither a
+		// checkpoint nor a finished state are not this run's to replace.
+		for _, f := range []string{model.WeightsFile, model.ConfigFile} {
+			if _, err := os.Lstat(filepath.Join(opt.Out, f)); err == nil {
+				return 0, fmt.Errorf("resume: %s holds %s but no checkpoint and no finished run's %s: nothing to resume; train into another --out", opt.Out, f, stateFile)
+			}
+		}
+		fmt.Fprintf(logw, "resume: no checkpoint in %s, starting from scratch\n", opt.Out)
+		return 0, nil
+	}
+	ck := all[len(all)-1]
+	st, err := restore(ck, opt.Model, tr, want, opt.ModelConfig)
+	if err != nil {
+		if _, ok := errors.AsType[*differentRun](err); ok {
+			return 0, fmt.Errorf("resume: %w", err)
+		}
+		hint := "to start over"
+		if len(all) > 1 {
+			hint = "to resume from " + all[len(all)-2]
+		}
+		return 0, fmt.Errorf("resume from %s: the checkpoint is damaged: %w; remove it (rm -r %s) %s", ck, err, ck, hint)
+	}
+	fmt.Fprintf(logw, "resumed from %s at step %d/%d\n", ck, st.Step, want.TotalSteps)
+	return st.Step, nil
 }
