@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
+	"io/fs"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -36,7 +36,7 @@ tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
 		{"out", "train.out", "", "output directory"},
 		{"device", "device", "cpu", "cpu or cuda"},
 		{"schedule", "train.schedule", d.Schedule, "learning-rate schedule after warmup: constant, linear, cosine"},
-		{"dtype", "train.dtype", d.DType, "compute dtype: f32, or bf16 (CUDA autocast)"},
+		{"dtype", "train.dtype", d.DType, "compute dtype: f32, bf16 or f16 (autocast over float32 weights; bf16 runs on CPU too, f16 on CPU needs a libtorch 2 backend)"},
 	} {
 		f.String(s.flag, s.def, s.usage)
 		a.l.bind(s.flag, s.key)
@@ -52,7 +52,7 @@ tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
 		{"max-length", "train.max_length", "longest sequence in tokens (text is truncated from the left of the trajectory); 0 = the model's", d.MaxLength},
 		{"warmup-steps", "train.warmup_steps", "warmup steps (0: warmup_ratio decides)", d.WarmupSteps},
 		{"eval-every", "train.eval_every", "evaluate every N steps (0: at the end only)", d.EvalEvery},
-		{"save-every", "train.save_every", "checkpoint every N steps (0: none but the final model)", d.SaveEvery},
+		{"save-every", "train.save_every", "checkpoint every N steps (0: only when --stop-after or a signal stops the run)", d.SaveEvery},
 		{"log-every", "train.log_every", "write a metrics line every N steps", d.LogEvery},
 		{"stop-after", "train.stop_after", "stop after N steps of this run, leaving a checkpoint to --resume from", 0},
 		{"threads", "threads", "intra-op threads (0 = all cores)", 0},
@@ -74,31 +74,6 @@ tokenizer.json) plus metrics.jsonl, trainer_state.json and checkpoints/.`,
 	return a.command(c, runTrain)
 }
 
-func loraTargets(names []string) (int, error) {
-	bits := 0
-	for _, n := range names {
-		switch strings.ToLower(n) {
-		case "q", "q_proj", "query":
-			bits |= cgo.LoRAQ
-		case "k", "k_proj", "key":
-			bits |= cgo.LoRAK
-		case "v", "v_proj", "value":
-			bits |= cgo.LoRAV
-		case "o", "o_proj", "dense", "attention.output.dense":
-			bits |= cgo.LoRAO
-		case "gate", "gate_proj":
-			bits |= cgo.LoRAGate
-		case "up", "up_proj", "intermediate", "intermediate.dense":
-			bits |= cgo.LoRAUp
-		case "down", "down_proj", "output.dense":
-			bits |= cgo.LoRADown
-		default:
-			return 0, fmt.Errorf("train.lora.targets: unknown module %q (q, k, v, o, gate, up, down)", n)
-		}
-	}
-	return bits, nil
-}
-
 func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	tc := cfg.Train
 	if tc.Data == "" || tc.Out == "" {
@@ -107,6 +82,19 @@ func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	r, err := resolveModel(tc.Model, tc.Tokenizer, tc.MaxLength)
 	if err != nil {
 		return err
+	}
+	// Before the data is read: a refused --out should not cost the time that takes.
+	if err := checkTrainOut(tc.Out, r.Dir, append(splitList(tc.Data), splitList(tc.EvalData)...)); err != nil {
+		return err
+	}
+	if err := trainer.CheckOut(tc.Out, tc.Resume); err != nil {
+		return err
+	}
+	targets := 0
+	if tc.LoRA.Rank > 0 {
+		if targets, err = tc.LoRA.TargetBits(r.Cfg); err != nil {
+			return err
+		}
 	}
 	b, err := openBackend(cfg)
 	if err != nil {
@@ -136,10 +124,6 @@ func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	default:
 		return fmt.Errorf("train.dtype %q: want f32, bf16 or f16", tc.DType)
 	}
-	targets, err := loraTargets(tc.LoRA.Targets)
-	if err != nil {
-		return err
-	}
 	fused, err := fusedKernels(cfg)
 	if err != nil {
 		return err
@@ -156,13 +140,74 @@ func runTrain(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	}
 	defer m.Close()
 	n, _ := m.NumParams()
-	fmt.Fprintf(log, "model: %s, %.1fM parameters, max length %d, %s on %s (%d threads)\n", r.Cfg.Architecture, float64(n)/1e6, r.MaxLen, tc.DType, b.Info().DeviceName, b.Info().Threads)
+	fmt.Fprintf(log, "model: %s, %.1fM parameters, max length %d, %s on %s, %d intra-op threads\n", r.Cfg.Architecture, float64(n)/1e6, r.MaxLen, tc.DType, b.Info().DeviceName, b.Info().Threads)
 	sum, err := trainer.Run(ctx, trainer.Options{Config: tc.Config, Seed: cfg.Seed, Out: tc.Out, Resume: tc.Resume, Model: m,
 		ModelConfig: r.Cfg, TokenizerPath: r.TokPath, Train: train, Eval: eval, TrainStats: tstats, Log: log})
 	if sum != nil {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		enc.Encode(sum)
 	}
-	return err
+	return interrupted(err, sum)
+}
+
+// interrupted says what an interrupted run left: the checkpoint that --resume continues from.
+// The error still wraps context.Canceled, which sets the exit status.
+func interrupted(err error, sum *trainer.Summary) error {
+	if !errors.Is(err, context.Canceled) || sum == nil {
+		return err
+	}
+	if sum.Checkpoint == "" {
+		return fmt.Errorf("interrupted at step %d, before a step of this run finished; no new checkpoint: %w", sum.Steps, err)
+	}
+	return fmt.Errorf("interrupted at step %d; checkpoint %s left: run the same command with --resume to continue: %w", sum.Steps, sum.Checkpoint, err)
+}
+
+// checkTrainOut refuses an output directory that would overwrite the model being fine-tuned or
+// put model files beside the training data. Paths are compared absolute, cleaned, with symlinks
+// resolved.
+func checkTrainOut(out, modelDir string, data []string) error {
+	o, err := realPath(out)
+	if err != nil {
+		return fmt.Errorf("train.out %s: %w", out, err)
+	}
+	if modelDir != "" {
+		if m, err := realPath(modelDir); err == nil && m == o {
+			return fmt.Errorf("--out %s is the --model directory %s: training would replace the model it starts from; choose another --out", out, modelDir)
+		}
+	}
+	for _, f := range data {
+		if f == "-" || f == "" {
+			continue
+		}
+		if p, err := realPath(f); err == nil && filepath.Dir(p) == o {
+			return fmt.Errorf("--out %s holds the data file %s: the run's model files would be written beside it; choose another --out", out, f)
+		}
+	}
+	return nil
+}
+
+// realPath is p absolute and cleaned, with symlinks resolved as far as it exists (an output
+// directory may not exist yet).
+func realPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for {
+		r, err := filepath.EvalSymlinks(abs)
+		if err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(abs)}, rest...)
+		abs = parent
+	}
 }
