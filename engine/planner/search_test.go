@@ -3,6 +3,8 @@ package planner
 import (
 	"context"
 	"errors"
+	"math"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -209,5 +211,51 @@ func TestOracleHonoursMaxSteps(t *testing.T) {
 		if err != nil || v != c.want {
 			t.Errorf("MaxSteps %d: the first of %d expert steps valued %v (%v), want %v", c.max, n, v, err, c.want)
 		}
+	}
+}
+
+// Reward-model scores are fixed only up to a constant, so MCTS must search the same tree whatever
+// the offset. Every rollout here ends in "lose", a little worse the deeper it is; discounting
+// toward 0 made the deep branch look better when the scores were negative and worse when they
+// were positive.
+func TestMCTSIgnoresScoreOffset(t *testing.T) {
+	var first []int
+	for _, offset := range []float64{-10, 0, 10} {
+		var lengths []int
+		rm := &rmFunc{f: func(s []dataset.Step) float64 {
+			lengths = append(lengths, len(s))
+			return offset - 1 - 0.01*float64(len(s))
+		}}
+		cfg := DefaultConfig()
+		cfg.MaxSteps = 12
+		cfg.MCTS = MCTSConfig{Rollouts: 30, Horizon: 10, Candidates: 2, Exploration: 0.05, Gamma: 0.9}
+		p, err := New(&corridor{}, cycle{"lose", "on"}, rm, cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Plan(context.Background(), MCTS, 0); err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = lengths
+			continue
+		}
+		if !slices.Equal(lengths, first) {
+			t.Errorf("offset %v: scored trajectories of lengths %v, offset -10 scored %v", offset, lengths, first)
+		}
+	}
+}
+
+// mean discounts toward the baseline: equal values give the same mean at any depth, and with
+// gamma 1 it is the plain average.
+func TestMCTSMean(t *testing.T) {
+	deep := &mnode{visits: 2, total: 2 * 0.729 * -3, weight: 2 * 0.729}
+	shallow := &mnode{visits: 2, total: 2 * -3, weight: 2}
+	if d, s := deep.mean(-3), shallow.mean(-3); math.Abs(d-s) > 1e-12 || math.Abs(d+3) > 1e-12 {
+		t.Errorf("equal values at depths 3 and 0: means %v and %v, want -3 both", d, s)
+	}
+	flat := &mnode{visits: 3, total: 1 + 2 + 6, weight: 3}
+	if m := flat.mean(-5); math.Abs(m-3) > 1e-12 {
+		t.Errorf("gamma 1: mean %v, want 3", m)
 	}
 }
