@@ -22,6 +22,8 @@ type resolved struct {
 	Tok     *tokenizer.Tokenizer
 	TokPath string
 	MaxLen  int
+	// AskedMaxLen is the max_length asked for, when above the model's positions (MaxLen then).
+	AskedMaxLen int
 }
 
 // resolveModel reads a preset name or a model directory. A tokenizer given explicitly wins over
@@ -77,8 +79,12 @@ func resolveModel(spec, tokPath string, maxLength int) (*resolved, error) {
 		}
 	}
 	r.MaxLen = r.Cfg.MaxPositions
-	if maxLength > 0 && maxLength < r.MaxLen {
+	switch {
+	case maxLength > 0 && maxLength < r.MaxLen:
 		r.MaxLen = maxLength
+	case maxLength > r.MaxLen:
+		// Not an error: one config's max_length often serves models of several sizes. build says so.
+		r.AskedMaxLen = maxLength
 	}
 	return r, nil
 }
@@ -100,6 +106,10 @@ func (r *resolved) scorerInputs() *scorer.Inputs {
 
 // build creates the model: loaded from the directory, or from scratch for a preset.
 func (r *resolved) build(b *cgo.Backend, opt cgo.ModelOptions, log io.Writer) (*cgo.Model, error) {
+	if r.AskedMaxLen > 0 {
+		fmt.Fprintf(log, "model: max_length %d is more than the model's %d positions (max_position_embeddings): inputs are cut to %d tokens\n",
+			r.AskedMaxLen, r.MaxLen, r.MaxLen)
+	}
 	if r.Dir == "" {
 		return b.NewModel(r.Cfg.Backend(), opt)
 	}

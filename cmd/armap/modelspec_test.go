@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/armap/armap/engine/model"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,6 +54,27 @@ func TestResolveModelMissing(t *testing.T) {
 		_, err := resolveModel(c.spec, "", 0)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.spec) {
 			t.Errorf("%s: %v, want it named with %q", c.spec, err, c.want)
+		}
+	}
+}
+
+// max_length below the model's positions lowers the limit; above them it is capped, and the cap
+// is remembered so that build can say so.
+func TestResolveModelMaxLength(t *testing.T) {
+	cfg, err := model.Preset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := cfg.MaxPositions
+	for _, c := range []struct{ asked, maxLen, noted int }{
+		{0, pos, 0}, {pos / 2, pos / 2, 0}, {pos, pos, 0}, {2 * pos, pos, 2 * pos},
+	} {
+		r, err := resolveModel("tiny", "", c.asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.MaxLen != c.maxLen || r.AskedMaxLen != c.noted {
+			t.Errorf("max_length %d: MaxLen %d, AskedMaxLen %d; want %d, %d", c.asked, r.MaxLen, r.AskedMaxLen, c.maxLen, c.noted)
 		}
 	}
 }
