@@ -16,6 +16,7 @@ import (
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/env"
 	"github.com/armap/armap/pipeline/env/shop"
+	"github.com/armap/armap/pipeline/llm"
 )
 
 // Discard reasons, counted in Summary.Discarded.
@@ -129,7 +130,7 @@ func (w *worker) attempt(ctx context.Context, j job) (out outcome) {
 			return
 		}
 		var lf *llmFailure
-		if errors.As(out.fail, &lf) && ctx.Err() == nil {
+		if errors.As(out.fail, &lf) && ctx.Err() == nil && !errors.Is(lf, llm.ErrFatal) {
 			out.llmUse, out.fail = lf.use, nil
 			out.detail = lf.Error()
 		}
@@ -152,9 +153,11 @@ func (w *worker) attempt(ctx context.Context, j job) (out outcome) {
 		return out
 	}
 	if s.cfg.Refine == RefineLLM {
+		// The request's seed comes from the attempt's rng: a seed from the prompt alone would give
+		// two items of one positive the same rewrite.
 		pos := it.pos.tr
 		pos.Instruction = it.instruction
-		text, err := llmpolicy.RefineInstruction(ctx, w.llm, s.kind, pos)
+		text, err := llmpolicy.RefineInstruction(ctx, w.llm, s.kind, pos, llmpolicy.WithSeed(rng.Int64N(1<<31)))
 		if err != nil {
 			if ctx.Err() != nil {
 				out.fail = ctx.Err()
@@ -311,7 +314,7 @@ func (w *worker) perturbItem(ctx context.Context, task int, sl slot, rng *rand.R
 	var neg run
 	var kind string
 	if sl.source == SourceLLM {
-		neg, kind, err = w.llmAnswer(ctx, task, posTr, sl.kind, out)
+		neg, kind, err = w.llmAnswer(ctx, task, posTr, sl.kind, rng, out)
 		if err != nil {
 			return nil, err
 		}
@@ -380,10 +383,11 @@ func (w *worker) perturb(ctx context.Context, task int, pos dataset.Trajectory, 
 	return run{}, "", nil
 }
 
-// llmAnswer asks the LLM for a wrong answer of kind and re-runs the positive's steps with it as
+// llmAnswer asks the LLM for a wrong answer of kind (the request's seed from the attempt's rng, so
+// that two items of one puzzle need not get the same reply) and re-runs the positive's steps with it as
 // the final answer.
-func (w *worker) llmAnswer(ctx context.Context, task int, pos dataset.Trajectory, kind string, out *outcome) (run, string, error) {
-	was, err := llmpolicy.Game24WrongAnswersByKind(ctx, w.llm, pos.Instruction, []string{kind}, 1)
+func (w *worker) llmAnswer(ctx context.Context, task int, pos dataset.Trajectory, kind string, rng *rand.Rand, out *outcome) (run, string, error) {
+	was, err := llmpolicy.Game24WrongAnswersByKind(ctx, w.llm, pos.Instruction, []string{kind}, 1, llmpolicy.WithSeed(rng.Int64N(1<<31)))
 	if err != nil || len(was) == 0 {
 		if ctx.Err() != nil {
 			return run{}, "", ctx.Err()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
@@ -288,5 +289,38 @@ func TestLLMCancellation(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to stop", d)
+	}
+}
+
+// A refusal no retry can fix (401: bad key) ends the run at its first occurrence.
+func TestFatalLLMErrorStopsAtOnce(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}`))
+	}))
+	defer srv.Close()
+	lc := llm.DefaultConfig()
+	lc.BaseURL, lc.Model, lc.APIKeyEnv = srv.URL+"/v1", "fake", ""
+	lc.MaxRetries = 3
+	client, err := llm.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("game24", 20, 1)
+	cfg.Policy = PolicyLLM
+	cfg.Mix = Mix{Perturb: 1, Weaker: 9}
+	cfg.Out = filepath.Join(t.TempDir(), "x.jsonl")
+	sum, err := Run(context.Background(), cfg, Deps{LLM: client})
+	if !errors.Is(err, llm.ErrFatal) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("got %v, want the 401 as a fatal LLM error", err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests made, want 1 (no retry, no further attempt)", n)
+	}
+	if _, serr := os.Stat(cfg.Out); !os.IsNotExist(serr) {
+		t.Errorf("%s written after a fatal error (%d triplets in the summary; stat: %v)", cfg.Out, sum.Triplets, serr)
 	}
 }

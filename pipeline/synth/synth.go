@@ -18,6 +18,7 @@ package synth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/armap/armap/engine/atomicfile"
 	"github.com/armap/armap/engine/progress"
 	"github.com/armap/armap/pipeline/dataset"
+	"github.com/armap/armap/pipeline/llm"
 )
 
 // Run synthesizes cfg.Triplets triplets into cfg.Out and returns the summary (also printed to
@@ -43,9 +45,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Summary, error) {
 	}
 	workers := make([]*worker, 0, cfg.Workers)
 	defer func() {
+		// In parallel: a hung env server costs one close timeout in all, not one per worker.
+		var wg sync.WaitGroup
 		for _, w := range workers {
-			w.e.Close()
+			wg.Go(func() { w.e.Close() })
 		}
+		wg.Wait()
 	}()
 	for range cfg.Workers {
 		w, err := s.newWorker()
@@ -214,6 +219,10 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 	c.sum.EnvSteps += o.steps
 	c.sum.LLMCalls += o.llmOK
 	switch {
+	case errors.Is(o.fail, llm.ErrFatal):
+		// Refused credentials, an unknown model or endpoint: no retry or later attempt fixes them.
+		c.sum.example("llm_fatal", o.fail.Error())
+		return fmt.Errorf("synth: %w", o.fail)
 	case o.fail != nil:
 		c.sum.EnvFailures++
 		c.consecutive++
