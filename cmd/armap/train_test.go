@@ -113,3 +113,26 @@ func TestInterruptedMessage(t *testing.T) {
 		t.Errorf("other error changed: %v", err)
 	}
 }
+
+// Fine-tuning a HuggingFace directory exports its tokenizer's side files with tokenizer.json.
+func TestFineTuneKeepsTokenizerFiles(t *testing.T) {
+	src, _, _ := serveModelDir(t)
+	side := []byte(`{"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512, "pad_token": "<|endoftext|>"}` + "\n")
+	if err := os.WriteFile(filepath.Join(src, "tokenizer_config.json"), side, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	data := filepath.Join(root, "train.jsonl")
+	writePairs(t, data, 20)
+	out := filepath.Join(root, "ft")
+	if _, err := runArmap(t, "train", "--data", data, "--model", src, "--out", out, "--steps", "1", "--batch-tokens", "128", "--threads", "1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{model.TokenizerFile, "tokenizer_config.json"} {
+		want, _ := os.ReadFile(filepath.Join(src, name))
+		got, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s in the export: %v (%d bytes, source %d)", name, err, len(got), len(want))
+		}
+	}
+}

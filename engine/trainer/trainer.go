@@ -463,8 +463,10 @@ func saveFinal(ctx context.Context, opt Options, state State, sum *Summary) erro
 		return err
 	}
 	if opt.TokenizerPath != "" {
-		if err := model.CopyFile(opt.TokenizerPath, filepath.Join(opt.Out, model.TokenizerFile)); err != nil {
-			return fmt.Errorf("copy tokenizer: %w", err)
+		// With its side files (tokenizer_config.json, ...): without them AutoTokenizer loads the
+		// export with other special tokens and limits than the source model's.
+		if _, err := model.CopyTokenizer(opt.TokenizerPath, opt.Out); err != nil {
+			return err
 		}
 	}
 	data, _ := json.MarshalIndent(struct {
