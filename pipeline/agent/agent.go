@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/armap/armap/internal/textclip"
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/env"
 )
@@ -76,7 +77,8 @@ func Continue(ctx context.Context, e env.Env, p Policy, st *State, taskID string
 		}
 		res, err := e.Step(ctx, acts[0])
 		if err != nil {
-			return tr, fmt.Errorf("step %d %q: %w", len(tr.Steps), acts[0], err)
+			// The action clipped: a runaway completion can be a megabyte long.
+			return tr, fmt.Errorf("step %d %q: %w", len(tr.Steps), textclip.Clip(acts[0], 200), err)
 		}
 		tr.Steps = append(tr.Steps, dataset.Step{Action: acts[0], Observation: res.Observation})
 		st.Observation = res.Observation

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/armap/armap/internal/textclip"
 	"github.com/armap/armap/pipeline/dataset"
 )
 
@@ -69,15 +70,8 @@ func newSummary(s *setup) Summary {
 
 func (s *Summary) example(reason, msg string) {
 	if _, ok := s.Examples[reason]; !ok && msg != "" {
-		s.Examples[reason] = clip(msg, 300)
+		s.Examples[reason] = textclip.Clip(msg, 300)
 	}
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 func stepChars(steps []dataset.Step) int {

@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/armap/armap/internal/textclip"
 	"github.com/armap/armap/pipeline/env"
 )
 
@@ -453,17 +453,5 @@ func retryAfter(h http.Header) time.Duration {
 	return -1
 }
 
-// clip shortens text quoted in an error message to its first 200 bytes and its length: an env
-// that echoes a 1 MB action back must not flood the terminal with it.
-func clip(s string) string {
-	const n = 200
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut-- // keep the text valid UTF-8
-	}
-	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
-}
+// clip shortens text quoted in an error message to its first 200 bytes and its length.
+func clip(s string) string { return textclip.Clip(strings.TrimSpace(s), 200) }
