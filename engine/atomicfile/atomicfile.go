@@ -5,33 +5,44 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // CheckTarget reports, before any work is spent on its content, why a file could not be written
-// at path: its folder is missing, or path is a folder. It writes nothing.
+// at path: path is a folder, or a file stands where one of its folders should be. Missing folders
+// are fine: Write creates them. It writes nothing.
 func CheckTarget(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s is a folder, not a file", path)
 	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	case !fi.IsDir():
-		return fmt.Errorf("cannot write %s: %s is not a folder", path, dir)
+	// The nearest part of the path that exists must be a folder. A file further up makes stat
+	// say ENOTDIR below it; the walk then reaches the file.
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("cannot write %s: %s is not a folder", path, dir)
+		case err == nil:
+			return nil
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) || filepath.Dir(dir) == dir:
+			return fmt.Errorf("cannot write %s: %w", path, err)
+		}
 	}
-	return nil
 }
 
 // Write creates path atomically with the bytes fn writes. On any error the target is untouched
 // and the temporary file is removed.
 func Write(path string, perm os.FileMode, fn func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)

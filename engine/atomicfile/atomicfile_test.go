@@ -53,8 +53,9 @@ func TestCheckTarget(t *testing.T) {
 		{"new file", filepath.Join(dir, "new.jsonl"), ""},
 		{"existing file", file, ""},
 		{"a folder", dir, "is a folder"},
-		{"missing folder", filepath.Join(dir, "nope", "x.jsonl"), "no such file"},
+		{"missing folders", filepath.Join(dir, "nope", "deeper", "x.jsonl"), ""},
 		{"a file as folder", filepath.Join(file, "x.jsonl"), "not a folder"},
+		{"a file as a folder further up", filepath.Join(file, "sub", "x.jsonl"), "not a folder"},
 	} {
 		err := CheckTarget(c.path)
 		if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
@@ -63,5 +64,16 @@ func TestCheckTarget(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("CheckTarget wrote into %s: %d entries", dir, len(ents))
+	}
+}
+
+// Write creates the folders the path needs.
+func TestWriteCreatesFolders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "out.jsonl")
+	if err := WriteFile(path, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "x\n" {
+		t.Fatalf("read back %q, %v", got, err)
 	}
 }
