@@ -41,6 +41,11 @@ var (
 	actionPrefixRE = regexp.MustCompile(`(?i)^(?:next\s+)?(?:action|act|command)(?:\s*\d+)?\s*:\s*`)
 	// "Thought: ... Action: go to desk 1" on one line: the part after the label is the action.
 	inlineActionRE = regexp.MustCompile(`(?i)\b(?:action|command)(?:\s*\d+)?\s*:\s*(.+)$`)
+	// The same marker after the end of a sentence on an ordinary line.
+	sentenceActionRE = regexp.MustCompile(`(?i)[.!?]\s+(?:next\s+)?(?:action|command)(?:\s*\d+)?\s*:\s*(.+)$`)
+	// A household command that names its object ("desk 1") or needs none: what tells "go to desk 1"
+	// from a sentence that happens to start with a verb ("Look at the options first.").
+	householdWholeRE = regexp.MustCompile(`(?i)\b[a-z]+ \d+\b|^(?:look|inventory)\.?$`)
 	// Lines that are never the action.
 	chatterRE    = regexp.MustCompile(`(?i)^(?:thought|think|thinking|reasoning|reflection|observation|obs|plan|explanation|note)(?:\s*\d+)?\s*:`)
 	listMarkRE   = regexp.MustCompile(`^(?:[-*•]\s+|\d+[.)]\s+|(?i:step)\s*\d+\s*[:.)]\s*)`)
@@ -212,6 +217,15 @@ func candidateLines(s string) []line {
 			}
 			continue
 		}
+		if !marked && !inFence {
+			// "Here is my reasoning. Action: north": the marker after a sentence's end marks the
+			// rest of the line, which comes first; the whole line stays as a candidate of lower rank.
+			if m := sentenceActionRE.FindStringSubmatch(t); m != nil {
+				if a, _ := cleanLine(m[1]); a != "" {
+					out = append(out, line{a, true})
+				}
+			}
+		}
 		out = append(out, line{t, marked || inFence})
 	}
 	return out
@@ -382,6 +396,9 @@ func parseHousehold(lines []line, fits func(string) bool) string {
 	}
 	return firstOf(
 		func() string { return pick(lines, fits, isMarked, either) },
+		func() string {
+			return pick(lines, fits, func(l line) bool { return commandLike(l.text) && householdWholeRE.MatchString(l.text) }, start)
+		},
 		func() string { return pick(lines, fits, func(l line) bool { return commandLike(l.text) }, start) },
 		func() string { return pick(lines, fits, anyLine, start) },
 		// "I will go to the fridge 1." - the verb is not at the start.

@@ -76,6 +76,16 @@ func TestParseAction(t *testing.T) {
 		{"alfworld", "Here is my next action:\nopen the red door", "open the red door"},
 		{"http", "north", "north"},
 
+		// A sentence that starts with a verb is not a command when a whole command follows.
+		{"household", "Look at the options first.\ngo to desk 1", "go to desk 1"},
+		{"household", "Use the lamp later.\ngo to desk 1", "go to desk 1"},
+		{"household", "look\nmaybe later", "look"},
+		{"household", "inventory", "inventory"},
+		// An "Action:" after the end of a sentence marks the rest of the line.
+		{"http", "Here is my reasoning. Action: north", "north"},
+		{"shop", "The first result fits! Action: click[b0c4x1]", "click[b0c4x1]"},
+		{"household", "The mug is here. Action: take mug 1 from desk 1", "take mug 1 from desk 1"},
+
 		// Over-long lines are never actions; a real one after them still is.
 		{"http", strings.Repeat("x", MaxActionChars+1) + "\nsouth", "south"},
 		{"household", strings.Repeat("I am thinking very hard about this. ", 3000) + "\ngo to desk 1", "go to desk 1"},
