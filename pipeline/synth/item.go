@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 
 	"github.com/armap/armap/pipeline/agent"
 	llmpolicy "github.com/armap/armap/pipeline/agent/llm"
@@ -51,16 +52,7 @@ type outcome struct {
 	llmUse  string
 	fail    error
 	steps   int64 // env steps in the trajectories produced
-	llmOK   int64 // LLM calls of this attempt that were answered, whatever its outcome
-}
-
-// llmAnswered is how many of this worker's LLM calls were answered so far. Attempts on one
-// worker run one at a time, so the difference across an attempt is that attempt's own.
-func (w *worker) llmAnswered() int64 {
-	if w.llm == nil {
-		return 0
-	}
-	return w.llm.answered.Load()
+	llmOK   int64 // usable LLM answers in this attempt, whatever its outcome
 }
 
 // run is one trajectory with, for the shop, what it bought (so it can be rated against another
@@ -82,7 +74,11 @@ type worker struct {
 	s                      *setup
 	e                      env.Env
 	explorer, weak, expert agent.Policy
-	llm                    *countedLLM // nil without an LLM; counts this worker's answered calls
+	// llmUseful counts this worker's usable LLM answers (actions, rewrites, wrong answers); not
+	// calls, since a model can answer every call with nothing usable (all reasoning, cut at
+	// max_tokens). Attempts on one worker run one at a time, so its change across an attempt is
+	// that attempt's own.
+	llmUseful atomic.Int64
 }
 
 func (s *setup) newWorker() (*worker, error) {
@@ -91,16 +87,11 @@ func (s *setup) newWorker() (*worker, error) {
 		return nil, fmt.Errorf("synth: make %s env: %w", s.name, err)
 	}
 	w := &worker{s: s, e: e}
-	var chat llmpolicy.Chatter
-	if s.deps.LLM != nil {
-		w.llm = &countedLLM{Chatter: s.deps.LLM}
-		chat = w.llm
-	}
-	if w.explorer, err = s.newPolicy(s.cfg.Policy, s.cfg.Skill, UseExplore, chat); err != nil {
+	if w.explorer, err = s.newPolicy(s.cfg.Policy, s.cfg.Skill, UseExplore, &w.llmUseful); err != nil {
 		e.Close()
 		return nil, err
 	}
-	if w.weak, err = s.newPolicy(s.weakPolicyName(), s.cfg.WeakSkill, UseWeak, chat); err != nil {
+	if w.weak, err = s.newPolicy(s.weakPolicyName(), s.cfg.WeakSkill, UseWeak, &w.llmUseful); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -122,9 +113,9 @@ func itemRand(seed uint64, idx int) *rand.Rand {
 // attempt tries to make one triplet.
 func (w *worker) attempt(ctx context.Context, j job) (out outcome) {
 	out.idx = j.idx
-	answered := w.llmAnswered()
+	useful := w.llmUseful.Load()
 	defer func() {
-		out.llmOK = w.llmAnswered() - answered
+		out.llmOK = w.llmUseful.Load() - useful
 		// Sort errors into LLM failures (counted, not fatal) and env/policy failures.
 		if out.fail == nil {
 			return
@@ -157,7 +148,7 @@ func (w *worker) attempt(ctx context.Context, j job) (out outcome) {
 		// two items of one positive the same rewrite.
 		pos := it.pos.tr
 		pos.Instruction = it.instruction
-		text, err := llmpolicy.RefineInstruction(ctx, w.llm, s.kind, pos, llmpolicy.WithSeed(rng.Int64N(1<<31)))
+		text, err := llmpolicy.RefineInstruction(ctx, s.deps.LLM, s.kind, pos, llmpolicy.WithSeed(rng.Int64N(1<<31)))
 		if err != nil {
 			if ctx.Err() != nil {
 				out.fail = ctx.Err()
@@ -166,6 +157,7 @@ func (w *worker) attempt(ctx context.Context, j job) (out outcome) {
 			}
 			return out
 		}
+		w.llmUseful.Add(1)
 		it.meta["env_instruction"] = it.envInstruction
 		it.meta["refined"] = "llm"
 		it.instruction = text
@@ -387,7 +379,7 @@ func (w *worker) perturb(ctx context.Context, task int, pos dataset.Trajectory, 
 // that two items of one puzzle need not get the same reply) and re-runs the positive's steps with it as
 // the final answer.
 func (w *worker) llmAnswer(ctx context.Context, task int, pos dataset.Trajectory, kind string, rng *rand.Rand, out *outcome) (run, string, error) {
-	was, err := llmpolicy.Game24WrongAnswersByKind(ctx, w.llm, pos.Instruction, []string{kind}, 1, llmpolicy.WithSeed(rng.Int64N(1<<31)))
+	was, err := llmpolicy.Game24WrongAnswersByKind(ctx, w.s.deps.LLM, pos.Instruction, []string{kind}, 1, llmpolicy.WithSeed(rng.Int64N(1<<31)))
 	if err != nil || len(was) == 0 {
 		if ctx.Err() != nil {
 			return run{}, "", ctx.Err()
@@ -397,6 +389,7 @@ func (w *worker) llmAnswer(ctx context.Context, task int, pos dataset.Trajectory
 		}
 		return run{}, "", &llmFailure{use: UseWrongAnswers, err: err}
 	}
+	w.llmUseful.Add(1)
 	acts := make([]string, 0, len(pos.Steps))
 	for _, st := range pos.Steps[:len(pos.Steps)-1] {
 		acts = append(acts, st.Action)

@@ -32,6 +32,7 @@ type fakeLLM struct {
 	srv       *httptest.Server
 	failEvery uint32 // 0: never; k: requests with hash % k == 0 fail
 	allFail   atomic.Bool
+	unusable  atomic.Bool // answer every request with reasoning cut at max_tokens, and no action
 	requests  atomic.Int64
 }
 
@@ -86,6 +87,9 @@ func (f *fakeLLM) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply := f.reply(text, sum)
+	if f.unusable.Load() {
+		reply = "<think>let me think about 1 + 2 = 3 (left: 3 3 4) and then"
+	}
 	type choice struct {
 		Index   int         `json:"index"`
 		Message llm.Message `json:"message"`
@@ -155,8 +159,8 @@ func TestLLMPathWithFailuresCounted(t *testing.T) {
 		if sumCounts(sum.LLMFailures) == 0 {
 			t.Errorf("no LLM failure counted although the server fails 1 request in 7: %v", sum.LLMFailures)
 		}
-		if sum.LLMCalls == 0 || sum.LLMCalls > fake.requests.Load() {
-			t.Errorf("LLM calls answered %d, with %d requests served in all", sum.LLMCalls, fake.requests.Load())
+		if sum.LLMAnswers == 0 || sum.LLMAnswers > fake.requests.Load() {
+			t.Errorf("usable LLM answers %d, with %d requests served in all", sum.LLMAnswers, fake.requests.Load())
 		}
 		for _, use := range []string{UseRefine, UseWrongAnswers} {
 			if sum.LLMFailures[use] == 0 {
@@ -227,7 +231,8 @@ func TestDeadLLMEndsTheRunWithAnError(t *testing.T) {
 
 // A dead LLM ends the run even when attempts that do not call it (scripted weaker runs) succeed
 // between the failing ones, and a run too short to reach max_consecutive_failures is refused when
-// the LLM answered none of its calls: either way no file holds data the LLM had no part in.
+// the LLM gave no usable answer: either way no file holds data the LLM had no part in. An LLM that
+// answers every call with nothing usable (all reasoning, cut at max_tokens) is as dead.
 func TestDeadLLMBesideScriptedAttempts(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -236,27 +241,30 @@ func TestDeadLLMBesideScriptedAttempts(t *testing.T) {
 		want     string
 	}{
 		{"long run", 40, 6, "attempts in a row that called it"},
-		{"short run", 4, 1000, "answered none of its calls"},
+		{"short run", 4, 1000, "no usable answer ("},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fake, client := newFakeLLM(t, 0)
-			fake.allFail.Store(true)
-			cfg := testConfig("game24", tc.triplets, 3)
-			cfg.Policy = PolicyLLM
-			cfg.Mix = Mix{Perturb: 1, Weaker: 9} // weaker slots run the scripted weak policy only
-			cfg.MaxConsecutiveFailures = tc.maxFail
-			cfg.Out = filepath.Join(t.TempDir(), "x.jsonl")
-			sum, err := Run(context.Background(), cfg, Deps{LLM: client})
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v (summary: %d triplets, llm failures %v), want an error saying %q", err, sum.Triplets, sum.LLMFailures, tc.want)
-			}
-			if sum.BySource[SourceWeaker] == 0 {
-				t.Errorf("no weaker triplet was made before the run ended (%v): the case does not test what it says", sum.BySource)
-			}
-			if _, serr := os.Stat(cfg.Out); !os.IsNotExist(serr) {
-				t.Errorf("%s written (stat: %v)", cfg.Out, serr)
-			}
-		})
+		for _, mode := range []string{"500", "unusable"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				fake, client := newFakeLLM(t, 0)
+				fake.allFail.Store(mode == "500")
+				fake.unusable.Store(mode == "unusable")
+				cfg := testConfig("game24", tc.triplets, 3)
+				cfg.Policy = PolicyLLM
+				cfg.Mix = Mix{Perturb: 1, Weaker: 9} // weaker slots run the scripted weak policy only
+				cfg.MaxConsecutiveFailures = tc.maxFail
+				cfg.Out = filepath.Join(t.TempDir(), "x.jsonl")
+				sum, err := Run(context.Background(), cfg, Deps{LLM: client})
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("got %v (summary: %d triplets, llm failures %v), want an error saying %q", err, sum.Triplets, sum.LLMFailures, tc.want)
+				}
+				if sum.BySource[SourceWeaker] == 0 {
+					t.Errorf("no weaker triplet was made before the run ended (%v): the case does not test what it says", sum.BySource)
+				}
+				if _, serr := os.Stat(cfg.Out); !os.IsNotExist(serr) {
+					t.Errorf("%s written (stat: %v)", cfg.Out, serr)
+				}
+			})
+		}
 	}
 }
 

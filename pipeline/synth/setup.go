@@ -17,7 +17,6 @@ import (
 	"github.com/armap/armap/pipeline/env"
 	"github.com/armap/armap/pipeline/env/envs"
 	httpenv "github.com/armap/armap/pipeline/env/http"
-	"github.com/armap/armap/pipeline/llm"
 )
 
 // Deps are what Run needs besides the configuration.
@@ -236,14 +235,14 @@ func (s *setup) checkPolicies() error {
 
 // newPolicy makes one policy by name; skill applies to scripted ones. LLM policies are wrapped
 // so that their errors count as LLM failures of use.
-func (s *setup) newPolicy(name string, skill float64, use string, chat llmpolicy.Chatter) (agent.Policy, error) {
+func (s *setup) newPolicy(name string, skill float64, use string, useful *atomic.Int64) (agent.Policy, error) {
 	switch name {
 	case PolicyScripted:
 		return scripted.New(s.kind, skill)
 	case PolicyRandom:
 		return random.New(), nil
 	case PolicyLLM:
-		return &llmMarked{Policy: llmpolicy.New(chat, s.deps.LLMPolicy), use: use}, nil
+		return &llmMarked{Policy: llmpolicy.New(s.deps.LLM, s.deps.LLMPolicy), use: use, useful: useful}, nil
 	}
 	return nil, fmt.Errorf("synth: unknown policy %q", name)
 }
@@ -361,10 +360,12 @@ type llmFailure struct {
 func (e *llmFailure) Error() string { return "llm " + e.use + ": " + e.err.Error() }
 func (e *llmFailure) Unwrap() error { return e.err }
 
-// llmMarked is an LLM policy whose errors are marked as LLM failures.
+// llmMarked is an LLM policy whose errors are marked as LLM failures and whose usable answers
+// are counted in useful.
 type llmMarked struct {
 	agent.Policy
-	use string
+	use    string
+	useful *atomic.Int64
 }
 
 func (p *llmMarked) Act(ctx context.Context, st *agent.State, opt agent.ActOptions) ([]string, error) {
@@ -372,21 +373,8 @@ func (p *llmMarked) Act(ctx context.Context, st *agent.State, opt agent.ActOptio
 	if err != nil && ctx.Err() == nil {
 		return nil, &llmFailure{use: p.use, err: err}
 	}
-	return acts, err
-}
-
-// countedLLM counts the LLM calls that were answered. The collector needs it to tell an LLM that
-// answers from one that fails while the attempts that do not call it (scripted weaker runs)
-// succeed around it: those must not hide a dead or refusing server.
-type countedLLM struct {
-	llmpolicy.Chatter
-	answered atomic.Int64
-}
-
-func (c *countedLLM) Chat(ctx context.Context, msgs []llm.Message, opt llm.Options) ([]string, llm.Usage, error) {
-	outs, u, err := c.Chatter.Chat(ctx, msgs, opt)
-	if err == nil {
-		c.answered.Add(1)
+	if err == nil && len(acts) > 0 {
+		p.useful.Add(1)
 	}
-	return outs, u, err
+	return acts, err
 }

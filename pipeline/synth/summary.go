@@ -28,7 +28,7 @@ type Summary struct {
 	Examples  map[string]string `json:"examples,omitempty"` // reason -> the first such message
 
 	LLMFailures map[string]int `json:"llm_failures"` // use -> attempts skipped after the client's retries
-	LLMCalls    int64          `json:"llm_calls"`    // LLM calls answered (in the attempts counted)
+	LLMAnswers  int64          `json:"llm_answers"`  // usable LLM answers: actions, rewrites, wrong answers
 	EnvFailures int            `json:"env_failures"` // attempts skipped on env or policy errors
 
 	ChosenSteps        Percentiles `json:"chosen_steps"`
@@ -169,7 +169,7 @@ func (s Summary) String() string {
 	fmt.Fprintf(&b, "  envs:           %s\n", sortedCounts(s.ByEnv))
 	fmt.Fprintf(&b, "  positives:      %s (refined instructions: %d)\n", sortedCounts(s.Positives), s.Refined)
 	fmt.Fprintf(&b, "  kept %d, discarded: %s\n", s.Triplets, sortedCounts(s.Discarded))
-	fmt.Fprintf(&b, "  failures: llm %s, env %d (LLM calls answered: %d)\n", sortedCounts(s.LLMFailures), s.EnvFailures, s.LLMCalls)
+	fmt.Fprintf(&b, "  failures: llm %s, env %d (usable LLM answers: %d)\n", sortedCounts(s.LLMFailures), s.EnvFailures, s.LLMAnswers)
 	fmt.Fprintf(&b, "  steps  p50/p90/p99  chosen %d/%d/%d  rejected %d/%d/%d\n",
 		s.ChosenSteps.P50, s.ChosenSteps.P90, s.ChosenSteps.P99, s.RejectedSteps.P50, s.RejectedSteps.P90, s.RejectedSteps.P99)
 	fmt.Fprintf(&b, "  chars  p50/p90/p99  chosen %d/%d/%d  rejected %d/%d/%d\n",

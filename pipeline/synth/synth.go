@@ -146,9 +146,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Summary, error) {
 				len(c.kept), cfg.Triplets, cfg.MaxAttempts, sortedCounts(sum.Discarded), sortedCounts(sum.LLMFailures), sum.EnvFailures)
 		}
 	}
-	if failed := sumCounts(sum.LLMFailures); runErr == nil && failed > 0 && sum.LLMCalls == 0 {
+	if failed := sumCounts(sum.LLMFailures); runErr == nil && failed > 0 && sum.LLMAnswers == 0 {
 		// Every triplet came from the attempts that needed no LLM: not the data the run was asked for.
-		runErr = fmt.Errorf("synth: the LLM answered none of its calls (%d attempts failed on it: %s; e.g. %s); no triplet holds LLM output, so %s is not written",
+		runErr = fmt.Errorf("synth: the LLM gave no usable answer (%d attempts failed on it: %s; e.g. %s); no triplet holds LLM output, so %s is not written",
 			failed, sortedCounts(sum.LLMFailures), firstLLMExample(sum), cfg.Out)
 	}
 	if runErr != nil {
@@ -194,7 +194,7 @@ type collector struct {
 	kept        []*dataset.Triplet
 	seen        map[string]bool
 	consecutive int // failed attempts in a row
-	// llmConsecutive is the attempts that failed on the LLM since its last answered call.
+	// llmConsecutive is the attempts that failed on the LLM since its last usable answer.
 	llmConsecutive int
 	sum            Summary
 }
@@ -217,7 +217,7 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 	}
 	c.sum.Attempts++
 	c.sum.EnvSteps += o.steps
-	c.sum.LLMCalls += o.llmOK
+	c.sum.LLMAnswers += o.llmOK
 	switch {
 	case errors.Is(o.fail, llm.ErrFatal):
 		// Refused credentials, an unknown model or endpoint: no retry or later attempt fixes them.
@@ -234,7 +234,7 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 	case o.llmUse != "":
 		c.sum.LLMFailures[o.llmUse]++
 		c.sum.example("llm_"+o.llmUse, o.detail)
-		// Counted apart from other failures and reset only by an answered LLM call: attempts that
+		// Counted apart from other failures and reset only by a usable LLM answer: attempts that
 		// do not call the LLM (scripted weaker runs) succeed between the failing ones, and a run
 		// would otherwise finish on their data alone.
 		if o.llmOK > 0 {
@@ -244,7 +244,7 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 		c.consecutive++
 		switch {
 		case c.llmConsecutive >= c.s.cfg.MaxConsecutiveFailures:
-			return fmt.Errorf("synth: the LLM failed on %d attempts in a row that called it (max_consecutive_failures) and answered none of their calls; last: %s", c.llmConsecutive, o.detail)
+			return fmt.Errorf("synth: the LLM failed on %d attempts in a row that called it (max_consecutive_failures), with no usable answer between them; last: %s", c.llmConsecutive, o.detail)
 		case c.consecutive >= c.s.cfg.MaxConsecutiveFailures:
 			return fmt.Errorf("synth: %d attempts in a row failed (max_consecutive_failures); last: %s", c.consecutive, o.detail)
 		}
