@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -180,30 +182,47 @@ func (e *differentRun) Error() string {
 		e.what, strings.Join(e.diffs, "; "))
 }
 
+// damagedCheckpoint is a checkpoint whose own files are wrong: missing, torn, not parseable, or
+// a step that disagrees with its name. Removing it is the way past it. Other errors (the backend
+// refusing a tensor, no permission to read) say nothing against the checkpoint, which may be the
+// newest good state of the run.
+type damagedCheckpoint struct{ err error }
+
+func (e *damagedCheckpoint) Error() string { return e.err.Error() }
+func (e *damagedCheckpoint) Unwrap() error { return e.err }
+
+// damaged marks err as the checkpoint's fault, unless it is a permission error.
+func damaged(err error) error {
+	if err == nil || errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	return &damagedCheckpoint{err}
+}
+
 // restore loads a checkpoint into the model and trainer after checking that it belongs to the
 // same run: same data, seed, schedule, recipe and model configuration, or resuming would not
-// continue the same run. An error other than *differentRun means the checkpoint is damaged.
+// continue the same run (*differentRun). A *damagedCheckpoint error blames the checkpoint's files.
 func restore(dir string, m *cgo.Model, tr *cgo.Trainer, want State, mc *model.Config) (State, error) {
 	st, _, err := readState(filepath.Join(dir, stateFile))
 	if err != nil {
-		return st, err
+		return st, damaged(err)
 	}
 	diffs, err := runDiffs(dir, st, want, mc)
 	if err != nil {
-		return st, err
+		return st, damaged(err)
 	}
 	if len(diffs) > 0 {
 		return st, &differentRun{what: "the checkpoint " + dir + " is from a different run", diffs: diffs}
 	}
 	if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "step-")); err != nil || n != st.Step {
-		return st, fmt.Errorf("%s: step %d, but the checkpoint is %s", stateFile, st.Step, filepath.Base(dir))
+		return st, damaged(fmt.Errorf("%s: step %d, but the checkpoint is %s", stateFile, st.Step, filepath.Base(dir)))
 	}
 	if st.Step < 1 || st.Step > want.TotalSteps {
-		return st, fmt.Errorf("%s: step %d is outside the run's steps 1-%d", stateFile, st.Step, want.TotalSteps)
+		return st, damaged(fmt.Errorf("%s: step %d is outside the run's steps 1-%d", stateFile, st.Step, want.TotalSteps))
 	}
 	set, err := safetensors.Open(filepath.Join(dir, model.WeightsFile))
 	if err != nil {
-		return st, err
+		return st, damaged(err)
 	}
 	defer set.Close()
 	for _, n := range set.Names() {
@@ -218,13 +237,13 @@ func restore(dir string, m *cgo.Model, tr *cgo.Trainer, want State, mc *model.Co
 	}
 	opt, err := safetensors.Open(filepath.Join(dir, optimizerFile))
 	if err != nil {
-		return st, err
+		return st, damaged(err)
 	}
 	defer opt.Close()
 	for _, n := range opt.Names() {
 		v, err := opt.Float32(n)
 		if err != nil {
-			return st, err
+			return st, damaged(err)
 		}
 		if err := tr.WriteTensor(n, v); err != nil {
 			return st, err
@@ -236,7 +255,7 @@ func restore(dir string, m *cgo.Model, tr *cgo.Trainer, want State, mc *model.Co
 	if st.RNG != "" {
 		rng, err := base64.StdEncoding.DecodeString(st.RNG)
 		if err != nil {
-			return st, fmt.Errorf("%s: rng_state: %w", stateFile, err)
+			return st, damaged(fmt.Errorf("%s: rng_state: %w", stateFile, err))
 		}
 		if err := m.SetRNGState(rng); err != nil {
 			return st, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/model"
+	"github.com/armap/armap/engine/safetensors"
 	"github.com/armap/armap/internal/testenv"
 )
 
@@ -243,6 +244,15 @@ func TestResumeValidatesCheckpoint(t *testing.T) {
 	os.WriteFile(weights, data[:len(data)/2], 0o644)
 	if _, err := quickRun(t, m, mc, c, out, true); err == nil || !strings.Contains(err.Error(), "rm -r "+newest) {
 		t.Errorf("truncated weights: %v", err)
+	}
+	// Weights the backend refuses (a tensor the model lacks, as after an upgrade that renamed
+	// one) are not the checkpoint's fault: the error must not advise deleting it.
+	extra, _ := safetensors.FromFloat32("bert.no_such.weight", safetensors.F32, []int{2}, []float32{1, 2})
+	if err := safetensors.Write(weights, []safetensors.Tensor{extra}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := quickRun(t, m, mc, c, out, true); err == nil || strings.Contains(err.Error(), "rm -r") || strings.Contains(err.Error(), "damaged") {
+		t.Errorf("weights the backend refuses: %v, want an error that does not call the checkpoint damaged", err)
 	}
 	os.RemoveAll(newest)
 	tmp := filepath.Join(out, checkpointDir, ".tmp-step-123")

@@ -564,6 +564,10 @@ func resume(opt Options, tr *cgo.Trainer, want State, logw io.Writer) (int, erro
 		if _, ok := errors.AsType[*differentRun](err); ok {
 			return 0, fmt.Errorf("resume: %w", err)
 		}
+		if _, ok := errors.AsType[*damagedCheckpoint](err); !ok {
+			// Not the checkpoint's fault (the backend refused it, no permission): keep it.
+			return 0, fmt.Errorf("resume from %s: %w", ck, err)
+		}
 		hint := "to start over"
 		if len(all) > 1 {
 			hint = "to resume from " + all[len(all)-2]
