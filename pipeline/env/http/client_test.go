@@ -54,12 +54,13 @@ func TestResetNeedsInstruction(t *testing.T) {
 	}
 }
 
-// hangClose makes the server hang /close until the client gives up.
-func hangClose(f *faults) {
+// hang makes the server hang requests to path until the client gives up (or 5 s pass).
+func hang(f *faults, path string) {
 	f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		if r.URL.Path != "/close" {
+		if r.URL.Path != path {
 			return false
 		}
+		// The server notices a closed connection only once the body is read.
 		io.Copy(io.Discard, r.Body)
 		select {
 		case <-r.Context().Done():
@@ -73,7 +74,7 @@ func hangClose(f *faults) {
 // CloseTimeout, not Timeout times the retries, and a context cuts it shorter still.
 func TestCloseIsBounded(t *testing.T) {
 	ts, _, f := start(t, ServerOptions{})
-	hangClose(f)
+	hang(f, "/close")
 	e := client(t, ts.URL, Options{Timeout: 2 * time.Second, Retries: 3, CloseTimeout: 50 * time.Millisecond})
 	if _, err := e.Reset(bg, 0); err != nil {
 		t.Fatal(err)

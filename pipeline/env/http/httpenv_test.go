@@ -352,19 +352,7 @@ func TestInfoTestTasks(t *testing.T) {
 
 func TestTimeoutAndCancel(t *testing.T) {
 	ts, _, f := start(t, ServerOptions{})
-	f.hook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		if r.URL.Path != "/step" {
-			return false
-		}
-		// Hang until the client gives up. The server notices a closed connection only once the
-		// body is read.
-		io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-		return true
-	}
+	hang(f, "/step")
 	e := client(t, ts.URL, Options{Timeout: 40 * time.Millisecond, Retries: 1})
 	e.Reset(bg, 0)
 	t0 := time.Now()
