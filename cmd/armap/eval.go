@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/armap/armap/engine/atomicfile"
 	"github.com/armap/armap/engine/eval"
 	"github.com/armap/armap/engine/planner"
 	"github.com/armap/armap/engine/scorer"
@@ -78,8 +77,10 @@ func newEvalCmd() *cobra.Command {
 reward model over a range of an environment's tasks, in parallel over tasks (--workers); the
 reward model's calls from all workers are batched by one scorer. --model is a reward model
 directory, "oracle" (the env's own reward, replayed: the headroom a perfect reward model gives) or
-"random" (a sanity baseline); without it only greedy and sampling run. RANGE is a split name
-("test"), or task numbers and inclusive ranges ("900-999", "0-9,20").
+"random" (a sanity baseline); without it only greedy and sampling can run (--methods
+greedy,sampling). RANGE is a split name ("test"; for --env http, the test_tasks the server names),
+or task numbers and inclusive ranges ("900-999", "0-9,20"); tasks of the training split are
+evaluated with a warning, since synthesis draws from them.
 
 Writes into --out: results.json {"envs": {E: {"methods": {M: {"success_rate", "avg_env_reward",
 "rm_calls", "wall_s", ...}}}}} (an existing file keeps its other envs), results.md, tasks_E.jsonl
@@ -143,7 +144,7 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 func newEvalCheckCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "check --results FILE",
-		Short: "Check that methods beat a baseline by a margin in every env of a results.json (exit 1 if not)",
+		Short: "Check that methods beat a baseline by a margin in every env of a results.json (exit 1 if not, 2 if it cannot check)",
 		Args:  cobra.NoArgs,
 	}
 	c.Flags().String("results", "results.json", "results.json written by armap eval")
@@ -158,15 +159,15 @@ func newEvalCheckCmd() *cobra.Command {
 		// LoadResults takes a missing file for an empty one (eval merges into it); here that would
 		// read as "no environments".
 		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("eval check: %w (run armap eval first, or give --results FILE)", err)
+			return &exitCode{2, fmt.Errorf("eval check: %w (run armap eval first, or give --results FILE)", err)}
 		}
 		res, err := eval.LoadResults(path)
 		if err != nil {
-			return err
+			return &exitCode{2, fmt.Errorf("eval check: %w", err)}
 		}
 		gs, err := eval.Gains(res, methods, base, gain)
 		if err != nil {
-			return err
+			return &exitCode{2, fmt.Errorf("eval check: %w", err)}
 		}
 		short := 0
 		for _, g := range gs {
@@ -278,17 +279,36 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		return fmt.Errorf("eval: make %s env: %w", s.Env, err)
 	}
 	envName := probe.Name()
-	tasks, err := eval.ParseTasks(s.Tasks, probe)
+	log := cmd.ErrOrStderr()
+	tasks, err := evalTasks(s.Tasks, probe, log)
+	_, remote := probe.(*httpenv.Env)
 	probe.Close()
 	if err != nil {
 		return err
+	}
+	// Checked here, before a reward model loads or a folder is made.
+	if s.Workers < 0 {
+		return fmt.Errorf("eval.workers must be 0 (one per CPU) or more, got %d", s.Workers)
+	}
+	if _, err := s.Planner.WithDefaults(); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	if s.Planner.Target.Price != 0 && envName != "shop" {
+		return fmt.Errorf("eval.planner.target.price penalizes a purchase's price, which only shop has (env %s)", envName)
+	}
+	if s.Policy == "scripted" && remote && envName != "game24" {
+		return fmt.Errorf("eval: the scripted %s policy reads the env's own state, which an http env does not share; use --policy llm or random", envName)
 	}
 	policy, reflector, err := evalPolicy(cfg, envName)
 	if err != nil {
 		return err
 	}
-	methods := slices.DeleteFunc(slices.Clone(s.Methods), func(m string) bool { return strings.TrimSpace(m) == "" })
-	log := cmd.ErrOrStderr()
+	var methods []string
+	for _, m := range s.Methods {
+		if m = strings.TrimSpace(m); m != "" && !slices.Contains(methods, m) {
+			methods = append(methods, m)
+		}
+	}
 	rm, modelName, closeRM, err := evalRM(ctx, cfg, factory, tasks, log)
 	if err != nil {
 		return err
@@ -300,17 +320,12 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		}
 		return err
 	}
-	// A run can take hours: find an output it could not write, or earlier results it could not
-	// merge with, before it starts (after the checks above, so that they leave no folder).
-	if err := os.MkdirAll(s.Out, 0o755); err != nil {
-		return fmt.Errorf("eval: --out: %w", err)
-	}
-	results := filepath.Join(s.Out, eval.ResultsJSON)
-	if err := atomicfile.CheckTarget(results); err != nil {
-		return fmt.Errorf("eval: %w", err)
-	}
-	if _, err := eval.LoadResults(results); err != nil {
-		return fmt.Errorf("eval: cannot merge with the results already in --out: %w", err)
+	// A run can take hours: find an output it could not write, earlier results it could not merge
+	// with, or training metrics it could not plot, before it starts (after the checks above, and
+	// creating nothing: Write makes the folder).
+	out := eval.Output{TrainMetrics: s.TrainMetrics}
+	if err := eval.CheckOutputs(s.Out, envName, out); err != nil {
+		return fmt.Errorf("eval: --out %s: %w", s.Out, err)
 	}
 	start := time.Now()
 	er, per, err := eval.Run(ctx, eval.Spec{Env: envName, Factory: factory, Policy: policy, RM: rm, Reflector: reflector,
@@ -324,7 +339,7 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 		fmt.Fprintf(log, "eval: scorer %d requests in %d batches (%.1f per batch), %d truncated\n", st.Requests, st.Batches,
 			float64(st.Requests)/float64(max(st.Batches, 1)), st.Truncated)
 	}
-	if err := eval.Write(s.Out, envName, er, per, eval.Output{TrainMetrics: s.TrainMetrics}); err != nil {
+	if err := eval.Write(s.Out, envName, er, per, out); err != nil {
 		return fmt.Errorf("eval: write %s: %w", s.Out, err)
 	}
 	var md bytes.Buffer
@@ -333,4 +348,43 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	fmt.Fprintf(log, "eval: %s, %d tasks, %d methods in %s; results in %s\n", envName, len(tasks), len(methods),
 		time.Since(start).Round(time.Millisecond), s.Out)
 	return nil
+}
+
+// evalTasks reads --tasks. An http env's "test" is the test_tasks its server names in /info;
+// tasks of an env's training split are allowed, with a warning.
+func evalTasks(spec string, e env.Env, log io.Writer) ([]int, error) {
+	if he, ok := e.(*httpenv.Env); ok && strings.TrimSpace(spec) == "test" {
+		var tasks []int
+		for _, r := range he.Info().TestTasks {
+			for t := r[0]; t <= r[1]; t++ {
+				tasks = append(tasks, t)
+			}
+		}
+		if len(tasks) == 0 {
+			return nil, fmt.Errorf("eval: the %s server names no test_tasks in /info; give task numbers like 0-99", e.Name())
+		}
+		return tasks, nil
+	}
+	tasks, err := eval.ParseTasks(spec, e)
+	if err != nil {
+		return nil, err
+	}
+	if sp, ok := e.(env.Splits); ok {
+		if train, err := sp.Split("train"); err == nil {
+			isTrain := make(map[int]bool, len(train))
+			for _, t := range train {
+				isTrain[t] = true
+			}
+			in := 0
+			for _, t := range tasks {
+				if isTrain[t] {
+					in++
+				}
+			}
+			if in > 0 {
+				fmt.Fprintf(log, "eval: warning: %d of the %d tasks are in the %s training split, which synthesis draws from\n", in, len(tasks), e.Name())
+			}
+		}
+	}
+	return tasks, nil
 }

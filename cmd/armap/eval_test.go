@@ -88,6 +88,9 @@ func TestEvalCommandErrors(t *testing.T) {
 		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900", "--policy", "wizard"}, "wizard"},
 		{[]string{"--env", "game24", "--model", "tiny", "--tasks", "900"}, "trained model directory"},
 		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900", "--methods", "greedy,bfs"}, "bfs"},
+		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900", "--workers", "-3"}, "eval.workers"},
+		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900", "--target-price", "0.1"}, "only shop"},
+		{[]string{"--env", "game24", "--model", "oracle", "--tasks", "900", "--train-metrics", "/nonexistent/metrics.jsonl"}, "train metrics"},
 	} {
 		_, err := runArmap(t, append([]string{"eval", "--out", out}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -125,18 +128,46 @@ func TestEvalCommandErrors(t *testing.T) {
 			t.Errorf("--out %s: %v, want an error with %q", dir, err, want)
 		}
 	}
-	// A refused invocation leaves no output folder behind.
-	fresh := filepath.Join(t.TempDir(), "fresh")
-	if _, err := runArmap(t, "eval", "--out", fresh, "--env", "game24", "--model", "oracle", "--tasks", "900", "--methods", "bfs"); err == nil {
-		t.Error("an unknown method was accepted")
+	// A tasks file's name taken by a folder is found before planning too.
+	taken := filepath.Join(out, "taken")
+	if err := os.MkdirAll(filepath.Join(taken, "tasks_game24.jsonl"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a refused eval left %s behind (%v)", fresh, err)
+	if _, err := runArmap(t, "eval", "--out", taken, "--env", "game24", "--model", "oracle", "--tasks", "900"); err == nil ||
+		!strings.Contains(err.Error(), "tasks_game24.jsonl is a folder") {
+		t.Errorf("tasks file taken by a folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(taken, "results.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("results.json written although the tasks file could not be (%v)", err)
+	}
+	// A refused invocation leaves no output folder behind, whichever check refuses it.
+	for _, extra := range [][]string{{"--methods", "bfs"}, {"--n", "-1"}} {
+		fresh := filepath.Join(t.TempDir(), "fresh")
+		args := append([]string{"eval", "--out", fresh, "--env", "game24", "--model", "oracle", "--tasks", "900"}, extra...)
+		if _, err := runArmap(t, args...); err == nil {
+			t.Errorf("%v was accepted", extra)
+		}
+		if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%v: a refused eval left %s behind (%v)", extra, fresh, err)
+		}
 	}
 	missing := filepath.Join(out, "nothing-here.json")
-	if _, err := runArmap(t, "eval", "check", "--results", missing); err == nil || !strings.Contains(err.Error(), missing) ||
-		strings.Contains(err.Error(), "no environments") {
+	_, err := runArmap(t, "eval", "check", "--results", missing)
+	if err == nil || !strings.Contains(err.Error(), missing) || strings.Contains(err.Error(), "no environments") {
 		t.Errorf("eval check on a missing file: %v", err)
+	}
+	// A check that cannot run exits 2, one that ran and fell short 1.
+	if ec, ok := errors.AsType[*exitCode](err); !ok || ec.code != 2 {
+		t.Errorf("eval check on a missing file: exit code %+v, want 2", ec)
+	}
+	short := filepath.Join(out, "short.json")
+	os.WriteFile(short, []byte(`{"envs": {"game24": {"methods": {"sampling": {"success_rate": 0.2}, "mcts": {"success_rate": 0.25}}}}}`), 0o644)
+	_, err = runArmap(t, "eval", "check", "--results", short, "--methods", "mcts")
+	if _, ok := errors.AsType[*exitCode](err); err == nil || ok {
+		t.Errorf("eval check that falls short: %v, want a plain error (exit 1)", err)
+	}
+	if _, err := runArmap(t, "eval", "check", "--results", short, "--methods", ""); err == nil {
+		t.Error("eval check of no methods passed")
 	}
 }
 

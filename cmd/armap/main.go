@@ -200,11 +200,24 @@ func newRoot() *cobra.Command {
 	return root
 }
 
+// exitCode gives an error its own exit status (1 otherwise): a check that ran and failed is not
+// a check that could not run, and scripts tell the two apart.
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e *exitCode) Error() string { return e.err.Error() }
+func (e *exitCode) Unwrap() error { return e.err }
+
 func main() {
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "armap:", err)
 		if sig, ok := errors.AsType[*signalExit](err); ok {
 			os.Exit(128 + int(sig.sig))
+		}
+		if ec, ok := errors.AsType[*exitCode](err); ok {
+			os.Exit(ec.code)
 		}
 		if errors.Is(err, context.Canceled) {
 			os.Exit(130)

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -16,6 +17,12 @@ type Gain struct {
 // Gains checks, in every environment of res, that each method's success rate is at least
 // minGain above the baseline's. A method or baseline missing from an environment is an error.
 func Gains(res *Results, methods []string, baseline string, minGain float64) ([]Gain, error) {
+	switch {
+	case len(methods) == 0:
+		return nil, fmt.Errorf("no methods to check (a check of nothing would pass)")
+	case math.IsNaN(minGain) || math.IsInf(minGain, 0) || minGain < -1 || minGain > 1:
+		return nil, fmt.Errorf("min gain %v is not a success-rate margin in [-1, 1]", minGain)
+	}
 	envs := make([]string, 0, len(res.Envs))
 	for e := range res.Envs {
 		envs = append(envs, e)

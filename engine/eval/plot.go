@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -97,15 +98,18 @@ type metricLine struct {
 	Accuracy *float64 `json:"accuracy"`
 }
 
-// PlotTraining draws a training run's loss (top) and pairwise accuracy (bottom) over optimizer
-// steps from its metrics.jsonl: "train" lines as lines, "eval" lines as points joined by lines.
-func PlotTraining(path, metrics string) error {
+// trainMetrics are the series PlotTraining draws.
+type trainMetrics struct{ trLoss, trAcc, evLoss, evAcc plotter.XYs }
+
+// readTrainMetrics reads a training run's metrics.jsonl: what PlotTraining draws, and what eval
+// checks before it plans.
+func readTrainMetrics(metrics string) (*trainMetrics, error) {
 	f, err := os.Open(metrics)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
-	var trLoss, trAcc, evLoss, evAcc plotter.XYs
+	tm := &trainMetrics{}
 	err = dataset.ScanJSONL(f, metrics, func(line int, m *metricLine) error {
 		if m.Type != "train" && m.Type != "eval" {
 			return nil // summaries and other records
@@ -116,31 +120,43 @@ func PlotTraining(path, metrics string) error {
 		x := float64(*m.Step)
 		if m.Type == "train" {
 			if m.Loss != nil {
-				trLoss = append(trLoss, plotter.XY{X: x, Y: *m.Loss})
+				tm.trLoss = append(tm.trLoss, plotter.XY{X: x, Y: *m.Loss})
 			}
 			if m.Accuracy != nil {
-				trAcc = append(trAcc, plotter.XY{X: x, Y: *m.Accuracy})
+				tm.trAcc = append(tm.trAcc, plotter.XY{X: x, Y: *m.Accuracy})
 			}
 			return nil
 		}
 		if m.Loss != nil {
-			evLoss = append(evLoss, plotter.XY{X: x, Y: *m.Loss})
+			tm.evLoss = append(tm.evLoss, plotter.XY{X: x, Y: *m.Loss})
 		}
 		if m.Accuracy != nil {
-			evAcc = append(evAcc, plotter.XY{X: x, Y: *m.Accuracy})
+			tm.evAcc = append(tm.evAcc, plotter.XY{X: x, Y: *m.Accuracy})
 		}
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if len(tm.trLoss)+len(tm.evLoss) == 0 {
+		return nil, fmt.Errorf("%s: no train or eval lines with a loss", metrics)
+	}
+	return tm, nil
+}
+
+// PlotTraining draws a training run's loss (top) and pairwise accuracy (bottom) over optimizer
+// steps from its metrics.jsonl: "train" lines as lines, "eval" lines as points joined by lines.
+func PlotTraining(path, metrics string) error {
+	tm, err := readTrainMetrics(metrics)
+	if err != nil {
 		return err
 	}
-	if len(trLoss)+len(evLoss) == 0 {
-		return fmt.Errorf("%s: no train or eval lines with a loss", metrics)
-	}
+	trLoss, trAcc, evLoss, evAcc := tm.trLoss, tm.trAcc, tm.evLoss, tm.evAcc
 	panel := func(title, ylabel string, train, eval plotter.XYs) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title
 		p.X.Label.Text = "optimizer step"
+		p.X.Tick.Marker = wholeTicks{}
 		p.Y.Label.Text = ylabel
 		p.Legend.Top = true
 		p.Add(plotter.NewGrid())
@@ -191,4 +207,17 @@ func PlotTraining(path, metrics string) error {
 		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})
+}
+
+// wholeTicks labels an axis of step numbers as whole numbers ("25", not "25.00").
+type wholeTicks struct{}
+
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }

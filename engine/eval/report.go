@@ -47,6 +47,10 @@ func LoadResults(path string) (*Results, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	// A merge rewrites the file: whatever followed the object would be dropped without a word.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%s: data after the results object (offset %d)", path, dec.InputOffset())
+	}
 	if r.Envs == nil {
 		r.Envs = map[string]*EnvResult{}
 	}
@@ -56,6 +60,30 @@ func LoadResults(path string) (*Results, error) {
 		}
 	}
 	return &r, nil
+}
+
+// CheckOutputs reports, before an evaluation spends its time, why Write could not store envName's
+// results in dir: an output name taken by a folder or a file in the way, or a results.json it
+// could not merge with. It writes nothing.
+func CheckOutputs(dir, envName string, out Output) error {
+	names := []string{ResultsJSON, ResultsMD, SuccessPNG, fmt.Sprintf(tasksPattern, envName)}
+	if out.TrainMetrics != "" {
+		names = append(names, TrainingPNG)
+	}
+	for _, n := range names {
+		if err := atomicfile.CheckTarget(filepath.Join(dir, n)); err != nil {
+			return err
+		}
+	}
+	if _, err := LoadResults(filepath.Join(dir, ResultsJSON)); err != nil {
+		return fmt.Errorf("cannot merge with the results already there: %w", err)
+	}
+	if out.TrainMetrics != "" {
+		if _, err := readTrainMetrics(out.TrainMetrics); err != nil {
+			return fmt.Errorf("train metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Output says what Write writes besides results.json and results.md.
