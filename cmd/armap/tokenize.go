@@ -1,17 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/armap/armap/engine/atomicfile"
+	"github.com/armap/armap/internal/streamio"
 	"github.com/armap/armap/pipeline/dataset"
 	"github.com/armap/armap/pipeline/render"
 	"github.com/armap/armap/pipeline/tokenizer"
@@ -43,8 +44,11 @@ func newTokenizeCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		w := bufio.NewWriter(cmd.OutOrStdout())
+		// Answers go out when the input stalls (a producer may wait for each) and only in whole
+		// lines; a cancellation ends a read blocked on stdin.
+		w := streamio.NewLineWriter(cmd.OutOrStdout())
 		enc := json.NewEncoder(w)
+		stdin := streamio.NewReader(ctx, cmd.InOrStdin(), 20*time.Millisecond, w.Flush)
 		type in struct {
 			Text     *string `json:"text"`
 			TextPair *string `json:"text_pair"`
@@ -53,7 +57,7 @@ func newTokenizeCmd() *cobra.Command {
 			IDs     []int32 `json:"ids"`
 			TypeIDs []int32 `json:"type_ids,omitempty"`
 		}
-		err = dataset.ScanJSONLStrict(cmd.InOrStdin(), "<stdin>", func(line int, v *in) error {
+		err = dataset.ScanJSONLStrict(stdin, "<stdin>", func(line int, v *in) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}

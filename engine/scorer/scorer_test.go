@@ -1,11 +1,13 @@
 package scorer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -169,11 +171,11 @@ func TestStreamKeepsOrderAndReportsLines(t *testing.T) {
 	}
 }
 
-// Interrupted while its read waits on a pipe, Stream learns of it only when the read returns:
-// then it must fail rather than score the part it has and report success.
+// Interrupted while its read waits on a pipe, Stream ends at once with the cancellation, whether
+// or not the writer ever sends or closes; what it wrote before is whole answer lines.
 func TestStreamCancelledDuringABlockedRead(t *testing.T) {
 	m := tinyModel(t)
-	for _, more := range []bool{true, false} { // the writer sends another line, or just closes
+	for _, more := range []bool{true, false} { // the writer sends another line, or stays silent
 		ctx, cancel := context.WithCancel(context.Background())
 		pr, pw, err := os.Pipe() // buffered by the kernel: a write does not wait for the read
 		if err != nil {
@@ -191,11 +193,56 @@ func TestStreamCancelledDuringABlockedRead(t *testing.T) {
 		if more {
 			pw.Write([]byte(`{"id":"b","input_ids":[3]}` + "\n"))
 		}
-		pw.Close()
-		if err := <-done; !errors.Is(err, context.Canceled) || out.Len() != 0 {
-			t.Errorf("more input %v: err %v, output %q; want context.Canceled and nothing written", more, err, out.String())
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("more input %v: err %v, want context.Canceled", more, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("more input %v: Stream still waiting on its input 5 s after the cancellation", more)
 		}
+		if o := out.String(); o != "" && (!strings.HasPrefix(o, `{"id":"a","score":`) || strings.Count(o, "\n") != 1 || !strings.HasSuffix(o, "\n")) {
+			t.Errorf("more input %v: output %q, want nothing or a's whole answer", more, o)
+		}
+		pw.Close()
 		pr.Close()
+	}
+}
+
+// A producer that waits for each answer before it sends the next request gets it: Stream answers
+// what it has when its input stalls, not only at EOF.
+func TestStreamAnswersWhenInputStalls(t *testing.T) {
+	m := tinyModel(t)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Stream(context.Background(), m, &Inputs{Vocab: 1024, MaxLen: 512}, inR, "<stdin>", outW, 300)
+		outW.CloseWithError(err)
+		done <- err
+	}()
+	answers := bufio.NewReader(outR)
+	for i, ids := range [][]int32{{1, 2, 3}, {4, 5}, {6}} {
+		line, _ := json.Marshal(dataset.ScoreRequest{ID: fmt.Sprint(i), InputIDs: ids})
+		if _, err := inW.Write(append(line, '\n')); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		go func() { l, _ := answers.ReadString('\n'); got <- l }()
+		select {
+		case l := <-got:
+			want, _ := m.Score(&cgo.Batch{Tokens: ids, CuSeqlens: []int32{0, int32(len(ids))}})
+			var res dataset.ScoreResult
+			if json.Unmarshal([]byte(l), &res) != nil || res.ID != fmt.Sprint(i) || math.Abs(res.Score-float64(want[0])) > 1e-5 {
+				t.Fatalf("request %d: answer %q, want score %v", i, l, want[0])
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("request %d: no answer while the producer waits for it", i)
+		}
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

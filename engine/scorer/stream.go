@@ -4,7 +4,6 @@
 package scorer
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/armap/armap/cgo"
 	"github.com/armap/armap/engine/packer"
+	"github.com/armap/armap/internal/streamio"
 	"github.com/armap/armap/pipeline/dataset"
 )
 
@@ -58,13 +58,19 @@ type StreamStats struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 }
 
+// idleGrace is how long Stream waits for more input before it answers what it has: long enough
+// that a fast producer's requests still fill batches, short for one that waits for each answer.
+const idleGrace = 20 * time.Millisecond
+
 // Stream reads score requests (JSONL) from r and writes one {"id","score"} line per request to
 // w, in input order. Requests are scored in chunks of about budget tokens, so the input can be
-// larger than memory. name is used in error messages.
+// larger than memory, and whenever the input stalls, so that a producer waiting for its answers
+// gets them. What reaches w always ends at a line end; on an error, the answers already computed
+// are written and the error returned. name is used in error messages.
 func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name string, w io.Writer, budget int) (StreamStats, error) {
 	var st StreamStats
 	t0 := time.Now()
-	bw := bufio.NewWriter(w)
+	bw := streamio.NewLineWriter(w)
 	var ids []string
 	var seqs [][]int32
 	pending := 0
@@ -93,9 +99,13 @@ func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name str
 		ids, seqs, pending = ids[:0], seqs[:0], 0
 		return nil
 	}
-	// A read blocked on a pipe does not see a cancellation; the next read after it does, so an
-	// interrupted stream ends in an error rather than in scores for part of its input.
-	r = ctxReader{ctx, r}
+	// A read blocked on a pipe ends at a cancellation, so an interrupted stream ends in an error.
+	r = streamio.NewReader(ctx, r, idleGrace, func() error {
+		if err := flush(); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 	err := dataset.ScanJSONLStrict(r, name, func(line int, req *dataset.ScoreRequest) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -123,25 +133,13 @@ func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name str
 	if err == nil {
 		err = flush()
 	}
-	if err == nil {
-		err = bw.Flush()
+	// The answers already written to bw are whole lines of right scores: they go out either way.
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
 	}
 	st.Seconds = time.Since(t0).Seconds()
 	if st.Seconds > 0 {
 		st.SeqsPerS, st.TokensPerS = float64(st.Lines)/st.Seconds, float64(st.Tokens)/st.Seconds
 	}
 	return st, err
-}
-
-// ctxReader fails every read once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

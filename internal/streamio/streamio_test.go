@@ -1,0 +1,86 @@
+package streamio
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A stalled producer gets onIdle before the reader waits on; the data arrives whole.
+func TestReaderCallsOnIdleWhenInputStalls(t *testing.T) {
+	pr, pw := io.Pipe()
+	idle := make(chan struct{}, 8)
+	rd := NewReader(context.Background(), pr, 10*time.Millisecond, func() error { idle <- struct{}{}; return nil })
+	go func() {
+		pw.Write([]byte("one\n"))
+		<-idle // the reader went idle after the first line: send the rest
+		pw.Write([]byte("two\n"))
+		pw.Close()
+	}()
+	got, err := io.ReadAll(rd)
+	if err != nil || string(got) != "one\ntwo\n" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+}
+
+// A read blocked on a producer that never writes ends when ctx is cancelled.
+func TestReaderCancelledWhileBlocked(t *testing.T) {
+	pr, _ := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	rd := NewReader(ctx, pr, time.Millisecond, nil)
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := rd.Read(make([]byte, 10))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+// An error from onIdle is the read's error.
+func TestReaderIdleError(t *testing.T) {
+	pr, _ := io.Pipe()
+	boom := errors.New("boom")
+	rd := NewReader(context.Background(), pr, time.Millisecond, func() error { return boom })
+	if _, err := rd.Read(make([]byte, 1)); !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// writes records every write that reaches it.
+type writes struct{ got [][]byte }
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.got = append(w.got, bytes.Clone(p))
+	return len(p), nil
+}
+
+// What reaches the underlying writer always ends at a line end, lines longer than the buffer
+// included.
+func TestLineWriterPassesWholeLines(t *testing.T) {
+	var w writes
+	lw := NewLineWriter(&w)
+	for i := range 3000 {
+		n := 10 + i%97
+		if i%500 == 0 {
+			n = 100 << 10 // longer than the buffer
+		}
+		if _, err := lw.Write([]byte(strings.Repeat("x", n) + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(w.got) < 2 {
+		t.Fatalf("%d writes: the buffer never filled", len(w.got))
+	}
+	for i, p := range w.got {
+		if p[len(p)-1] != '\n' {
+			t.Fatalf("write %d of %d bytes ends mid-line", i, len(p))
+		}
+	}
+}
