@@ -162,12 +162,15 @@ func interruptible(parent context.Context, log io.Writer) (context.Context, func
 
 // openBackend loads the backend for the configured device and sets its threads.
 func openBackend(cfg *Config) (*cgo.Backend, error) {
+	n := cfg.Threads
+	if n < 0 {
+		return nil, fmt.Errorf("threads must be 0 (all cores) or more, got %d", n)
+	}
 	b, err := cgo.OpenDevice(cfg.Device)
 	if err != nil {
 		return nil, err
 	}
-	n := cfg.Threads
-	if n <= 0 {
+	if n == 0 {
 		n = runtime.NumCPU()
 	}
 	if err := b.SetThreads(n); err != nil {

@@ -55,12 +55,23 @@ func runScore(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 			return fmt.Errorf("score: %w", err)
 		}
 	}
+	switch {
+	case sc.BatchTokens <= 0:
+		return fmt.Errorf("score.batch_tokens must be positive, got %d", sc.BatchTokens)
+	case sc.MaxLength < 0:
+		return fmt.Errorf("score.max_length must be 0 (the model's) or positive, got %d", sc.MaxLength)
+	}
 	r, err := resolveModel(sc.Model, sc.Tokenizer, sc.MaxLength)
 	if err != nil {
 		return err
 	}
 	if r.Dir == "" {
 		return fmt.Errorf("score needs a trained model directory, not the preset %q", sc.Model)
+	}
+	if sc.Out != "" {
+		if err := checkOutFile("--out", sc.Out, []string{sc.Data, r.TokPath}, r.Dir); err != nil {
+			return fmt.Errorf("score: %w", err)
+		}
 	}
 	_, m, err := r.buildScorer(cfg, 0, cmd.ErrOrStderr())
 	if err != nil {

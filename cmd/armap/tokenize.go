@@ -104,6 +104,12 @@ HuggingFace tokenizer.json; from-scratch presets take their vocabulary size from
 		if err := atomicfile.CheckTarget(out); err != nil {
 			return fmt.Errorf("tokenizer train: %w", err)
 		}
+		if err := checkOutFile("--out", out, splitList(files), ""); err != nil {
+			return fmt.Errorf("tokenizer train: %w", err)
+		}
+		if cfg.Tokenizer.MinFrequency < 0 {
+			return fmt.Errorf("tokenizer.min_frequency must be 0 (the default) or more, got %d", cfg.Tokenizer.MinFrequency)
+		}
 		var texts []string
 		for _, f := range splitList(files) {
 			ts, err := dataset.ReadTriplets(f)
@@ -119,7 +125,7 @@ HuggingFace tokenizer.json; from-scratch presets take their vocabulary size from
 			}
 		}
 		if len(texts) == 0 {
-			return fmt.Errorf("%s: no text to train on (pre-tokenized triplets carry none)", files)
+			return fmt.Errorf("%s: no text to train on (no triplets, or only pre-tokenized ones, which carry no text)", files)
 		}
 		seq := iter.Seq[string](func(yield func(string) bool) {
 			for _, t := range texts {

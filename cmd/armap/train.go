@@ -187,6 +187,30 @@ func checkTrainOut(out, modelDir string, data []string) error {
 	return nil
 }
 
+// checkOutFile refuses an output file that is one of the command's input files, or lies in the
+// model directory it reads: writing it would destroy what the run reads (train has its own,
+// directory-level check in checkTrainOut).
+func checkOutFile(flag, out string, inputs []string, modelDir string) error {
+	o, err := realPath(out)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, out, err)
+	}
+	for _, in := range inputs {
+		if in == "" || in == "-" {
+			continue
+		}
+		if p, err := realPath(in); err == nil && p == o {
+			return fmt.Errorf("%s %s is an input of this run (%s): it would be overwritten; choose another %s", flag, out, in, flag)
+		}
+	}
+	if modelDir != "" {
+		if m, err := realPath(modelDir); err == nil && filepath.Dir(o) == m {
+			return fmt.Errorf("%s %s is in the model directory %s: choose a path outside it", flag, out, modelDir)
+		}
+	}
+	return nil
+}
+
 // realPath is p absolute and cleaned, with symlinks resolved as far as it exists (an output
 // directory may not exist yet).
 func realPath(p string) (string, error) {

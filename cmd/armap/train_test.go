@@ -136,3 +136,34 @@ func TestFineTuneKeepsTokenizerFiles(t *testing.T) {
 		}
 	}
 }
+
+// score and tokenizer train refuse an --out that would overwrite their input or the model.
+func TestOutputIsNotAnInput(t *testing.T) {
+	dir, _, _ := serveModelDir(t)
+	root := t.TempDir()
+	req := filepath.Join(root, "req.jsonl")
+	os.WriteFile(req, []byte(`{"id":"a","input_ids":[5,6]}`+"\n"), 0o644)
+	trip := filepath.Join(root, "trip.jsonl")
+	os.WriteFile(trip, []byte(`{"id":"t","instruction":"go","chosen":{"steps":[{"action":"a","observation":"o"}]},"rejected":{"steps":[{"action":"b","observation":"o"}]}}`+"\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"score", "--model", dir, "--data", req, "--out", req}, "is an input"},
+		{[]string{"score", "--model", dir, "--data", req, "--out", filepath.Join(dir, "model.safetensors")}, "model directory"},
+		{[]string{"score", "--model", dir, "--data", req, "--batch-tokens", "0"}, "batch_tokens"},
+		{[]string{"score", "--model", dir, "--data", req, "--max-length", "-5"}, "max_length"},
+		{[]string{"score", "--model", dir, "--data", req, "--threads", "-3"}, "threads"},
+		{[]string{"tokenizer", "train", "--data", trip, "--out", trip}, "is an input"},
+		{[]string{"tokenizer", "train", "--data", trip, "--out", filepath.Join(root, "tok.json"), "--min-frequency", "-3"}, "min_frequency"},
+	} {
+		if _, err := runArmap(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	for _, p := range []string{req, trip} {
+		if data, _ := os.ReadFile(p); !strings.HasPrefix(string(data), `{"id":`) {
+			t.Errorf("%s was overwritten: %.60q", p, data)
+		}
+	}
+}
