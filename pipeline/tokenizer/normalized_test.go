@@ -91,3 +91,20 @@ func BenchmarkReplaceLongText(b *testing.B) {
 		n.replace(sp, "▁", nil)
 	}
 }
+
+// HF's BERT clean_text drops controls, format and private-use characters, but keeps unassigned
+// code points (HF: "a \u0378 b" -> [CLS] a [UNK] b [SEP]).
+func TestBertCleanTextKeepsUnassigned(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a \u0378 b", "a \u0378 b"},
+		{"x\uFFFFy\U0010FFFFz", "x\uFFFFy\U0010FFFFz"},
+		{"a\u200bb\u0007c\ue000d", "abcd"}, // Cf, Cc, Co
+		{"tab\there", "tab here"},
+	} {
+		n := newNormString(tc.in, 0)
+		bertNormalizer{cleanText: true}.normalize(&n)
+		if n.norm != tc.want {
+			t.Errorf("%q: normalized to %q, want %q", tc.in, n.norm, tc.want)
+		}
+	}
+}

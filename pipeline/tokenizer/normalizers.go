@@ -29,16 +29,14 @@ func isBertWhitespace(c rune) bool {
 	return c == '\t' || c == '\n' || c == '\r' || isWhitespace(c)
 }
 
-// isOtherCategory is unicode_categories' is_other: Cc, Cf, Cn, Co or Cs.
+// isOtherCategory is unicode_categories' is_other, which HF's BERT normalizer drops: Cc, Cf, Co or
+// Cs. Not Cn: that crate's tables come from UnicodeData.txt, which lists no unassigned code point,
+// so HF keeps them (they become [UNK]).
 func isOtherCategory(c rune) bool {
 	if c < 0x80 {
 		return c < 0x20 || c == 0x7F
 	}
-	if unicode.In(c, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) {
-		return true
-	}
-	// Cn: unassigned code points belong to no category.
-	return !unicode.In(c, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
+	return unicode.In(c, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }
 
 func isBertControl(c rune) bool {
