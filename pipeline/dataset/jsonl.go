@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxLineBytes bounds one JSONL line; a longer line is an error rather than an allocation spiral.
@@ -37,6 +38,19 @@ func (e *LineError) Unwrap() error { return e.Err }
 // the field where it can. strict makes a field that T does not have an error.
 func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 	var err error
+	if strict && !utf8.Valid(b) {
+		// encoding/json would turn the bytes into U+FFFD without a word, ids included, and two
+		// different ids could come back as one.
+		at := 0
+		for at < len(b) {
+			r, size := utf8.DecodeRune(b[at:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			at += size
+		}
+		return &LineError{File: file, Line: line, Err: fmt.Errorf("not valid UTF-8 (byte %d)", at)}
+	}
 	if strict {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
@@ -57,6 +71,10 @@ func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 		case errors.As(err, &te):
 			le.Field = te.Field
 			le.Err = fmt.Errorf("expected %s, got JSON %s", jsonKind(te.Type.Kind()), te.Value)
+			if k := te.Type.Kind(); k >= reflect.Int && k <= reflect.Uint64 && isIntegerLiteral(strings.TrimPrefix(te.Value, "number ")) {
+				// An integer out of range: say which range, not that it is no integer.
+				le.Err = fmt.Errorf("expected an integer that fits %s, got JSON %s", te.Type, te.Value)
+			}
 			if p, key, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && key == "" && WithoutIndices(p) == te.Field {
 				le.Field = p
 			}
@@ -65,7 +83,10 @@ func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			// encoding/json has no type for it, and gives the name without its path.
 			le.Field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			le.Err = errors.New("unknown field (a misspelt name would otherwise be dropped silently; free-form data goes under \"meta\")")
+			le.Err = errors.New("unknown field (a misspelt name would otherwise be dropped silently)")
+			if hasJSONField(reflect.TypeOf(v).Elem(), "meta") {
+				le.Err = errors.New("unknown field (a misspelt name would otherwise be dropped silently; free-form data goes under \"meta\")")
+			}
 			if p, key, ok := FieldPath(b, reflect.TypeOf(v).Elem(), strict); ok && key == le.Field && p != "" {
 				le.Field = p + "." + key
 			}
@@ -254,4 +275,24 @@ func CheckIDs(field string, ids []int32, vocab, maxLen int) error {
 		}
 	}
 	return nil
+}
+
+// hasJSONField reports whether struct type t has a field decoded from JSON key name.
+func hasJSONField(t reflect.Type, name string) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name || tag == "" && f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// isIntegerLiteral reports whether a JSON number is written as an integer ("-12", not "1.5" or "1e3").
+func isIntegerLiteral(v string) bool {
+	v = strings.TrimPrefix(v, "-")
+	return v != "" && strings.Trim(v, "0123456789") == ""
 }

@@ -76,7 +76,8 @@ func TestScanJSONLStrictness(t *testing.T) {
 		{"misspelt nested field", `{"id":"a","chosen":{"steps":[{"action":"x"},{"acton":"x"}]}}`, "chosen.steps[1].acton", "unknown field"},
 		{"unknown field with a dot", `{"id":"a","chosen":{"steps":[{"x.y":1}]}}`, "chosen.steps[0].x.y", "unknown field"},
 		{"wrong type in an array element", `{"id":"a","rejected":{"steps":[{"action":"x"},{},{"action":3}]}}`, "rejected.steps[2].action", "expected a string, got JSON number"},
-		{"token id out of int32", `{"id":"a","chosen_input_ids":[1,2,4294967296]}`, "chosen_input_ids[2]", "expected an integer, got JSON number 4294967296"},
+		{"token id out of int32", `{"id":"a","chosen_input_ids":[1,2,4294967296]}`, "chosen_input_ids[2]", "expected an integer that fits int32, got JSON number 4294967296"},
+		{"invalid UTF-8", "{\"id\":\"q\xff1\"}", "", "not valid UTF-8 (byte 8)"},
 		{"fraction for an integer", `{"id":"a","rejected_input_ids":[1.5]}`, "rejected_input_ids[0]", "expected an integer"},
 		{"first problem in document order", `{"id":"a","chosen":{"steps":[{"action":1}]},"margn":1}`, "chosen.steps[0].action", "expected a string"},
 		{"case-insensitive key, then a bad value", `{"ID":"a","Chosen":{"Steps":[{"Action":"x","observation":[]}]}}`, "chosen.steps[0].observation", "expected a string, got JSON array"},
@@ -117,5 +118,17 @@ func TestScoreRequestValidate(t *testing.T) {
 		if err := c.r.Validate(); (err == nil) != c.ok {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+}
+
+// The hint about "meta" is given only for records that have it.
+func TestUnknownFieldHintNamesMetaOnlyWhereItExists(t *testing.T) {
+	err := ScanJSONLStrict(strings.NewReader(`{"id":"a","meta":{}}`), "r.jsonl", func(int, *ScoreRequest) error { return nil })
+	if err == nil || strings.Contains(err.Error(), "goes under") {
+		t.Errorf("score request with meta: %v, want an unknown-field error without the meta hint", err)
+	}
+	err = ScanJSONLStrict(strings.NewReader(`{"id":"a","extra":1}`), "t.jsonl", func(int, *Triplet) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `goes under "meta"`) {
+		t.Errorf("triplet: %v, want the meta hint", err)
 	}
 }
