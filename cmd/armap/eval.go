@@ -100,7 +100,7 @@ from the eval: section of the config; eval.planner.seed 0 uses the top-level see
 		{"out", "eval.out", "", "output directory"},
 		{"http-url", "eval.http_url", "", "env=http: base URL of a server speaking the armap env protocol"},
 		{"device", "device", "cpu", "cpu or cuda"},
-		{"dtype", "dtype", "auto", "compute dtype of the reward model: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16"},
+		{"dtype", "dtype", "auto", "compute dtype of the reward model: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16 (f16 on CPU needs a libtorch 2 backend)"},
 	} {
 		f.String(s.flag, s.def, s.usage)
 		a.l.bind(s.flag, s.key)

@@ -35,7 +35,7 @@ counted. Statistics go to stderr.`,
 	f.Int("batch-tokens", d.BatchTokens, "tokens per forward pass")
 	f.Int("max-length", 0, "longest sequence in tokens; 0 = the model's")
 	f.String("device", "cpu", "cpu or cuda")
-	f.String("dtype", "auto", "compute dtype: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16")
+	f.String("dtype", "auto", "compute dtype: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16 (f16 on CPU needs a libtorch 2 backend)")
 	f.Int("threads", 0, "intra-op threads (0 = all cores)")
 	for flag, key := range map[string]string{"model": "score.model", "data": "score.data", "out": "score.out",
 		"tokenizer": "score.tokenizer", "batch-tokens": "score.batch_tokens", "max-length": "score.max_length",

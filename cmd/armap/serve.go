@@ -62,7 +62,7 @@ answers the requests in flight and exits 0.`,
 	f.Duration("write-timeout", d.WriteTimeout, "time to answer a request, scoring included (0 = none)")
 	f.Duration("shutdown-timeout", d.ShutdownTimeout, "how long a shutdown waits for requests in flight (0 = as long as they take)")
 	f.String("device", "cpu", "cpu or cuda")
-	f.String("dtype", "auto", "compute dtype: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16")
+	f.String("dtype", "auto", "compute dtype: auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16 (f16 on CPU needs a libtorch 2 backend)")
 	f.Int("threads", 0, "intra-op threads (0 = all cores)")
 	for _, flag := range []string{"model", "tokenizer", "addr", "max-body-bytes", "max-items", "max-input-tokens", "truncate",
 		"api-key-env", "max-batch-tokens", "max-wait", "queue-limit", "read-timeout", "write-timeout", "shutdown-timeout"} {
