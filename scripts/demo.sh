@@ -32,6 +32,8 @@ step "train the tokenizer"
 "$ARMAP" tokenizer train --config "$CONFIG" --data "$OUT/data/game24.jsonl,$OUT/data/shop.jsonl" --out "$OUT/tokenizer.json"
 
 step "train the reward model"
+# A new run each time: train refuses to mix two runs in one directory.
+rm -rf "$OUT/model"
 "$ARMAP" train --config "$CONFIG" --data "$OUT/data/game24.jsonl,$OUT/data/shop.jsonl" \
   --eval-data "$OUT/data/game24.heldout.jsonl,$OUT/data/shop.heldout.jsonl" \
   --tokenizer "$OUT/tokenizer.json" --out "$OUT/model" > "$OUT/train_summary.json"
