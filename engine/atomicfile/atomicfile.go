@@ -36,13 +36,21 @@ func CheckTarget(path string) error {
 	}
 }
 
-// Write creates path atomically with the bytes fn writes. On any error the target is untouched
-// and the temporary file is removed.
+// Write creates path atomically with the bytes fn writes, and the folders it needs. On any error
+// the target is untouched, and the temporary file and the folders made for it are removed.
 func Write(path string, perm os.FileMode, fn func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	made, err := mkdirs(dir)
+	if err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
+	defer func() {
+		if err != nil {
+			for i := len(made) - 1; i >= 0; i-- {
+				os.Remove(made[i]) // empty unless someone else wrote there meanwhile: then it stays
+			}
+		}
+	}()
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
@@ -72,7 +80,37 @@ func Write(path string, perm os.FileMode, fn func(w io.Writer) error) (err error
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
-	return SyncDir(dir)
+	if err = SyncDir(dir); err != nil {
+		return err
+	}
+	// A new folder's own entry lives in its parent: sync those too, or a crash could lose the file
+	// along with the folder.
+	for i := len(made) - 1; i >= 0; i-- {
+		if err := SyncDir(filepath.Dir(made[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdirs creates dir and its missing parents, and returns those it created, outermost first.
+func mkdirs(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		missing = append(missing, d)
+	}
+	var made []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return made, err
+		} else if err == nil {
+			made = append(made, missing[i])
+		}
+	}
+	return made, nil
 }
 
 // WriteFile is Write for a byte slice.

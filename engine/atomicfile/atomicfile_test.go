@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,21 @@ func TestWriteCreatesFolders(t *testing.T) {
 	}
 	if got, err := os.ReadFile(path); err != nil || string(got) != "x\n" {
 		t.Fatalf("read back %q, %v", got, err)
+	}
+}
+
+// A failed write removes the folders it made, and only those.
+func TestFailedWriteRemovesItsFolders(t *testing.T) {
+	root := t.TempDir()
+	path := filepath.Join(root, "a", "b", "out.jsonl")
+	boom := errors.New("boom")
+	if err := Write(path, 0o644, func(io.Writer) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the folders made for the write stayed (%v)", err)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Errorf("the folder that was there before is gone: %v", err)
 	}
 }
