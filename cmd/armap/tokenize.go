@@ -46,6 +46,8 @@ func newTokenizeCmd() *cobra.Command {
 		}
 		// Answers go out when the input stalls (a producer may wait for each) and only in whole
 		// lines; a cancellation ends a read blocked on stdin.
+		ctx, cancel := context.WithCancel(ctx) // ends stdin's reader goroutine on return
+		defer cancel()
 		w := streamio.NewLineWriter(cmd.OutOrStdout())
 		enc := json.NewEncoder(w)
 		stdin := streamio.NewReader(ctx, cmd.InOrStdin(), 20*time.Millisecond, w.Flush)

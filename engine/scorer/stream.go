@@ -68,6 +68,9 @@ const idleGrace = 20 * time.Millisecond
 // gets them. What reaches w always ends at a line end; on an error, the answers already computed
 // are written and the error returned. name is used in error messages.
 func Stream(ctx context.Context, m *cgo.Model, in *Inputs, r io.Reader, name string, w io.Writer, budget int) (StreamStats, error) {
+	// Ends the input's reader goroutine when Stream returns, early stops included.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var st StreamStats
 	t0 := time.Now()
 	bw := streamio.NewLineWriter(w)

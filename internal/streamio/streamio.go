@@ -15,7 +15,8 @@ import (
 // data has not come within grace, Read calls onIdle (to answer what is pending and flush) before
 // it waits on; a cancelled ctx ends a waiting Read at once. The goroutine ends when r returns an
 // error (EOF) or ctx is done, except while it is blocked in r's own Read: a pipe nobody closes
-// keeps it until the process exits.
+// keeps it until the process exits. Cancel ctx when done with the Reader, or the goroutine goes
+// on reading r.
 type Reader struct {
 	ctx    context.Context
 	ch     chan chunk
@@ -32,7 +33,9 @@ type chunk struct {
 
 // NewReader starts reading r. onIdle may be nil.
 func NewReader(ctx context.Context, r io.Reader, grace time.Duration, onIdle func() error) *Reader {
-	rd := &Reader{ctx: ctx, ch: make(chan chunk, 1), grace: grace, onIdle: onIdle}
+	// Read ahead up to readAhead chunks, so that one long line arrives in large reads (a scanner
+	// rescans its buffer after each).
+	rd := &Reader{ctx: ctx, ch: make(chan chunk, readAhead), grace: grace, onIdle: onIdle}
 	go func() {
 		for {
 			buf := make([]byte, 64<<10)
@@ -50,6 +53,9 @@ func NewReader(ctx context.Context, r io.Reader, grace time.Duration, onIdle fun
 	return rd
 }
 
+// readAhead is how many 64 KiB chunks the goroutine may read ahead of Read.
+const readAhead = 16
+
 func (rd *Reader) Read(p []byte) (int, error) {
 	for len(rd.cur) == 0 {
 		if rd.err != nil {
@@ -63,6 +69,18 @@ func (rd *Reader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, rd.cur)
 	rd.cur = rd.cur[n:]
+	// Fill the rest of p from chunks already read, without waiting.
+	for n < len(p) && len(rd.cur) == 0 && rd.err == nil {
+		select {
+		case c := <-rd.ch:
+			rd.cur, rd.err = c.b, c.err
+			k := copy(p[n:], rd.cur)
+			rd.cur = rd.cur[k:]
+			n += k
+		default:
+			return n, nil
+		}
+	}
 	return n, nil
 }
 

@@ -84,3 +84,20 @@ func TestLineWriterPassesWholeLines(t *testing.T) {
 		}
 	}
 }
+
+// One long line arrives in large reads: Read fills its buffer from the chunks read ahead, not one
+// 64 KiB chunk at a time (a scanner rescans its buffer after each read).
+func TestReaderFillsFromReadAhead(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	rd := NewReader(context.Background(), bytes.NewReader(data), time.Second, nil)
+	time.Sleep(50 * time.Millisecond) // let the goroutine read ahead
+	p := make([]byte, 1<<20)
+	n, err := rd.Read(p)
+	if err != nil || n <= 64<<10 {
+		t.Fatalf("read %d bytes (%v), want more than one chunk", n, err)
+	}
+	rest, err := io.ReadAll(rd)
+	if err != nil || n+len(rest) != len(data) {
+		t.Fatalf("%d + %d bytes, want %d (%v)", n, len(rest), len(data), err)
+	}
+}
