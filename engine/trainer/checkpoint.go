@@ -231,7 +231,14 @@ func restore(dir string, m *cgo.Model, tr *cgo.Trainer, want State, mc *model.Co
 		}
 	}
 	if m.Options().LoRARank > 0 {
-		if err := model.LoadAdapters(m, filepath.Join(dir, model.AdapterFile)); err != nil {
+		// The file is the checkpoint's (missing or torn: damaged); loading it is the backend's.
+		ad := filepath.Join(dir, model.AdapterFile)
+		set, err := safetensors.Open(ad)
+		if err != nil {
+			return st, damaged(err)
+		}
+		set.Close()
+		if err := model.LoadAdapters(m, ad); err != nil {
 			return st, err
 		}
 	}

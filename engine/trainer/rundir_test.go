@@ -298,3 +298,23 @@ func TestStepThroughputExcludesPauses(t *testing.T) {
 		t.Fatalf("steps 1-4 report %.3f s of training; with the %.1f s pause that is more than the %.3f s they took", window, pause.Seconds(), last.ElapsedS)
 	}
 }
+
+// A LoRA checkpoint whose adapter file is missing is damaged, with the way past it.
+func TestResumeMissingAdapterIsDamaged(t *testing.T) {
+	b := testenv.CPUBackendThreads(t, 1)
+	m, mc := newModel(t, b, "tiny", cgo.ModelOptions{Seed: 1, LoRARank: 2, LoRAAlpha: 4, LoRATargets: cgo.LoRAQ}, nil)
+	c := quickRecipe(6)
+	c.LoRA = LoRA{Rank: 2, Alpha: 4, Targets: []string{"q"}}
+	c.SaveEvery, c.StopAfter, c.KeepCheckpoints = 2, 4, 0
+	out := t.TempDir()
+	if _, err := quickRun(t, m, mc, c, out, false); err != nil {
+		t.Fatal(err)
+	}
+	newest := filepath.Join(out, checkpointDir, "step-00000004")
+	if err := os.Remove(filepath.Join(newest, model.AdapterFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := quickRun(t, m, mc, c, out, true); err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "rm -r "+newest) {
+		t.Errorf("adapter missing: %v, want a damaged checkpoint with the way past it", err)
+	}
+}
