@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -303,8 +305,14 @@ func TestLLMCancellation(t *testing.T) {
 // A refusal no retry can fix (401: bad key) ends the run at its first occurrence.
 func TestFatalLLMErrorStopsAtOnce(t *testing.T) {
 	var requests atomic.Int64
+	var mu sync.Mutex
+	var bodies []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write([]byte(`{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}`))
@@ -330,6 +338,10 @@ func TestFatalLLMErrorStopsAtOnce(t *testing.T) {
 	// was cancelled, which is at most one more.
 	if n := requests.Load(); n > 2 {
 		t.Errorf("%d requests made, want at most 2", n)
+	}
+	// A second request is the next attempt's (another prompt), never a retry of the first.
+	if len(bodies) == 2 && bodies[0] == bodies[1] {
+		t.Error("the refused request was sent again")
 	}
 	if n := sumCounts(sum.LLMFailures); n != 0 {
 		t.Errorf("the refusal was counted as %d ordinary LLM failures", n)
