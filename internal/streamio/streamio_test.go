@@ -1,6 +1,7 @@
 package streamio
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -100,4 +101,30 @@ func TestReaderFillsFromReadAhead(t *testing.T) {
 	if err != nil || n+len(rest) != len(data) {
 		t.Fatalf("%d + %d bytes, want %d (%v)", n, len(rest), len(data), err)
 	}
+}
+
+// One 16 MB line through bufio.Scanner, straight from memory and through a Reader.
+func BenchmarkLongLine(b *testing.B) {
+	line := append(bytes.Repeat([]byte("x"), 16<<20), '\n')
+	scan := func(r io.Reader) {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 1<<16), 64<<20)
+		for sc.Scan() {
+		}
+		if sc.Err() != nil {
+			b.Fatal(sc.Err())
+		}
+	}
+	b.Run("plain", func(b *testing.B) {
+		for range b.N {
+			scan(bytes.NewReader(line))
+		}
+	})
+	b.Run("reader", func(b *testing.B) {
+		for range b.N {
+			ctx, cancel := context.WithCancel(context.Background())
+			scan(NewReader(ctx, bytes.NewReader(line), time.Second, nil))
+			cancel()
+		}
+	})
 }
