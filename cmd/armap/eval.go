@@ -282,6 +282,12 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	log := cmd.ErrOrStderr()
 	tasks, err := evalTasks(s.Tasks, probe, log)
 	_, remote := probe.(*httpenv.Env)
+	envURL := ""
+	if remote {
+		// An http env reports the name of what it serves (household): the URL tells it from a
+		// local one in results.json, where both are envs.household.
+		envURL = s.HTTPURL
+	}
 	probe.Close()
 	if err != nil {
 		return err
@@ -329,7 +335,7 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	}
 	start := time.Now()
 	er, per, err := eval.Run(ctx, eval.Spec{Env: envName, Factory: factory, Policy: policy, RM: rm, Reflector: reflector,
-		Tasks: tasks, TaskSpec: s.Tasks, Methods: methods, Config: s.Config, Model: modelName, PolicyName: policy.Name(),
+		Tasks: tasks, TaskSpec: s.Tasks, EnvSeed: s.EnvSeed, EnvURL: envURL, Methods: methods, Config: s.Config, Model: modelName, PolicyName: policy.Name(),
 		Progress: log})
 	if err != nil {
 		return err

@@ -252,3 +252,23 @@ func TestEvalPlannerSeedDecides(t *testing.T) {
 		t.Errorf("planner seed 5 with --seed 1 and 2 planned differently:\n%s\n---\n%s", lines[0], lines[1])
 	}
 }
+
+// results.json and results.md say which generated world was evaluated.
+func TestEvalRecordsEnvSeed(t *testing.T) {
+	out := t.TempDir()
+	md, err := runArmap(t, "eval", "--env", "shop", "--model", "oracle", "--tasks", "0", "--n", "2",
+		"--methods", "greedy", "--env-seed", "7", "--out", out, "--threads", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := eval.LoadResults(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if er := res.Envs["shop"]; er == nil || er.EnvSeed != 7 || er.EnvURL != "" {
+		t.Errorf("results.json shop entry %+v, want env_seed 7 and no env_url", er)
+	}
+	if !strings.Contains(md, "env seed 7") {
+		t.Errorf("results.md does not name the env seed:\n%s", md)
+	}
+}

@@ -47,6 +47,8 @@ func resolveModel(spec, tokPath string, maxLength int) (*resolved, error) {
 	} else {
 		if st, err := os.Stat(spec); err == nil && st.IsDir() {
 			return nil, fmt.Errorf("model directory %s has no config.json", spec)
+		} else if err == nil {
+			return nil, fmt.Errorf("model %s is a file; give its directory (%s)", spec, filepath.Dir(spec))
 		}
 		cfg, err := model.Preset(spec)
 		if err != nil && strings.ContainsRune(spec, os.PathSeparator) {

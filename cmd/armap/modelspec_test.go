@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/armap/armap/engine/model"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,9 +48,12 @@ func TestScoreOptions(t *testing.T) {
 
 // A --model that looks like a path names the missing folder, not the list of presets.
 func TestResolveModelMissing(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config.json")
+	os.WriteFile(file, []byte("{}"), 0o644)
 	for _, c := range []struct{ spec, want string }{
 		{filepath.Join(t.TempDir(), "gone"), "does not exist"},
 		{"no-such-preset", "unknown model preset"},
+		{file, "is a file"},
 	} {
 		_, err := resolveModel(c.spec, "", 0)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.spec) {

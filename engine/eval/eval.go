@@ -44,8 +44,12 @@ type Spec struct {
 	Reflector planner.Reflector   // nil: planner.StepReflector
 	Tasks     []int
 	TaskSpec  string // how the tasks were given (e.g. "test"), for the report
-	Methods   []string
-	Config    Config
+	// EnvSeed and EnvURL say which world was evaluated: the generated world's seed (0: the env's
+	// default), and for a remote env its server.
+	EnvSeed uint64
+	EnvURL  string
+	Methods []string
+	Config  Config
 	// Model and PolicyName describe the run in the report.
 	Model      string
 	PolicyName string
@@ -76,6 +80,8 @@ type EnvResult struct {
 	Methods  map[string]MethodResult `json:"methods"`
 	Tasks    int                     `json:"tasks"`
 	TaskSpec string                  `json:"task_spec,omitempty"`
+	EnvSeed  uint64                  `json:"env_seed,omitempty"`
+	EnvURL   string                  `json:"env_url,omitempty"`
 	Policy   string                  `json:"policy,omitempty"`
 	Model    string                  `json:"model,omitempty"`
 	Seed     uint64                  `json:"seed"`
@@ -141,7 +147,7 @@ func Run(ctx context.Context, spec Spec) (*EnvResult, []TaskResult, error) {
 	if spec.Progress != nil {
 		bar = progress.New(spec.Progress, "eval "+spec.Env, len(methods)*len(spec.Tasks))
 	}
-	er := &EnvResult{Methods: map[string]MethodResult{}, Tasks: len(spec.Tasks), TaskSpec: spec.TaskSpec,
+	er := &EnvResult{Methods: map[string]MethodResult{}, Tasks: len(spec.Tasks), TaskSpec: spec.TaskSpec, EnvSeed: spec.EnvSeed, EnvURL: spec.EnvURL,
 		Policy: spec.PolicyName, Model: spec.Model, Seed: planners[0].Config().Seed, Workers: workers,
 		Planner: planners[0].Config(), Date: time.Now().UTC().Format(time.RFC3339)}
 	if t := er.Planner.Target; !t.IsZero() {
@@ -318,7 +324,7 @@ func ParseTasks(spec string, e env.Env) ([]int, error) {
 	if spec == "" {
 		return nil, errors.New("eval: empty task range")
 	}
-	if c := spec[0]; c < '0' || c > '9' {
+	if c := spec[0]; (c < '0' || c > '9') && c != '-' && c != '+' { // "-1", "+5": a bad range, not a split
 		sp, ok := e.(env.Splits)
 		if !ok {
 			return nil, fmt.Errorf("eval: env %s has no named splits; give task numbers like 0-99", e.Name())

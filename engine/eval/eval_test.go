@@ -197,6 +197,8 @@ func TestParseTasks(t *testing.T) {
 		{"0-1361", nil, ""},
 		{"1362", nil, "out of range"},
 		{"dev", nil, "dev"},
+		{"-1", nil, "bad part"},
+		{"+5", []int{5}, ""},
 		{"", nil, "empty"},
 	} {
 		got, err := ParseTasks(tc.spec, g)

@@ -192,6 +192,12 @@ func WriteMarkdown(w io.Writer, res *Results) {
 		if er.TaskSpec != "" {
 			fmt.Fprintf(w, " (%s)", er.TaskSpec)
 		}
+		if er.EnvURL != "" {
+			fmt.Fprintf(w, " from %s", er.EnvURL)
+		}
+		if er.EnvSeed != 0 {
+			fmt.Fprintf(w, ", env seed %d", er.EnvSeed)
+		}
 		if er.Policy != "" {
 			fmt.Fprintf(w, ", policy %s", er.Policy)
 		}
