@@ -375,22 +375,8 @@ func evalTasks(spec string, e env.Env, log io.Writer) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sp, ok := e.(env.Splits); ok {
-		if train, err := sp.Split("train"); err == nil {
-			isTrain := make(map[int]bool, len(train))
-			for _, t := range train {
-				isTrain[t] = true
-			}
-			in := 0
-			for _, t := range tasks {
-				if isTrain[t] {
-					in++
-				}
-			}
-			if in > 0 {
-				fmt.Fprintf(log, "eval: warning: %d of the %d tasks are in the %s training split, which synthesis draws from\n", in, len(tasks), e.Name())
-			}
-		}
+	if in, ok := env.CountInSplit(e, "train", tasks); ok && in > 0 {
+		fmt.Fprintf(log, "eval: warning: %d of the %d tasks are in the %s training split, which synthesis draws from\n", in, len(tasks), e.Name())
 	}
 	return tasks, nil
 }

@@ -58,6 +58,28 @@ type Splits interface {
 	Split(name string) ([]int, error)
 }
 
+// CountInSplit is how many of tasks lie in e's split name; ok is false when e has no such split.
+func CountInSplit(e Env, name string, tasks []int) (n int, ok bool) {
+	sp, isSplits := e.(Splits)
+	if !isSplits {
+		return 0, false
+	}
+	in, err := sp.Split(name)
+	if err != nil {
+		return 0, false
+	}
+	set := make(map[int]bool, len(in))
+	for _, t := range in {
+		set[t] = true
+	}
+	for _, t := range tasks {
+		if set[t] {
+			n++
+		}
+	}
+	return n, true
+}
+
 // Expert, implemented by envs that know an optimal next action (as ALFWorld's expert planner
 // does), drives the scripted policies that stand in for LLMs of a given skill.
 type Expert interface {

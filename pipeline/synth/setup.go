@@ -111,20 +111,8 @@ func (s *setup) pickTasks(e env.Env) error {
 		if tasks, err = sp.Split(cfg.Split); err != nil {
 			return fmt.Errorf("synth: split: %w", err)
 		}
-		if test, err := sp.Split("test"); err == nil {
-			held := map[int]bool{}
-			for _, t := range test {
-				held[t] = true
-			}
-			n := 0
-			for _, t := range tasks {
-				if held[t] {
-					n++
-				}
-			}
-			if n > 0 {
-				return fmt.Errorf("synth: split %q holds %d tasks of the %s test split, which is held out for evaluation", cfg.Split, n, s.name)
-			}
+		if n, _ := env.CountInSplit(e, "test", tasks); n > 0 {
+			return fmt.Errorf("synth: split %q holds %d tasks of the %s test split, which is held out for evaluation", cfg.Split, n, s.name)
 		}
 	} else {
 		// No named splits (http): every task, unless a range narrows them; the test tasks the
