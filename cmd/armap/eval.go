@@ -342,8 +342,8 @@ func runEval(ctx context.Context, cmd *cobra.Command, cfg *Config) error {
 	}
 	if sc, ok := rm.(*scorer.Scorer); ok {
 		st := sc.Stats()
-		fmt.Fprintf(log, "eval: scorer %d requests in %d batches (%.1f per batch), %d truncated\n", st.Requests, st.Batches,
-			float64(st.Requests)/float64(max(st.Batches, 1)), st.Truncated)
+		fmt.Fprintf(log, "eval: scorer %d sequences in %d batches (%.1f per batch), %d truncated\n", st.Sequences, st.Batches,
+			float64(st.Sequences)/float64(max(st.Batches, 1)), st.Truncated)
 	}
 	if err := eval.Write(s.Out, envName, er, per, out); err != nil {
 		return fmt.Errorf("eval: write %s: %w", s.Out, err)

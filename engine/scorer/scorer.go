@@ -71,7 +71,7 @@ type Scorer struct {
 
 	OnBatch func(BatchInfo) // optional observer, called from the batching goroutine
 
-	requests  atomic.Int64
+	sequences atomic.Int64
 	batches   atomic.Int64
 	tokens    atomic.Int64
 	dropped   atomic.Int64
@@ -103,7 +103,7 @@ func (s *Scorer) Inputs() *Inputs { return s.in }
 
 // Stats are cumulative counters.
 type Stats struct {
-	Requests   int64 `json:"requests"`
+	Sequences  int64 `json:"sequences"` // submitted (an HTTP request's items count one each)
 	Batches    int64 `json:"batches"`
 	Tokens     int64 `json:"tokens"`
 	Dropped    int64 `json:"dropped"` // cancelled before their batch ran
@@ -113,7 +113,7 @@ type Stats struct {
 
 // Stats returns the counters so far.
 func (s *Scorer) Stats() Stats {
-	return Stats{Requests: s.requests.Load(), Batches: s.batches.Load(), Tokens: s.tokens.Load(), Dropped: s.dropped.Load(),
+	return Stats{Sequences: s.sequences.Load(), Batches: s.batches.Load(), Tokens: s.tokens.Load(), Dropped: s.dropped.Load(),
 		Truncated: s.truncated.Load(), QueueDepth: s.depth.Load()}
 }
 
@@ -249,7 +249,7 @@ func (s *Scorer) enqueue(ctx context.Context, seqs [][]int32) ([]*request, error
 		rs[i] = &request{ctx: ctx, ids: ids, at: now, ready: make(chan struct{})}
 		s.queue <- rs[i]
 	}
-	s.requests.Add(n)
+	s.sequences.Add(n)
 	return rs, nil
 }
 

@@ -98,7 +98,7 @@ func TestConcurrentEqualsOffline(t *testing.T) {
 	mu.Lock()
 	largest := maxSeqs
 	mu.Unlock()
-	if st.Requests != 200 || st.Batches >= 200 || largest < 2 {
+	if st.Sequences != 200 || st.Batches >= 200 || largest < 2 {
 		t.Fatalf("no batching happened: %+v, largest batch %d", st, largest)
 	}
 }
@@ -314,8 +314,8 @@ func TestScoreRequests(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `item 2 (id "too-big")`) || !strings.Contains(err.Error(), "input_ids[1]") {
 		t.Fatalf("bad item: %v", err)
 	}
-	if st := sc.Stats(); st.Requests != before.Requests {
-		t.Errorf("a request with a bad item queued %d sequences", st.Requests-before.Requests)
+	if st := sc.Stats(); st.Sequences != before.Sequences {
+		t.Errorf("a request with a bad item queued %d sequences", st.Sequences-before.Sequences)
 	}
 }
 
@@ -451,7 +451,7 @@ func TestQueueFullRefusesWholeCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := sc.Stats(); st.Requests != 9 || st.Dropped != 0 || st.QueueDepth != 0 {
-		t.Fatalf("stats %+v, want 9 requests, none dropped, none queued", st)
+	if st := sc.Stats(); st.Sequences != 9 || st.Dropped != 0 || st.QueueDepth != 0 {
+		t.Fatalf("stats %+v, want 9 sequences, none dropped, none queued", st)
 	}
 }
