@@ -70,8 +70,9 @@ type Config struct {
 type ReflexionConfig struct {
 	Attempts int `mapstructure:"attempts" json:"attempts"`
 	// Threshold: an attempt whose raw reward-model score reaches it is accepted. The default 0
-	// suits reward models trained with the pairwise loss and reward centering, whose scores sit
-	// around 0 between good and bad trajectories.
+	// suits reward models trained with the pairwise loss whose scores straddle 0 between good and
+	// bad trajectories (reward centering holds them there); a model whose scores all lie above it
+	// makes Reflexion stop after one attempt.
 	Threshold float64 `mapstructure:"threshold" json:"threshold"`
 	// Greedy makes every attempt with the policy's greedy choices (classic Reflexion at
 	// temperature 0): an attempt then repeats the failed one up to the step a lesson points at
