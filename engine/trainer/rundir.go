@@ -18,8 +18,10 @@ import (
 const metricsFile = "metrics.jsonl"
 
 // runFiles are what a run writes into its output directory. Any of them there means the directory
-// already holds a run (or a model): a new run in it would mix with the old one's files.
-var runFiles = []string{metricsFile, stateFile, checkpointDir, model.ConfigFile, model.WeightsFile, model.TokenizerFile}
+// already holds a run (or a model): a new run in it would mix with the old one's files. Not
+// tokenizer.json: a tokenizer trained into the folder first (tokenizer train --out DIR/...) is
+// what the run reads, and the export's copy of it is the same file.
+var runFiles = []string{metricsFile, stateFile, checkpointDir, model.ConfigFile, model.WeightsFile}
 
 // CheckOut refuses to start a new run in a directory that already holds one: the new run's
 // checkpoints would be pruned by the old run's newer ones, a later resume would continue the

@@ -78,6 +78,7 @@ func TestNewRunRefusesUsedOut(t *testing.T) {
 	}
 	other := t.TempDir()
 	os.WriteFile(filepath.Join(other, "notes.txt"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(other, model.TokenizerFile), []byte("{}"), 0o644) // a tokenizer trained there first
 	for _, dir := range []string{filepath.Join(t.TempDir(), "new"), t.TempDir(), other} {
 		if _, err := quickRun(t, m, mc, quickRecipe(1), dir, false); err != nil {
 			t.Errorf("%s: %v", dir, err)
