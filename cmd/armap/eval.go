@@ -233,7 +233,13 @@ func evalRM(ctx context.Context, cfg *Config, factory env.Factory, tasks []int, 
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return o, "oracle (env reward, replayed)", func() { o.Close() }, nil
+		name := "oracle (env reward, replayed)"
+		if !o.Completes() {
+			// A remote env has no expert: a step-level search then sees every unfinished
+			// trajectory alike.
+			name = "oracle (env reward, replayed; no expert: unfinished trajectories score -1)"
+		}
+		return o, name, func() { o.Close() }, nil
 	case evalModelRandom:
 		// The planner seed, which results.json records (the top-level seed unless eval.planner.seed is set).
 		return planner.RandomRM{Seed: s.Planner.Seed}, "random", func() {}, nil

@@ -30,6 +30,7 @@ type Oracle struct {
 	factory env.Factory
 	opt     OracleOptions
 	tasks   map[string][]int
+	expert  bool // the env has an expert to complete unfinished trajectories with
 
 	mu   sync.Mutex
 	free []env.Env
@@ -56,6 +57,7 @@ func NewOracle(ctx context.Context, factory env.Factory, tasks []int, opt Oracle
 		return nil, err
 	}
 	defer o.put(e)
+	_, o.expert = e.(env.Expert)
 	if tasks == nil {
 		n := e.NumTasks()
 		if n <= 0 {
@@ -146,6 +148,10 @@ func (o *Oracle) value(ctx context.Context, e env.Env, task int, steps []dataset
 	}
 	return -1, nil
 }
+
+// Completes reports whether unfinished trajectories are valued by the env's expert; without one
+// (FinalOnly, or an env such as a remote one that has no expert) they score -1.
+func (o *Oracle) Completes() bool { return o.expert && !o.opt.FinalOnly }
 
 func (o *Oracle) get() (env.Env, error) {
 	o.mu.Lock()

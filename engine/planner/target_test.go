@@ -101,6 +101,9 @@ func TestOracle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !o.Completes() || fin.Completes() {
+			t.Errorf("%s: Completes %v and %v (FinalOnly), want true and false", fx.name, o.Completes(), fin.Completes())
+		}
 		e := newEnv(t, fx.factory)
 		for _, task := range fx.tasks {
 			// The expert's episode succeeds: 1; so does any prefix of it (the expert can finish).
