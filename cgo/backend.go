@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -94,9 +95,20 @@ func check(op string, st C.armap_status, e *C.armap_error) error {
 
 // Backend is a loaded backend library.
 type Backend struct {
-	path string
-	fns  *C.armap_fns // C memory: function pointers resolved by dlsym
-	info Info
+	path    string
+	fns     *C.armap_fns // C memory: function pointers resolved by dlsym
+	info    Info
+	threads atomic.Int64 // info.Threads, set by SetThreads while others may read Info
+}
+
+// errNotOpened is what a zero Backend answers instead of calling through a null function table.
+var errNotOpened = errors.New("cgo: backend not opened (use Open or OpenDevice)")
+
+func (b *Backend) ready() error {
+	if b == nil || b.fns == nil {
+		return errNotOpened
+	}
+	return nil
 }
 
 // Info describes a backend: what `armap info` prints.
@@ -230,10 +242,19 @@ func OpenDevice(device string) (*Backend, error) {
 }
 
 // Info reports the backend's build and runtime.
-func (b *Backend) Info() Info { return b.info }
+func (b *Backend) Info() Info {
+	info := b.info
+	if n := b.threads.Load(); n > 0 {
+		info.Threads = int(n)
+	}
+	return info
+}
 
 // Threads is the intra-op thread count that a call made from the calling OS thread runs with.
 func (b *Backend) Threads() (int, error) {
+	if err := b.ready(); err != nil {
+		return 0, err
+	}
 	var info C.armap_backend_info
 	var e C.armap_error
 	if err := check("armap_get_backend_info", C.call_get_backend_info(b.fns, &info, &e), &e); err != nil {
@@ -249,12 +270,18 @@ func (b *Backend) Path() string { return b.path }
 // cuda, every CUDA kernel. The caller holds its goroutine on one thread (runtime.LockOSThread)
 // until StopProfile, which must run on the same thread. One profile at a time per process.
 func (b *Backend) StartProfile(cuda bool) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
 	var e C.armap_error
 	return check("armap_profile_start", C.call_profile_start(b.fns, b2i(cuda), &e), &e)
 }
 
 // StopProfile ends the profile and writes it to path as a Chrome trace (JSON).
 func (b *Backend) StopProfile(path string) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
 	cs := C.CString(path)
 	defer C.free(unsafe.Pointer(cs))
 	var e C.armap_error
@@ -264,10 +291,13 @@ func (b *Backend) StopProfile(path string) error {
 // SetThreads sets libtorch's intra-op thread count for every later call, whichever OS thread it
 // runs on (libtorch keeps the count per thread; the backend brings each one up to date).
 func (b *Backend) SetThreads(n int) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
 	var e C.armap_error
 	if err := check("armap_set_num_threads", C.call_set_num_threads(b.fns, C.int32_t(n), &e), &e); err != nil {
 		return err
 	}
-	b.info.Threads = n
+	b.threads.Store(int64(n))
 	return nil
 }

@@ -255,6 +255,9 @@ type Model struct {
 
 // NewModel creates a model with from-scratch weights (deterministic in opt.Seed).
 func (b *Backend) NewModel(cfg ModelConfig, opt ModelOptions) (*Model, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	cc := cfg.toC()
 	co := C.armap_model_options{
 		device: C.int32_t(opt.Device), device_index: C.int32_t(opt.DeviceIndex), compute_dtype: C.int32_t(opt.ComputeDType),
@@ -433,7 +436,27 @@ func (b *Batch) validateShape() error {
 	if len(b.Tokens) > math.MaxInt32 {
 		return fmt.Errorf("batch: %d tokens is too many", len(b.Tokens))
 	}
+	// Checked here as well as in the backend: offsets that do not increase up to len(Tokens)
+	// would make it read past the tokens.
+	if b.CuSeqlens[0] != 0 {
+		return invalidBatch("cu_seqlens[0] must be 0, got %d", b.CuSeqlens[0])
+	}
+	n := len(b.CuSeqlens) - 1
+	if int(b.CuSeqlens[n]) != len(b.Tokens) {
+		return invalidBatch("cu_seqlens[%d] = %d does not equal num_tokens %d", n, b.CuSeqlens[n], len(b.Tokens))
+	}
+	for i := 1; i <= n; i++ {
+		if b.CuSeqlens[i] <= b.CuSeqlens[i-1] {
+			return invalidBatch("sequence %d is empty (cu_seqlens must increase: [%d] = %d, [%d] = %d)",
+				i-1, i-1, b.CuSeqlens[i-1], i, b.CuSeqlens[i])
+		}
+	}
 	return nil
+}
+
+// invalidBatch is a batch refused on the Go side, with the status the backend gives the same.
+func invalidBatch(format string, args ...any) error {
+	return &Error{Op: "batch", Status: StatusInvalidArgument, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Score returns one reward per sequence (no autograd).

@@ -251,6 +251,19 @@ func TestErrorPaths(t *testing.T) {
 			_, err := m.Score(&Batch{Tokens: []int32{1, 2, 3}, CuSeqlens: []int32{0, 2}})
 			return err
 		}, ErrInvalidArgument, "does not equal num_tokens 3"},
+		{"cu_seqlens past the tokens", func() error {
+			// Used to make the backend read and write past its buffers (a heap corruption abort).
+			_, err := m.Score(&Batch{Tokens: []int32{1, 2, 3, 4}, CuSeqlens: []int32{0, 512, 4}})
+			return err
+		}, ErrInvalidArgument, "sequence 1 is empty"},
+		{"cu_seqlens not from 0", func() error {
+			_, err := m.Score(&Batch{Tokens: []int32{1, 2, 3}, CuSeqlens: []int32{1, 3}})
+			return err
+		}, ErrInvalidArgument, "cu_seqlens[0] must be 0"},
+		{"zero backend", func() error {
+			_, err := (&Backend{}).NewModel(tinyConfig(Encoder), ModelOptions{})
+			return err
+		}, errNotOpened, "not opened"},
 		{"pair out of range", func() error {
 			bt := pack([][]int32{{1, 2}, {3}})
 			bt.Pairs, bt.LossWeight = []int32{0, 2}, 1
@@ -512,5 +525,24 @@ func TestScoreSeesNewWeights(t *testing.T) {
 				t.Fatalf("scores after a write differ from a fresh copy by %g", d)
 			}
 		})
+	}
+}
+
+// A trainer closed with a step in flight reports none pending: no result will come.
+func TestPendingClearedByClose(t *testing.T) {
+	b := openCPU(t)
+	m := newModel(t, b, tinyConfig(Encoder), 1)
+	tr := newTrainer(t, m, adamW)
+	bt := pack([][]int32{{1, 2}, {3}})
+	bt.Pairs, bt.LossWeight = []int32{0, 1}, 1
+	if err := tr.LaunchStep([]*Batch{bt}); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Pending() != 1 {
+		t.Fatalf("pending %d after a launch", tr.Pending())
+	}
+	tr.Close()
+	if n := tr.Pending(); n != 0 {
+		t.Errorf("pending %d after Close", n)
 	}
 }

@@ -69,3 +69,26 @@ func TestSetThreadsHoldsOnEveryOSThread(t *testing.T) {
 		}
 	}
 }
+
+// Info may be read while another goroutine sets the thread count (run with -race).
+func TestInfoWhileSettingThreads(t *testing.T) {
+	b := openCPU(t)
+	before, _ := b.Threads()
+	defer b.SetThreads(before)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			if err := b.SetThreads(1 + i%2); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 50 {
+		if n := b.Info().Threads; n < 1 {
+			t.Errorf("Info().Threads = %d", n)
+		}
+	}
+	<-done
+}

@@ -122,6 +122,7 @@ func (t *Trainer) freeLocked() {
 		C.call_trainer_free(t.m.b.fns, t.h)
 		t.h = nil
 	}
+	t.pending = nil // freed with the trainer: no result will come
 	delete(t.m.trainers, t)
 }
 

@@ -164,6 +164,10 @@ HostBatch check_batch(const Model& m, const armap_batch& b, bool need_pairs) {
   for (int32_t i = 0; i < b.num_seqs; i++) {
     const int64_t s = cu[i], e = cu[i + 1], len = e - s;
     if (len < 1) invalid("sequence " + std::to_string(i) + " is empty (cu_seqlens must increase)");
+    // Before anything is read: an offset past the end would read and write out of bounds.
+    if (e > b.num_tokens)
+      invalid("cu_seqlens[" + std::to_string(i + 1) + "] = " + std::to_string(e) + " is past num_tokens " +
+              std::to_string(b.num_tokens));
     if (len > m.cfg.max_positions)
       invalid("sequence " + std::to_string(i) + " has " + std::to_string(len) + " tokens, more than max_positions " +
               std::to_string(m.cfg.max_positions));
