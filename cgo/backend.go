@@ -200,11 +200,13 @@ func Open(path string) (*Backend, error) {
 	}
 	b := &Backend{path: path, fns: fns}
 	if v := int(C.call_abi_version(fns)); v != C.ARMAP_ABI_VERSION {
+		C.free(unsafe.Pointer(fns)) // the library stays loaded: nothing of it is called again
 		return nil, fmt.Errorf("load backend %s: ABI version %d, this binary speaks %d: rebuild the backend", path, v, C.ARMAP_ABI_VERSION)
 	}
 	var info C.armap_backend_info
 	var e C.armap_error
 	if err := check("armap_get_backend_info", C.call_get_backend_info(fns, &info, &e), &e); err != nil {
+		C.free(unsafe.Pointer(fns))
 		return nil, err
 	}
 	b.info = Info{
