@@ -218,6 +218,9 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 	c.sum.Attempts++
 	c.sum.EnvSteps += o.steps
 	c.sum.LLMAnswers += o.llmOK
+	if o.llmOK > 0 {
+		c.llmConsecutive = 0
+	}
 	switch {
 	case errors.Is(o.fail, llm.ErrFatal):
 		// Refused credentials, an unknown model or endpoint: no retry or later attempt fixes them.
@@ -234,12 +237,9 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 	case o.llmUse != "":
 		c.sum.LLMFailures[o.llmUse]++
 		c.sum.example("llm_"+o.llmUse, o.detail)
-		// Counted apart from other failures and reset only by a usable LLM answer: attempts that
-		// do not call the LLM (scripted weaker runs) succeed between the failing ones, and a run
-		// would otherwise finish on their data alone.
-		if o.llmOK > 0 {
-			c.llmConsecutive = 0
-		}
+		// Counted apart from other failures and reset only by a usable LLM answer (above): attempts
+		// that do not call the LLM (scripted weaker runs) succeed between the failing ones, and a
+		// run would otherwise finish on their data alone.
 		c.llmConsecutive++
 		c.consecutive++
 		switch {
@@ -251,9 +251,6 @@ func (c *collector) add(ctx context.Context, o outcome) error {
 		return nil
 	}
 	c.consecutive = 0
-	if o.llmOK > 0 {
-		c.llmConsecutive = 0
-	}
 	if o.trip == nil {
 		c.sum.Discarded[o.discard]++
 		c.sum.example(o.discard, o.detail)
