@@ -22,7 +22,8 @@
 #   FUSED     --fused-kernels for the armap and profile phases (default auto; set to norm by the
 #             check phase when linear.cpp fails its check, and then T1 is also timed with it, into
 #             $WORK/T1_unchecked_linear.json, outside the report)
-# Where $OUT is set (the device tool), the log and every JSON file are copied there as they appear.
+# Where $OUT is set (the device tool), the log, the JSON files and a tar of the profiles are copied
+# there as they appear.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pick() { for d in "$@"; do [ -e "$d" ] && { (cd "$d" && pwd); return; }; done; echo ""; }
@@ -90,8 +91,10 @@ if has profile; then
   phase "profile"
   timeout 150 bin/armap bench gpu --device cuda --fused-kernels "$FUSED" --workloads T1,T1_unfused,S1,S1_cudnn --steps 2 \
     --profile "$WORK/profile" --out "$WORK/profile.json" || rc=1
-  save "$WORK/profile.json"
-  for t in "$WORK"/profile/*.trace.json; do [ -f "$t" ] && gzip -f "$t" && save "$t.gz"; done
+  # One file for the traces and their summary: the device tool brings back only 8 files.
+  for t in "$WORK"/profile/*.trace.json; do [ -f "$t" ] && gzip -f "$t"; done
+  tar -cf "$WORK/profile.tar" -C "$WORK" profile.json $(cd "$WORK" && ls profile/*.trace.json.gz 2>/dev/null) 2>/dev/null
+  save "$WORK/profile.tar"
 fi
 if has peer; then
   [ -n "$PEER_DIR" ] && [ -f "$PEER_DIR/peer_bench.py" ] || { echo "bench_gpu: no peer scripts (set PEER_DIR)" >&2; exit 1; }
