@@ -123,7 +123,8 @@ func TestAttachPeers(t *testing.T) {
 		t.Errorf("stale note %q", n)
 	}
 	want := map[string]float64{"T1": 2, "T2": 25, "T3": 12.5, "S1": 0.5, "S2": 4, "S3": 1000.0 / 900, "S4": 10,
-		"T1_unfused": 2, "S1_unfused": 0.5, "S3_unfused": 1000.0 / 900, "T1_normonly": 2, "T1_serial": 2, "T2_cudnn": 25, "S1_cudnn": 0.5}
+		"T1_unfused": 2, "S1_unfused": 0.5, "S3_unfused": 1000.0 / 900, "T1_normonly": 2, "T1_serial": 2,
+		"T3_unfused": 12.5, "T3_normonly": 12.5, "T3_serial": 12.5, "T2_cudnn": 25, "S1_cudnn": 0.5}
 	for k, v := range want {
 		e := rep.Workloads[k]
 		if e.Ratio == nil || math.Abs(*e.Ratio-v) > 1e-9 {
