@@ -105,7 +105,7 @@ func runWorkloads(ctx context.Context, b *cgo.Backend, ws []bench.Workload, opt 
 			errs = append(errs, err)
 			continue
 		}
-		log("%-18s %-9s %10.0f real tok/s  %8.2f ms/step  (%s)", w.Name, w.Model, r.RealTokensPerS, r.LatencyMS, r.Lengths)
+		log("%-18s %-9s %10.0f real tok/s  %8.2f ms/step  (%s)", w.Name, w.Model, r.RealTokensPerS, r.PerStepMS(), r.Lengths)
 		if r.Trace != "" {
 			log("  profile %s, top by time per step:", r.Trace)
 			for _, k := range r.Profile[:min(len(r.Profile), 12)] {
@@ -139,7 +139,8 @@ func runOptions(cmd *cobra.Command, cfg *Config) (bench.Options, error) {
 }
 
 // logRatios logs every row's ratio to its peer, in name order, and for a variant row (S1_cudnn,
-// say) how its median step differs from its base row's in the same run: what that path changes.
+// say) how its mean step differs from its base row's in the same run (the same batches): what
+// that path changes.
 func logRatios(rep *bench.Report, log func(string, ...any)) {
 	for _, name := range slices.Sorted(maps.Keys(rep.Workloads)) {
 		e := rep.Workloads[name]
@@ -149,7 +150,7 @@ func logRatios(rep *bench.Report, log func(string, ...any)) {
 		}
 		baseName := bench.BaseWorkload(name)
 		if base, ok := rep.Workloads[baseName]; ok && base != e && base.Armap != nil && e.Armap != nil {
-			line += fmt.Sprintf("  %+.2f ms a step against %s", e.Armap.LatencyMS-base.Armap.LatencyMS, baseName)
+			line += fmt.Sprintf("  %+.2f ms a step against %s", e.Armap.PerStepMS()-base.Armap.PerStepMS(), baseName)
 		}
 		if line != "" {
 			log("%-18s%s", name, line)

@@ -19,6 +19,9 @@ func TestLogRatios(t *testing.T) {
 		"T2":          {Note: "failed: out of memory"},
 		"T2_cudnn":    {Armap: &bench.Result{LatencyMS: 130}},
 		"T1_normonly": {Note: "failed: boom"},
+		// Varying lengths: the median step says the opposite of the throughput; the mean is compared.
+		"T3":         {Armap: &bench.Result{LatencyMS: 72.26, MeanStepMS: 70}},
+		"T3_unfused": {Armap: &bench.Result{LatencyMS: 69.78, MeanStepMS: 77}},
 	}}
 	var lines []string
 	logRatios(rep, func(f string, a ...any) {
@@ -28,6 +31,7 @@ func TestLogRatios(t *testing.T) {
 		"T1 ratio armap/peer 1.11x",
 		"T1_serial ratio armap/peer 1.20x -4.25 ms a step against T1",
 		"T1_unfused +6.90 ms a step against T1",
+		"T3_unfused +7.00 ms a step against T3",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

@@ -95,18 +95,21 @@ func GPU() []Workload {
 
 // Result is one workload's measurement.
 type Result struct {
-	Workload       string    `json:"workload"`
-	Model          string    `json:"model"`
-	ParamsM        float64   `json:"params_M"`
-	PairsPerS      float64   `json:"pairs_per_s,omitempty"`
-	SeqsPerS       float64   `json:"seqs_per_s,omitempty"`
-	RealTokensPerS float64   `json:"real_tokens_per_s"`
-	LatencyMS      float64   `json:"latency_ms"` // per step / batch
-	StepMS         []float64 `json:"-"`
-	Lengths        string    `json:"lengths"`
-	Threads        int       `json:"threads,omitempty"`
-	Device         string    `json:"device"`
-	DType          string    `json:"dtype"`
+	Workload       string  `json:"workload"`
+	Model          string  `json:"model"`
+	ParamsM        float64 `json:"params_M"`
+	PairsPerS      float64 `json:"pairs_per_s,omitempty"`
+	SeqsPerS       float64 `json:"seqs_per_s,omitempty"`
+	RealTokensPerS float64 `json:"real_tokens_per_s"`
+	LatencyMS      float64 `json:"latency_ms"` // the median step / batch
+	// MeanStepMS is the timed steps' mean, the figure that the throughput is the inverse of. Where
+	// lengths vary, steps differ in size and the median says little: compare rows by this.
+	MeanStepMS float64   `json:"mean_step_ms,omitempty"`
+	StepMS     []float64 `json:"-"`
+	Lengths    string    `json:"lengths"`
+	Threads    int       `json:"threads,omitempty"`
+	Device     string    `json:"device"`
+	DType      string    `json:"dtype"`
 	// FusedKernels is the setting the model was built with (auto, on, off or norm).
 	FusedKernels string `json:"fused_kernels"`
 	// LaunchAhead is how many training steps were in flight at most (1: each read back before the next).
@@ -301,6 +304,7 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 	sorted := append([]float64(nil), res.StepMS...)
 	sort.Float64s(sorted)
 	res.LatencyMS = sorted[len(sorted)/2]
+	res.MeanStepMS = s * 1e3 / float64(len(res.StepMS))
 	if opt.ProfileDir != "" {
 		n := opt.ProfileSteps
 		if n <= 0 {
@@ -314,6 +318,15 @@ func Run(ctx context.Context, b *cgo.Backend, w Workload, opt Options) (*Result,
 		}
 	}
 	return res, nil
+}
+
+// PerStepMS is the mean step, or the median where a report written before the mean was kept has
+// only that.
+func (r *Result) PerStepMS() float64 {
+	if r.MeanStepMS > 0 {
+		return r.MeanStepMS
+	}
+	return r.LatencyMS
 }
 
 func dtypeName(d cgo.DType) string {

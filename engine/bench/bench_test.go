@@ -24,7 +24,7 @@ func TestShrunkGPUWorkloadsRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", w.Name, err)
 		}
-		if r.RealTokensPerS <= 0 || (w.Train && r.PairsPerS <= 0) || (!w.Train && r.SeqsPerS <= 0) {
+		if r.RealTokensPerS <= 0 || r.MeanStepMS <= 0 || (w.Train && r.PairsPerS <= 0) || (!w.Train && r.SeqsPerS <= 0) {
 			t.Fatalf("%s: %+v", w.Name, r)
 		}
 		// The row says which path it measured.
