@@ -105,15 +105,18 @@ if has peer; then
   # variable-length batches from PTX (cached in ~/.nv/ComputeCache), and the varying shapes bring
   # new ones into the timed steps: on an H100 its first run gave 94k real tok/s in T3's setting,
   # the next 162k, and 34k with that cache disabled (bench/NOTES.md). armap is timed warm, after
-  # its checks; so is the peer: a first run, whose figures are kept apart and not merged.
-  mkdir -p "$WORK/first_run"
+  # its checks; so is the peer: a first run, whose figures the report keeps apart
+  # (peer_first_run), out of the ratios.
+  mkdir -p "$WORK/first_run" && rm -f "$WORK/first_run/varlen_bench.json"
   (cd "$WORK" && OUT="$WORK/first_run" PYTHONUNBUFFERED=1 timeout 150 python3 "$PEER_DIR/varlen_bench.py" | sed 's/^/first run (not merged): /')
   (cd "$WORK" && OUT="$WORK" PYTHONUNBUFFERED=1 timeout 150 python3 "$PEER_DIR/varlen_bench.py") || rc=1
   save "$WORK/varlen_bench.json"
   (cd "$WORK" && OUT="$WORK" PYTHONUNBUFFERED=1 timeout 300 python3 "$PEER_DIR/peer_bench.py") || rc=1
   save "$WORK/peer_bench.json"
   if [ -f "$out" ]; then
-    bin/armap bench merge "$out" --peer-dir "$WORK" || rc=1
+    first=()
+    [ -f "$WORK/first_run/varlen_bench.json" ] && first=(--peer-first-run-dir "$WORK/first_run")
+    bin/armap bench merge "$out" --peer-dir "$WORK" "${first[@]}" || rc=1
     save "$out"
   fi
 fi

@@ -148,6 +148,9 @@ func logRatios(rep *bench.Report, log func(string, ...any)) {
 		if e.Ratio != nil {
 			line = fmt.Sprintf(" ratio armap/peer %.2fx", *e.Ratio)
 		}
+		if e.RatioFirstRun != nil {
+			line += fmt.Sprintf(" (%.2fx against the peer's first run)", *e.RatioFirstRun)
+		}
 		baseName := bench.BaseWorkload(name)
 		if base, ok := rep.Workloads[baseName]; ok && base != e && base.Armap != nil && e.Armap != nil {
 			line += fmt.Sprintf("  %+.2f ms a step against %s", e.Armap.PerStepMS()-base.Armap.PerStepMS(), baseName)
@@ -308,13 +311,16 @@ func newBenchMergeCmd() *cobra.Command {
 		Long: `Reads a report of armap bench gpu, attaches the figures of peer_bench.json and
 varlen_bench.json from --peer-dir with issue 6's ratios, and writes it to --out (default: in
 place). scripts/bench_gpu.sh times armap first and the peers after it, so that a run cut short
-still keeps armap's figures.`,
+still keeps armap's figures. --peer-first-run-dir adds, beside them and not in the ratios, the
+figures of the peer's first process on the machine (peer_first_run, ratio_first_run).`,
 		Args: cobra.ExactArgs(1),
 	}
 	c.Flags().String("peer-dir", "", "folder with peer_bench.json and varlen_bench.json")
+	c.Flags().String("peer-first-run-dir", "", "folder with the outputs of the peer's first process on the machine (kept apart)")
 	c.Flags().String("out", "", "output path (default: REPORT)")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		peerDir, _ := cmd.Flags().GetString("peer-dir")
+		firstDir, _ := cmd.Flags().GetString("peer-first-run-dir")
 		out, _ := cmd.Flags().GetString("out")
 		if peerDir == "" {
 			return fmt.Errorf("bench merge needs --peer-dir")
@@ -332,6 +338,11 @@ still keeps armap's figures.`,
 		}
 		if err := bench.AttachPeers(&rep, peerDir); err != nil {
 			return err
+		}
+		if firstDir != "" {
+			if err := bench.AttachFirstRunPeers(&rep, firstDir); err != nil {
+				return fmt.Errorf("--peer-first-run-dir: %w", err)
+			}
 		}
 		logRatios(&rep, func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), f+"\n", a...) })
 		return writeBenchJSON(out, cmd.OutOrStdout(), &rep)

@@ -183,3 +183,23 @@ func TestCheckCheckpointingOnCPU(t *testing.T) {
 		}
 	}
 }
+
+// A first-run figure from an earlier merge goes when the first-run folder has none for that row.
+func TestAttachFirstRunPeersReplacesStale(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "varlen_bench.json"), []byte(`{"score_varlen_bert_base":{"real_tokens_per_s":400},"score_varlen_bert_base_grouped":{"real_tokens_per_s":800}}`), 0o644)
+	old := 9.0
+	rep := &Report{Workloads: map[string]*Entry{
+		"T3": {Armap: &Result{RealTokensPerS: 1000}, PeerFirstRun: map[string]any{"x": 1.0}, RatioFirstRun: &old},
+		"S3": {Armap: &Result{RealTokensPerS: 1000}},
+	}}
+	if err := AttachFirstRunPeers(rep, dir); err != nil {
+		t.Fatal(err)
+	}
+	if e := rep.Workloads["T3"]; e.PeerFirstRun != nil || e.RatioFirstRun != nil {
+		t.Errorf("T3 kept %v / %v", e.PeerFirstRun, e.RatioFirstRun)
+	}
+	if e := rep.Workloads["S3"]; e.RatioFirstRun == nil || *e.RatioFirstRun != 1.25 || e.Ratio != nil {
+		t.Errorf("S3: first run %v, ratio %v; want 1.25 and no merged ratio", e.RatioFirstRun, e.Ratio)
+	}
+}

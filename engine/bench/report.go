@@ -14,6 +14,11 @@ type Entry struct {
 	Peer  map[string]any `json:"peer,omitempty"`
 	Ratio *float64       `json:"ratio,omitempty"` // real tokens per second, armap / peer (S2: peer latency / armap latency)
 	Note  string         `json:"note,omitempty"`
+	// PeerFirstRun and RatioFirstRun are the peer's figure from its first process on the machine,
+	// kept beside the merged one and not used for the ratio: on a fresh machine that process also
+	// JIT-compiles kernels inside its timed steps (bench/NOTES.md, the run at 78a0b95).
+	PeerFirstRun  map[string]any `json:"peer_first_run,omitempty"`
+	RatioFirstRun *float64       `json:"ratio_first_run,omitempty"`
 }
 
 // Report is bench/results/<date>-<card>.json.
@@ -64,20 +69,21 @@ func findRun(rows any, match func(map[string]any) bool) map[string]any {
 	return nil
 }
 
-// AttachPeers fills each workload's peer figure and ratio from the peer scripts' outputs in dir
-// (peer_bench.json, varlen_bench.json), as issue 6 defines them: T1 against the torch.compile
-// figure, S3 against the better of the padded and the length-sorted figure, S2 by latency.
-func AttachPeers(rep *Report, dir string) error {
+// peerPicks reads the peer scripts' outputs in dir (peer_bench.json, varlen_bench.json) and
+// gives, per base workload, the function that picks its peer figure as issue 6 defines it: T1
+// against the torch.compile figure, T3 and S3 against the better of the padded and the
+// length-grouped figure, S2 by latency. pb is peer_bench.json (nil when absent).
+func peerPicks(dir string) (map[string]func() (map[string]any, float64), map[string]any, error) {
 	pb, err := peerFile(dir, "peer_bench.json")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	vb, err := peerFile(dir, "varlen_bench.json")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if pb != nil {
-		rep.Peer = map[string]any{"torch": pb["torch"], "transformers": pb["transformers"], "gpu": pb["gpu"]}
+	if pb == nil && vb == nil {
+		return nil, nil, fmt.Errorf("no peer_bench.json or varlen_bench.json in %q", dir)
 	}
 	pick := map[string]func() (map[string]any, float64){
 		"T1": func() (map[string]any, float64) {
@@ -117,8 +123,26 @@ func AttachPeers(rep *Report, dir string) error {
 			return r, num(r, "tokens_per_s")
 		},
 	}
-	if pb == nil && vb == nil {
-		return fmt.Errorf("no peer_bench.json or varlen_bench.json in %q", dir)
+	return pick, pb, nil
+}
+
+// ratioTo is armap's figure over the peer's v (S2: the peer's latency over armap's).
+func ratioTo(base string, a *Result, v float64) float64 {
+	if base == "S2" {
+		return v / a.LatencyMS
+	}
+	return a.RealTokensPerS / v
+}
+
+// AttachPeers fills each workload's peer figure and ratio from the peer scripts' outputs in dir
+// (peerPicks says which figure).
+func AttachPeers(rep *Report, dir string) error {
+	pick, pb, err := peerPicks(dir)
+	if err != nil {
+		return err
+	}
+	if pb != nil {
+		rep.Peer = map[string]any{"torch": pb["torch"], "transformers": pb["transformers"], "gpu": pb["gpu"]}
 	}
 	for name, e := range rep.Workloads {
 		// A variant (_unfused, _normonly, _serial, _cudnn, or an older report's _fused) is the same
@@ -135,13 +159,31 @@ func AttachPeers(rep *Report, dir string) error {
 			continue
 		}
 		e.Peer = peer
-		var ratio float64
-		if base == "S2" {
-			ratio = v / e.Armap.LatencyMS
-		} else {
-			ratio = e.Armap.RealTokensPerS / v
-		}
+		ratio := ratioTo(base, e.Armap, v)
 		e.Ratio = &ratio
+	}
+	return nil
+}
+
+// AttachFirstRunPeers records, beside the merged figures, those of the peer's first process on
+// the machine from dir: the workloads it has a figure for get PeerFirstRun and RatioFirstRun,
+// and the others lose any they had.
+func AttachFirstRunPeers(rep *Report, dir string) error {
+	pick, _, err := peerPicks(dir)
+	if err != nil {
+		return err
+	}
+	for name, e := range rep.Workloads {
+		e.PeerFirstRun, e.RatioFirstRun = nil, nil
+		base := BaseWorkload(name)
+		f, ok := pick[base]
+		if !ok || e.Armap == nil {
+			continue
+		}
+		if peer, v := f(); peer != nil && v != 0 {
+			ratio := ratioTo(base, e.Armap, v)
+			e.PeerFirstRun, e.RatioFirstRun = peer, &ratio
+		}
 	}
 	return nil
 }
