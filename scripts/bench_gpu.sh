@@ -46,9 +46,10 @@ rc=0
 [ -x bin/armap ] || { echo "bench_gpu: bin/armap missing (build it with make armap and carry bin/)" >&2; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,temperature.gpu --format=csv,noheader || true
 # Rebuilt when missing, older than a kernel source (a carried build of an older ABI would be
-# refused), without its test binary, or when REBUILD is set.
+# refused), or when REBUILD is set. Not for a missing test binary alone: one that failed to
+# build would make every call rebuild; the check phase handles its absence.
 stale() {
-  [ ! -f build/libarmap_cuda.so ] || [ ! -x build/add_norm_test_cuda ] || [ -n "${REBUILD:-}" ] ||
+  [ ! -f build/libarmap_cuda.so ] || [ -n "${REBUILD:-}" ] ||
     [ -n "$(find kernels -newer build/libarmap_cuda.so -type f | head -1)" ]
 }
 if has build && stale; then
@@ -62,9 +63,15 @@ out="$RESULTS/$(date -u +%F)-${card:-gpu}.json"
 if has check; then
   [ -n "$FIXTURES" ] || { echo "bench_gpu: no fixtures (set FIXTURES)" >&2; exit 1; }
   phase "correctness"
-  [ -x build/add_norm_test_cuda ] || echo "bench_gpu: build/add_norm_test_cuda missing (run the build phase)" >&2
-  timeout 60 build/add_norm_test_cuda cuda > "$WORK/add_norm_test.txt" 2>&1 || rc=1
-  timeout 60 build/add_norm_test_cuda cuda bench >> "$WORK/add_norm_test.txt" 2>&1 || rc=1
+  if [ -x build/add_norm_test_cuda ]; then
+    timeout 60 build/add_norm_test_cuda cuda > "$WORK/add_norm_test.txt" 2>&1 || rc=1
+    timeout 60 build/add_norm_test_cuda cuda bench >> "$WORK/add_norm_test.txt" 2>&1 || rc=1
+  else
+    # Unchecked counts as failed below: linear.cpp must not be timed without its check.
+    echo "FAIL bias_linear: build/add_norm_test_cuda missing (see build/cuda/add_norm_test.log), linear.cpp unchecked" \
+      > "$WORK/add_norm_test.txt"
+    rc=1
+  fi
   grep -E "FAIL|failed|^bench" "$WORK/add_norm_test.txt"
   save "$WORK/add_norm_test.txt"
   # A linear layer function that disagrees with ATen would make every fused training row measure
@@ -91,6 +98,7 @@ if has armap; then
 fi
 if has profile; then
   phase "profile"
+  rm -rf "$WORK/profile" "$WORK/profile.json"  # an earlier call's traces must not join the tar
   timeout 150 bin/armap bench gpu --device cuda --fused-kernels "$FUSED" --workloads T1,T1_unfused,T3,T3_unfused,S1,S1_cudnn --steps 2 \
     --profile "$WORK/profile" --out "$WORK/profile.json" || rc=1
   # One file for the traces and their summary: the device tool brings back only 8 files.
@@ -107,8 +115,11 @@ if has peer; then
   # the next 162k, and 34k with that cache disabled (bench/NOTES.md). armap is timed warm, after
   # its checks; so is the peer: a first run, whose figures the report keeps apart
   # (peer_first_run), out of the ratios.
-  mkdir -p "$WORK/first_run" && rm -f "$WORK/first_run/varlen_bench.json"
-  (cd "$WORK" && OUT="$WORK/first_run" PYTHONUNBUFFERED=1 timeout 150 python3 "$PEER_DIR/varlen_bench.py" | sed 's/^/first run (not merged): /')
+  # An earlier call's outputs must not be merged in place of a run that failed.
+  mkdir -p "$WORK/first_run"
+  rm -f "$WORK/first_run/varlen_bench.json" "$WORK/varlen_bench.json" "$WORK/peer_bench.json"
+  (cd "$WORK" && OUT="$WORK/first_run" PYTHONUNBUFFERED=1 timeout 150 python3 "$PEER_DIR/varlen_bench.py" |
+    sed 's/^/first run (not merged): /') || echo "bench_gpu: the peer's first varlen run failed (not merged; the next run is)"
   (cd "$WORK" && OUT="$WORK" PYTHONUNBUFFERED=1 timeout 150 python3 "$PEER_DIR/varlen_bench.py") || rc=1
   save "$WORK/varlen_bench.json"
   (cd "$WORK" && OUT="$WORK" PYTHONUNBUFFERED=1 timeout 300 python3 "$PEER_DIR/peer_bench.py") || rc=1
@@ -116,7 +127,7 @@ if has peer; then
   if [ -f "$out" ]; then
     first=()
     [ -f "$WORK/first_run/varlen_bench.json" ] && first=(--peer-first-run-dir "$WORK/first_run")
-    bin/armap bench merge "$out" --peer-dir "$WORK" "${first[@]}" || rc=1
+    bin/armap bench merge "$out" --peer-dir "$WORK" ${first[@]+"${first[@]}"} || rc=1
     save "$out"
   fi
 fi

@@ -118,4 +118,16 @@ func TestBenchMergeKeepsFirstRunApart(t *testing.T) {
 	if t1.Ratio == nil || *t1.Ratio != 1.2 || t1.RatioFirstRun != nil || t1.PeerFirstRun != nil {
 		t.Errorf("T1: ratio %v, first run %v %v; want 1.2 and no first-run figure", t1.Ratio, t1.RatioFirstRun, t1.PeerFirstRun)
 	}
+	// Merged again without a first run, the report keeps none from the merge before.
+	if _, err := runArmap(t, "bench", "merge", path, "--peer-dir", warm); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(path)
+	got = bench.Report{}
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if e := got.Workloads["T3"]; e.RatioFirstRun != nil || e.PeerFirstRun != nil || e.Ratio == nil {
+		t.Errorf("T3 after a merge without a first run: ratio %v, first run %v %v", e.Ratio, e.RatioFirstRun, e.PeerFirstRun)
+	}
 }

@@ -187,7 +187,9 @@ func TestCheckCheckpointingOnCPU(t *testing.T) {
 // A first-run figure from an earlier merge goes when the first-run folder has none for that row.
 func TestAttachFirstRunPeersReplacesStale(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "varlen_bench.json"), []byte(`{"score_varlen_bert_base":{"real_tokens_per_s":400},"score_varlen_bert_base_grouped":{"real_tokens_per_s":800}}`), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "varlen_bench.json"), []byte(`{"score_varlen_bert_base":{"real_tokens_per_s":400},"score_varlen_bert_base_grouped":{"real_tokens_per_s":800}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	old := 9.0
 	rep := &Report{Workloads: map[string]*Entry{
 		"T3": {Armap: &Result{RealTokensPerS: 1000}, PeerFirstRun: map[string]any{"x": 1.0}, RatioFirstRun: &old},

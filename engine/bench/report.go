@@ -14,9 +14,10 @@ type Entry struct {
 	Peer  map[string]any `json:"peer,omitempty"`
 	Ratio *float64       `json:"ratio,omitempty"` // real tokens per second, armap / peer (S2: peer latency / armap latency)
 	Note  string         `json:"note,omitempty"`
-	// PeerFirstRun and RatioFirstRun are the peer's figure from its first process on the machine,
-	// kept beside the merged one and not used for the ratio: on a fresh machine that process also
-	// JIT-compiles kernels inside its timed steps (bench/NOTES.md, the run at 78a0b95).
+	// PeerFirstRun and RatioFirstRun are the peer's figure from its first run in the call, kept
+	// beside the merged one and not used for the ratio: on a fresh machine that run is the first
+	// process to use some kernels, and their first-use cost lands in its timed steps
+	// (bench/NOTES.md, the run at 78a0b95).
 	PeerFirstRun  map[string]any `json:"peer_first_run,omitempty"`
 	RatioFirstRun *float64       `json:"ratio_first_run,omitempty"`
 }
@@ -152,7 +153,9 @@ func AttachPeers(rep *Report, dir string) error {
 		if !ok || e.Armap == nil {
 			continue
 		}
-		e.Peer, e.Ratio, e.Note = nil, nil, "" // a report merged before gets this dir's figures only
+		// A report merged before gets this dir's figures only (AttachFirstRunPeers adds the first
+		// run's again when there is one).
+		e.Peer, e.Ratio, e.Note, e.PeerFirstRun, e.RatioFirstRun = nil, nil, "", nil, nil
 		peer, v := f()
 		if peer == nil || v == 0 {
 			e.Note = "no peer figure in " + dir
