@@ -183,15 +183,12 @@ func fieldFor(t reflect.Type, key string) (jsonField, bool) {
 	found := false
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() || f.Anonymous {
+		if f.Anonymous {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
+		name, ok := jsonFieldName(f)
+		if !ok {
 			continue
-		}
-		if name == "" {
-			name = f.Name
 		}
 		if name == key {
 			return jsonField{f, name}, true

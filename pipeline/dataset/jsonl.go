@@ -35,8 +35,10 @@ func (e *LineError) Error() string {
 func (e *LineError) Unwrap() error { return e.Err }
 
 // decodeLine unmarshals one JSON line and turns encoding/json errors into a LineError that names
-// the field where it can. strict makes a field that T does not have an error.
-func decodeLine(file string, line int, b []byte, v any, strict bool) error {
+// the field where it can. strict makes errors of a field that T does not have and of what
+// encoding/json lets pass: a key given twice in one object, and a key that names a field only
+// without regard to case. keys is kept between the lines of one scan (nil: a new one).
+func decodeLine(file string, line int, b []byte, v any, strict bool, keys *keyCheck) error {
 	var err error
 	if strict && !utf8.Valid(b) {
 		// encoding/json would turn the bytes into U+FFFD without a word, ids included, and two
@@ -58,6 +60,13 @@ func decodeLine(file string, line int, b []byte, v any, strict bool) error {
 			// What json.Unmarshal refuses too: anything after the value.
 			if _, extra := dec.Token(); extra != io.EOF {
 				return &LineError{File: file, Line: line, Err: fmt.Errorf("invalid JSON at byte %d: data after the value", dec.InputOffset())}
+			}
+			// Only now are the bytes known to be valid JSON, which the scan relies on.
+			if keys == nil {
+				keys = new(keyCheck)
+			}
+			if ke := keys.check(b, reflect.TypeOf(v).Elem()); ke != nil {
+				return &LineError{File: file, Line: line, Field: ke.field, Err: ke.err}
 			}
 		}
 	} else {
@@ -146,7 +155,10 @@ func ScanJSONL[T any](r io.Reader, name string, fn func(line int, v *T) error) e
 }
 
 // ScanJSONLStrict is ScanJSONL for the data contracts (triplets, score requests): a field that T
-// does not have is an error naming it, so that a misspelt "margin" is not silently dropped.
+// does not have is an error naming it, so that a misspelt "margin" is not silently dropped. So
+// are a key given twice in one object (encoding/json keeps the later value, or mixes the two,
+// without a word) and a key that matches a field only without regard to case ("Instruction"
+// for "instruction").
 func ScanJSONLStrict[T any](r io.Reader, name string, fn func(line int, v *T) error) error {
 	return scanJSONL(r, name, true, fn)
 }
@@ -155,6 +167,10 @@ func scanJSONL[T any](r io.Reader, name string, strict bool, fn func(line int, v
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<16), MaxLineBytes)
 	line := 0
+	var keys *keyCheck
+	if strict {
+		keys = new(keyCheck)
+	}
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
@@ -166,7 +182,7 @@ func scanJSONL[T any](r io.Reader, name string, strict bool, fn func(line int, v
 			continue
 		}
 		v := new(T)
-		if err := decodeLine(name, line, b, v, strict); err != nil {
+		if err := decodeLine(name, line, b, v, strict, keys); err != nil {
 			return err
 		}
 		if err := fn(line, v); err != nil {
