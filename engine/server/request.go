@@ -94,6 +94,14 @@ func decodeItems(r io.Reader, maxItems int) ([]dataset.ScoreRequest, *apiError) 
 		if err := d.Decode(&items[i]); err != nil {
 			return nil, bodyError(err, where+fieldPath(raw, err))
 		}
+		// encoding/json keeps the last of a key given twice and takes "Steps" for "steps": the
+		// same refusals as a strict JSONL file.
+		if field, err := dataset.CheckKeys(raw, reflect.TypeFor[dataset.ScoreRequest]()); err != nil {
+			if field != "" {
+				where += "." + field
+			}
+			return nil, errorf(http.StatusBadRequest, typeInvalid, "%s: %v", where, err)
+		}
 	}
 	return items, nil
 }

@@ -62,6 +62,20 @@ type keyError struct {
 // rather than by comparing with each earlier key (a free-form object can have any number).
 const manyKeys = 32
 
+// CheckKeys reports what a strict decode of the JSON value b into a t let through: a key given
+// twice in one object, or a key that names a field of t only without regard to case. field is
+// where, in FieldPath's style ("steps[2]" for the object that holds a duplicate; the key's own
+// path for a wrong case). b must be a value that encoding/json has already decoded into a t
+// without an error (valid JSON): the scan does not check syntax. For a stream of values,
+// ScanJSONLStrict runs the same check with its tables built once.
+func CheckKeys(b []byte, t reflect.Type) (field string, err error) {
+	var c keyCheck
+	if ke := c.check(b, t); ke != nil {
+		return ke.field, ke.err
+	}
+	return "", nil
+}
+
 // check reads the JSON value b as decoded into a t.
 func (c *keyCheck) check(b []byte, t reflect.Type) *keyError {
 	c.b, c.i = b, 0
