@@ -59,7 +59,13 @@ type ErrorResponse struct {
 // decodeItems reads the body. Items are decoded one by one from raw JSON so that an error names
 // the item's index, the field, and for arrays the element.
 func decodeItems(r io.Reader, maxItems int) ([]dataset.ScoreRequest, *apiError) {
-	dec := json.NewDecoder(r)
+	// Read whole (max_body_bytes bounds it) so that the key check below can scan the body: the
+	// items are held as raw JSON until decoded anyway.
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, bodyError(err, "")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var body struct {
 		Items *[]json.RawMessage `json:"items"`
@@ -94,14 +100,19 @@ func decodeItems(r io.Reader, maxItems int) ([]dataset.ScoreRequest, *apiError) 
 		if err := d.Decode(&items[i]); err != nil {
 			return nil, bodyError(err, where+fieldPath(raw, err))
 		}
-		// encoding/json keeps the last of a key given twice and takes "Steps" for "steps": the
-		// same refusals as a strict JSONL file.
-		if field, err := dataset.CheckKeys(raw, reflect.TypeFor[dataset.ScoreRequest]()); err != nil {
-			if field != "" {
-				where += "." + field
-			}
-			return nil, errorf(http.StatusBadRequest, typeInvalid, "%s: %v", where, err)
+	}
+	// encoding/json keeps the last of a key given twice (a second "items" would drop the first
+	// list) and takes "Steps" for "steps": the same refusals as a strict JSONL file, over the
+	// whole body now that it is known to decode.
+	type scoreBody struct {
+		Items []dataset.ScoreRequest `json:"items"`
+	}
+	if field, err := dataset.CheckKeys(data, reflect.TypeFor[scoreBody]()); err != nil {
+		where := "request body"
+		if field != "" {
+			where = field
 		}
+		return nil, errorf(http.StatusBadRequest, typeInvalid, "%s: %v", where, err)
 	}
 	return items, nil
 }

@@ -325,6 +325,8 @@ func TestErrors(t *testing.T) {
 		{"unknown step field", "POST", "/v1/score", "s3cret", `{"items":[{"steps":[{"action":"a"},{"acton":"b"}]}]}`, 400, typeInvalid, `items[0].steps[1]: unknown field "acton"`},
 		{"key given twice", "POST", "/v1/score", "s3cret", `{"items":[{"input_ids":[1]},{"steps":[{"action":"a"},{"action":"b","action":"c"}]}]}`, 400, typeInvalid, `items[1].steps[1]: duplicate key "action"`},
 		{"key in another case", "POST", "/v1/score", "s3cret", `{"items":[{"Input_IDs":[1]}]}`, 400, typeInvalid, `items[0].Input_IDs: key "Input_IDs" is written "input_ids"`},
+		{"items given twice", "POST", "/v1/score", "s3cret", `{"items":[{"input_ids":[1]}],"items":[{"input_ids":[2]}]}`, 400, typeInvalid, `request body: duplicate key "items"`},
+		{"items in another case", "POST", "/v1/score", "s3cret", `{"Items":[{"input_ids":[1]}]}`, 400, typeInvalid, `Items: key "Items" is written "items"`},
 		{"unknown field with a dot", "POST", "/v1/score", "s3cret", `{"items":[{"input_ids":[1]},{"steps":[{"x.y":1}]}]}`, 400, typeInvalid, `items[1].steps[0]: unknown field "x.y"`},
 		{"id not string", "POST", "/v1/score", "s3cret", `{"items":[{"id":5,"input_ids":[1]}]}`, 400, typeInvalid, "items[0].id: expected a string, got number"},
 		{"token not integer", "POST", "/v1/score", "s3cret", `{"items":[{"input_ids":[1]},{"input_ids":[1,2,"x"]}]}`, 400, typeInvalid, "items[1].input_ids[2]: expected an integer token id"},
@@ -384,7 +386,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	fams := gather(t, f.srv)
-	for code, n := range map[string]int{"400": 19, "401": 2, "413": 2, "422": 7, "405": 1} {
+	for code, n := range map[string]int{"400": 21, "401": 2, "413": 2, "422": 7, "405": 1} {
 		if got := counterValue(fams, "armap_requests_total", map[string]string{"endpoint": "score", "code": code}); got != float64(n) {
 			t.Errorf("requests with code %s: %v, want %d", code, got, n)
 		}
