@@ -3,14 +3,13 @@ package dataset
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // keyCheck finds what encoding/json accepts in a line without a word though data is lost or
@@ -281,10 +280,14 @@ func (c *keyCheck) key() []byte {
 	if !escaped {
 		return c.b[start+1 : end-1]
 	}
+	// encoding/json's own unescaping, so that keys compare as it decodes them (a lone surrogate
+	// becomes U+FFFD); escaped keys are rare enough for its allocation. The string is valid JSON.
+	var text string
+	_ = json.Unmarshal(c.b[start:end], &text)
 	// Later keys are appended past this one, so the returned slice keeps its bytes even when
 	// the arena is reallocated, until the object that holds the key ends and truncates it.
 	from := len(c.arena)
-	c.arena = appendUnescaped(c.arena, c.b[start+1:end-1])
+	c.arena = append(c.arena, text...)
 	return c.arena[from:len(c.arena):len(c.arena)]
 }
 
@@ -387,69 +390,6 @@ func quoteOrBackslash(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q, s := x^(ones*'"'), x^(ones*'\\')
 	return ((q-ones)&^q | (s-ones)&^s) & highs
-}
-
-// appendUnescaped appends the text of a JSON string's body s (valid JSON) to dst, decoding
-// escapes as encoding/json does: a \u escape of a lone surrogate becomes U+FFFD.
-func appendUnescaped(dst, s []byte) []byte {
-	for len(s) > 0 {
-		bs := bytes.IndexByte(s, '\\')
-		if bs < 0 {
-			return append(dst, s...)
-		}
-		dst = append(dst, s[:bs]...)
-		s = s[bs:]
-		switch s[1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hex4(s[2:6])
-			s = s[6:]
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
-					r2 = hex4(s[2:6])
-				}
-				if d := utf16.DecodeRune(r, r2); d != unicode.ReplacementChar {
-					r = d
-					s = s[6:]
-				} else {
-					r = unicode.ReplacementChar
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // \" \\ \/
-			dst = append(dst, s[1])
-		}
-		s = s[2:]
-	}
-	return dst
-}
-
-// hex4 decodes the four hex digits of a \u escape (valid JSON).
-func hex4(h []byte) rune {
-	var r rune
-	for _, c := range h[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		default:
-			c -= 'A' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
 }
 
 // mergesOnDecode reports whether encoding/json decodes a struct field's second value into what
