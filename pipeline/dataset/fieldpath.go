@@ -55,11 +55,7 @@ func (w *pathWalker) value(t reflect.Type, path string) (string, string, bool) {
 	if tok == nil {
 		return "", "", false
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	pt := reflect.PointerTo(t)
-	if t.Kind() == reflect.Interface || pt.Implements(unmarshalerType) || pt.Implements(textUnmarshalerType) {
+	if t = guide(t); t == nil { // free-form: nothing to name inside
 		w.skipRest(tok)
 		return "", "", false
 	}
